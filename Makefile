@@ -1,0 +1,37 @@
+# mtlkit — every target sets up its own environment (.venv) first.
+#   make run    the main job: notebooks + reproductions at scale=cpu, figures, REPORT.md
+#   make test   the test suite (what .ci/run runs)
+#   make lab    JupyterLab on the kit's environment, opened on notebooks/
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mtlkit-installed
+SCALE  ?= cpu
+DEVICE ?= cpu
+DATA_ROOT ?=
+
+.PHONY: run test lab reproduce env clean-executed
+
+env: $(STAMP)
+
+# (re)install when the venv is missing or pyproject.toml changed since the last install
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+run: $(STAMP)
+	TQDM_MININTERVAL=5 $(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE)
+
+reproduce: $(STAMP)
+	$(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --only reproductions $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+
+test: $(STAMP)
+	TQDM_DISABLE=1 $(BIN)/python -m pytest -q
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean-executed:
+	rm -rf executed/

@@ -1,0 +1,35 @@
+"""mtlkit — automated multi-task learning architecture design (AutoMTL, TreeMTL and beyond).
+
+``import mtlkit`` stays light: it imports torch-free helpers only on demand. Sub-packages:
+
+* :mod:`mtlkit.tasks`, :mod:`mtlkit.metrics`, :mod:`mtlkit.delta` — the five dense tasks, evaluators, Δt
+* :mod:`mtlkit.data` — SynthScenes (procedural, download-free) and the NYUv2 / CityScapes / Taskonomy loaders
+* :mod:`mtlkit.backbones`, :mod:`mtlkit.heads`, :mod:`mtlkit.models`, :mod:`mtlkit.train`
+* :mod:`mtlkit.automtl` — supermodel compiler, policies, search (AutoMTL)
+* :mod:`mtlkit.treemtl` — layouts, enumeration, estimator, recommender, tree models (TreeMTL)
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "delta_t": ("mtlkit.delta", "delta_t"),
+}
+_SUBMODULES = {
+    "tasks", "metrics", "delta", "data", "backbones", "heads", "models", "train", "flops",
+    "automtl", "treemtl", "report", "viz", "config",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"mtlkit.{name}")
+    raise AttributeError(f"module 'mtlkit' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "delta_t", *sorted(_SUBMODULES)]

@@ -1,0 +1,26 @@
+"""Datasets: the procedural SynthScenes and loaders for the papers' real datasets.
+
+All datasets return sample dicts in the format of CONTRIBUTING.md ("Batches").
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "SynthScenes": "mtlkit.data.synthetic",
+    "SynthConfig": "mtlkit.data.synthetic",
+    "NYUv2": "mtlkit.data.nyuv2",
+    "CityScapes": "mtlkit.data.cityscapes",
+    "Taskonomy": "mtlkit.data.taskonomy",
+    "get_dataset": "mtlkit.data.registry",
+    "list_datasets": "mtlkit.data.registry",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mtlkit.data' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)
