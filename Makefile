@@ -10,7 +10,7 @@ SCALE  ?= cpu
 DEVICE ?= cpu
 DATA_ROOT ?=
 
-.PHONY: run test lab reproduce env clean-executed
+.PHONY: run test lab reproduce env sync clean-executed
 
 env: $(STAMP)
 
@@ -32,6 +32,10 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# regenerate every notebook .ipynb from its reviewed jupytext .py (outputs stay empty)
+sync: $(STAMP)
+	$(BIN)/jupytext --set-kernel python3 --to ipynb notebooks/[0-9]*.py $(wildcard reproductions/[0-9a-z]*.py)
 
 clean-executed:
 	rm -rf executed/

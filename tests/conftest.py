@@ -1,0 +1,26 @@
+"""Shared test set-up: CPU only, small thread count, figures into a temporary folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _figures_to_tmp(tmp_path_factory):
+    """Never let the test-suite overwrite the committed figures/."""
+    old = os.environ.get("MTLKIT_FIGURES")
+    os.environ["MTLKIT_FIGURES"] = str(tmp_path_factory.mktemp("figures"))
+    yield
+    if old is None:
+        os.environ.pop("MTLKIT_FIGURES", None)
+    else:
+        os.environ["MTLKIT_FIGURES"] = old
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
