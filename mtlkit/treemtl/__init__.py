@@ -1,0 +1,45 @@
+"""TreeMTL (Zhang, Liu, Guan — AutoML-Conf 2022): a tree-structured multi-task model recommender.
+
+The recommender is pure numpy/pandas (no torch): :class:`Layout`, enumeration (:func:`count_layouts`,
+:func:`enumerate_layouts` in the paper's order, :func:`branch_point_matrix`, :func:`paper_index`), the estimator
+(:class:`TwoTaskTable`, :func:`published_table`, :func:`svd_entropy`, :func:`task_weights`), costs
+(:class:`BlockCosts`, :func:`get_block_costs`, :func:`layout_costs`), :func:`recommend` and the exact search
+:func:`top_k`. The branching-point detector and tree models (torch) are imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+from mtlkit.treemtl.costs import (
+    PUBLISHED_BLOCK_COSTS, BlockCosts, as_block_costs, get_block_costs, layout_cost_matrix, layout_costs,
+    list_block_costs,
+)
+from mtlkit.treemtl.enumerate import (
+    branch_point_matrix, count_layouts, enumerate_layouts, paper_index, paper_indices, paper_layout,
+)
+from mtlkit.treemtl.estimator import (
+    PUBLISHED, PairScores, TwoTaskTable, published_table, ranking_order, svd_entropy, task_weights,
+)
+from mtlkit.treemtl.layout import Layout, pairs
+from mtlkit.treemtl.recommend import recommend
+from mtlkit.treemtl.topk import SearchStats, search_top_k, top_k
+
+_LAZY = {
+    "branching_points": "mtlkit.treemtl.branching",
+    "coarsen": "mtlkit.treemtl.branching",
+    "TreeModel": "mtlkit.treemtl.tree_model",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mtlkit.treemtl' has no attribute {name!r}")
+
+
+__all__ = [
+    "Layout", "pairs", "count_layouts", "enumerate_layouts", "branch_point_matrix", "paper_index", "paper_indices",
+    "paper_layout", "TwoTaskTable", "published_table", "PUBLISHED", "svd_entropy", "task_weights", "PairScores",
+    "ranking_order", "BlockCosts", "PUBLISHED_BLOCK_COSTS", "get_block_costs", "list_block_costs", "as_block_costs",
+    "layout_costs", "layout_cost_matrix", "recommend", "top_k", "search_top_k", "SearchStats",
+]  # the lazy (torch) names are left out so that ``from mtlkit.treemtl import *`` stays light

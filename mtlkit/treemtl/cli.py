@@ -1,0 +1,121 @@
+"""``python -m mtlkit recommend``: the TreeMTL recommender on the command line, for quick what-if analyses.
+
+Examples::
+
+    python -m mtlkit recommend --published taskonomy/resnet34 --budget 3 --k 5
+    python -m mtlkit recommend --table my_2task.csv --task-names seg,normal,depth --backbone resnet34 --budget 2
+    python -m mtlkit recommend --table my_2task.csv --block-costs 1,3,4,6,3 --budget 2.5 --k 10 --format csv
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mtlkit.errors import ConfigError, MtlkitError
+
+_PAPER_INPUT = {"nyuv2": 321, "taskonomy": 224}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``recommend``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "Ranking: score descending; exact ties by branch vector descending. Costs are backbone-only (heads are a\n"
+        "constant); macs_pct/params_pct are the paper's FLOPs(%)/#Params(%) columns (vs T independent backbones).\n"
+        "MACs = multiply-accumulates (the paper's 'FLOPs'); flops = 2 x macs.")
+    src = parser.add_argument_group("two-task table (one of)")
+    src.add_argument("--table", metavar="FILE.csv",
+                     help="two-task CSV in the published format: column 'branch' (0..B), then '(a, b)-i' columns")
+    src.add_argument("--published", metavar="DATASET/BACKBONE",
+                     help="one of the authors' tables: nyuv2/resnet34, nyuv2/mobilenetv2, taskonomy/resnet34, "
+                          "taskonomy/mobilenetv2 (block costs default to that backbone at the paper's input size)")
+    src.add_argument("--task-names", metavar="A,B,...",
+                     help="comma-separated task names in index order (also maps named '(a, b)-i' columns)")
+    cost = parser.add_argument_group("block costs (one of; needed for --budget)")
+    cost.add_argument("--backbone", metavar="NAME",
+                      help="registered per-block costs: resnet34, mobilenetv2 (or NAME@SIZE, e.g. resnet34@321)")
+    cost.add_argument("--input-size", type=int, choices=(224, 321),
+                      help="input size of the registered costs (default 224, or the paper's size with --published)")
+    cost.add_argument("--block-costs", metavar="M0,M1,...",
+                      help="comma-separated MACs of one copy of each block (B values)")
+    cost.add_argument("--block-params", metavar="P0,P1,...",
+                      help="comma-separated parameters of each block (with --block-costs; enables --budget-on params)")
+    parser.add_argument("--budget", type=float, metavar="N",
+                        help="maximum cost in number of backbone models (>= 1; inclusive); default: no budget")
+    parser.add_argument("--budget-on", choices=("macs", "params"), default="macs",
+                        help="what the budget limits: macs (the paper's FLOPs, default) or params")
+    parser.add_argument("--k", type=int, default=5, help="number of layouts to print (default 5)")
+    parser.add_argument("--weights", default="svde", metavar="svde|uniform|W0,W1,...",
+                        help="task weights: svde (the authors' SVD-entropy weights, default), uniform, or T numbers")
+    parser.add_argument("--method", choices=("auto", "enumerate", "search"), default="auto",
+                        help="enumerate every layout, exact search without enumeration, or auto (default)")
+    parser.add_argument("--format", choices=("table", "csv"), default="table", help="output format (default table)")
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``recommend``; print the table; return 0, or 2 with a message on stderr for bad input."""
+    try:
+        print(_run(args))
+        return 0
+    except (MtlkitError, ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> str:
+    from mtlkit.treemtl.costs import BlockCosts, get_block_costs
+    from mtlkit.treemtl.estimator import TwoTaskTable, published_table
+    from mtlkit.treemtl.recommend import recommend
+
+    names = [n.strip() for n in args.task_names.split(",")] if args.task_names else None
+    if (args.table is None) == (args.published is None):
+        raise ConfigError("give exactly one of --table FILE.csv or --published DATASET/BACKBONE")
+    default_costs = None
+    if args.table is not None:
+        table = TwoTaskTable.from_csv(args.table, task_names=names)
+    else:
+        dataset, _, backbone = args.published.partition("/")
+        if not backbone:
+            raise ConfigError("--published: expected DATASET/BACKBONE such as taskonomy/resnet34, "
+                              f"got {args.published!r}")
+        table = published_table(dataset, backbone)
+        if names is not None:
+            table = TwoTaskTable(table.values, tuple(names), table.source)
+        default_costs = (backbone, _PAPER_INPUT.get(dataset.lower()))
+    if args.backbone and args.block_costs:
+        raise ConfigError("give at most one of --backbone and --block-costs")
+    if args.block_params and not args.block_costs:
+        raise ConfigError("--block-params needs --block-costs")
+    costs = None
+    if args.backbone:
+        costs = get_block_costs(args.backbone, args.input_size)
+    elif args.block_costs:
+        params = _floats(args.block_params, "--block-params") if args.block_params else None
+        costs = BlockCosts(tuple(_floats(args.block_costs, "--block-costs")), params and tuple(params))
+    elif default_costs is not None:
+        costs = get_block_costs(default_costs[0], args.input_size or default_costs[1])
+    weights = args.weights if args.weights in ("svde", "uniform") else _floats(args.weights, "--weights")
+    df = recommend(table, costs, budget=args.budget, k=args.k, weights=weights, budget_on=args.budget_on,
+                   method=args.method)
+    out = df.copy()
+    out["layout"] = out["layout"].map(str)
+    if args.format == "csv":
+        return out.to_csv().rstrip("\n")
+    a = df.attrs
+    head = [f"two-task table: {table.source or '(in memory)'}  T={a['T']} tasks {list(table.task_names)}, "
+            f"B={a['B']} branching points, {a['n_layouts']:,} layouts ({a['method']})",
+            "weights: " + ", ".join(f"{k}={v:.4f}" for k, v in a["weights"].items()),
+            f"budget: {'none' if args.budget is None else f'{args.budget:g} backbones ({args.budget_on})'}; "
+            f"block costs: {a['block_costs'] or 'none'}"]
+    for col in ("macs", "flops", "params"):
+        if col in out:
+            out[col] = out[col].map(lambda v: f"{v / 1e9:.3f}G" if col != "params" else f"{v / 1e6:.3f}M")
+    return "\n".join(head) + "\n" + out.to_string(float_format=lambda v: f"{v:.4f}")

@@ -1,0 +1,330 @@
+"""The TreeMTL *layout*: which tasks share which block of a backbone (paper Def. 3.1, spec §1).
+
+A layout for ``T`` tasks and ``B`` blocks (branching points) is a list of ``B`` set partitions of the tasks
+``0..T-1``; the groups of block ``c`` are the task sets that share one copy of block ``c``. A tree-structured model
+needs each block's partition to refine the previous one (tasks that separated never meet again), so a layout is a
+multichain of the partition lattice, or equivalently an ultrametric on tasks: ``branch_point(i, j)`` = number of
+leading blocks tasks ``i`` and ``j`` share (``B`` = never separated, ``0`` = independent from the input on).
+
+:class:`Layout` is immutable, hashable and canonical: groups are sorted tuples ordered by their smallest task, so the
+same tree always has the same representation, whatever the list order it was built from.
+"""
+from __future__ import annotations
+
+import itertools
+import numbers
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Sequence
+
+from mtlkit.errors import ConfigError
+
+Group = tuple[int, ...]
+Partition = tuple[Group, ...]
+
+
+def pairs(T: int) -> list[tuple[int, int]]:
+    """The task pairs ``(a, b)``, ``a < b``, in ``itertools.combinations`` order (the order of branch vectors)."""
+    return list(itertools.combinations(range(T), 2))
+
+
+def _canonical_partition(groups: Iterable[Iterable[int]], block: int) -> Partition:
+    out = []
+    for g in groups:
+        members = tuple(sorted(int(t) for t in g))
+        if not members:
+            raise ConfigError(f"layout block {block}: expected non-empty task groups, got an empty group")
+        if len(set(members)) != len(members):
+            raise ConfigError(f"layout block {block}: a task appears twice in group {members}")
+        out.append(members)
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A tree-structured multi-task architecture: one partition of the tasks per block.
+
+    Args:
+        blocks: ``B`` partitions of the tasks ``0..T-1``, block 0 (next to the input) first; each partition is an
+            iterable of task groups in any order, e.g. ``[[{0, 1, 2}], [{0, 1}, {2}]]``.
+
+    Raises:
+        ConfigError: if a block is not a partition of ``0..T-1`` or a block does not refine the previous one.
+
+    Example:
+        >>> L = Layout.parse("[012]x3 [01,2]x2")
+        >>> L.branch_point(0, 1), L.branch_point(0, 2)
+        (5, 3)
+    """
+
+    blocks: tuple[Partition, ...]
+    T: int = field(init=False, compare=False, repr=False)
+    B: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        blocks = tuple(_canonical_partition(p, c) for c, p in enumerate(self.blocks))
+        if not blocks:
+            raise ConfigError("Layout: expected at least one block (B >= 1), got 0 blocks")
+        T = sum(len(g) for g in blocks[0])
+        for c, part in enumerate(blocks):
+            tasks = sorted(t for g in part for t in g)
+            if tasks != list(range(T)):
+                raise ConfigError(f"layout block {c}: expected a partition of the tasks 0..{T - 1}, got {part}")
+        for c in range(1, len(blocks)):
+            parent = {t: gi for gi, g in enumerate(blocks[c - 1]) for t in g}
+            for g in blocks[c]:
+                if len({parent[t] for t in g}) != 1:
+                    raise ConfigError(
+                        f"layout block {c}: group {g} spans several groups of block {c - 1} {blocks[c - 1]}; "
+                        "a tree-structured layout needs each block to refine the previous one")
+        object.__setattr__(self, "blocks", blocks)
+        object.__setattr__(self, "T", T)
+        object.__setattr__(self, "B", len(blocks))
+
+    # ----------------------------------------------------------------------------------------------- builders
+    @classmethod
+    def all_shared(cls, T: int, B: int) -> "Layout":
+        """The initial layout ``L_0``: every task shares every block."""
+        _check_tb(T, B, minimum_t=1)
+        return cls([[range(T)]] * B)
+
+    @classmethod
+    def independent(cls, T: int, B: int) -> "Layout":
+        """Every task has its own copy of every block (T independent models)."""
+        _check_tb(T, B, minimum_t=1)
+        return cls([[[t] for t in range(T)]] * B)
+
+    @classmethod
+    def from_branch_points(cls, T: int, B: int, branch: Sequence[int] | dict) -> "Layout":
+        """Build the layout whose task pairs separate at the given blocks.
+
+        Args:
+            T: number of tasks.
+            B: number of blocks.
+            branch: either a sequence of ``T(T-1)/2`` branching points in :func:`pairs` order, or a dict
+                ``{(a, b): point}`` over all pairs; each value in ``0..B``.
+
+        Returns:
+            The unique layout with these pairwise branching points.
+
+        Raises:
+            ConfigError: wrong length, a value outside ``0..B``, or values that are not an ultrametric (no tree has
+                them, e.g. b(0,1)=5, b(1,2)=5, b(0,2)=0).
+        """
+        _check_tb(T, B, minimum_t=1)
+        P = pairs(T)
+        if isinstance(branch, dict):
+            try:
+                values = [int(branch[p] if p in branch else branch[p[::-1]]) for p in P]
+            except KeyError as exc:
+                raise ConfigError(f"from_branch_points: missing the branching point of pair {exc.args[0]}") from None
+        else:
+            values = [int(v) for v in branch]
+        if len(values) != len(P):
+            raise ConfigError(f"from_branch_points: expected {len(P)} branching points for T={T}, got {len(values)}")
+        bad = [v for v in values if not 0 <= v <= B]
+        if bad:
+            raise ConfigError(f"from_branch_points: branching points must lie in 0..{B}, got {bad[0]}")
+        b = {p: v for p, v in zip(P, values)}
+        get = lambda i, j: b[(i, j) if i < j else (j, i)]  # noqa: E731
+        for i, j, k in itertools.permutations(range(T), 3):
+            if get(i, k) < min(get(i, j), get(j, k)):
+                raise ConfigError(
+                    f"from_branch_points: not a tree: b({i},{j})={get(i, j)} and b({j},{k})={get(j, k)} "
+                    f"but b({i},{k})={get(i, k)} (must be >= their minimum)")
+        blocks = []
+        for c in range(B):
+            groups: list[list[int]] = []
+            for t in range(T):
+                for g in groups:
+                    if get(g[0], t) > c:
+                        g.append(t)
+                        break
+                else:
+                    groups.append([t])
+            blocks.append(groups)
+        return cls(blocks)
+
+    @classmethod
+    def parse(cls, text: str) -> "Layout":
+        """Parse the notation of :meth:`__str__` and of the spec: ``"[012]x3 [01,2]x2"``, ``"[12,0][0,2,1]"``.
+
+        One ``[...]`` per block, optionally followed by ``xN`` (repeat N times); groups separated by ``,``; a group
+        is a run of single-digit task indices, or (when T > 10) indices joined by ``.`` (``10.11``; a task alone
+        is written with a trailing dot, ``11.``).
+        """
+        tokens = re.findall(r"\[([^\]]*)\]\s*(?:x\s*(\d+))?", text)
+        rest = re.sub(r"\[([^\]]*)\]\s*(?:x\s*(\d+))?", "", text).strip()
+        if not tokens or rest:
+            raise ConfigError(f"Layout.parse: expected blocks like '[012]x3 [01,2]x2', got {text!r}")
+        blocks = []
+        for body, rep in tokens:
+            groups = []
+            for g in body.split(","):
+                g = g.strip()
+                if not g:
+                    raise ConfigError(f"Layout.parse: empty group in {text!r}")
+                groups.append([int(x) for x in (g.split(".") if "." in g else g) if x])
+            blocks.extend([groups] * (int(rep) if rep else 1))
+        return cls(blocks)
+
+    # ----------------------------------------------------------------------------------------------- queries
+    def groups(self, block: int) -> Partition:
+        """The task groups sharing block ``block`` (each group = one copy of the block)."""
+        if not 0 <= block < self.B:
+            raise ConfigError(f"groups: block must be in 0..{self.B - 1}, got {block}")
+        return self.blocks[block]
+
+    @property
+    def num_groups(self) -> tuple[int, ...]:
+        """Number of copies of each block (``|L_c|``), block 0 first."""
+        return tuple(len(p) for p in self.blocks)
+
+    @cached_property
+    def branch_points(self) -> tuple[int, ...]:
+        """Branching point of every task pair, in :func:`pairs` order."""
+        out = []
+        for i, j in pairs(self.T):
+            b = self.B
+            for c, part in enumerate(self.blocks):
+                if not any(i in g and j in g for g in part):
+                    b = c
+                    break
+            out.append(b)
+        return tuple(out)
+
+    def branch_point(self, i: int, j: int) -> int:
+        """Number of leading blocks tasks ``i`` and ``j`` share (``B`` if never separated, 0 if independent)."""
+        for t, name in ((i, "i"), (j, "j")):
+            if not 0 <= t < self.T:
+                raise ConfigError(f"branch_point: task {name} must be in 0..{self.T - 1}, got {t}")
+        if i == j:
+            return self.B
+        a, b = min(i, j), max(i, j)
+        return self.branch_points[pairs(self.T).index((a, b))]
+
+    # ----------------------------------------------------------------------------------------------- layout cut
+    def cut(self, block: int, part: Iterable[int]) -> "Layout":
+        """Apply a *layout cut* (paper Def. 3.2): split a group at ``block`` into ``part`` and the rest.
+
+        As in the authors' enumerator, the cut applies to ``block`` and every deeper block: each deeper group inside
+        the cut group is split by intersecting it with ``part`` and with the rest.
+
+        Args:
+            block: block index in ``0..B-1``.
+            part: a non-empty proper subset of one group of ``block``.
+
+        Returns:
+            The new layout.
+        """
+        if not 0 <= block < self.B:
+            raise ConfigError(f"cut: block must be in 0..{self.B - 1}, got {block}")
+        part = frozenset(int(t) for t in part)
+        group = next((frozenset(g) for g in self.blocks[block] if part & set(g)), None)
+        if not part or group is None or not part < group:
+            raise ConfigError(f"cut: part must be a non-empty proper subset of one group of block {block} "
+                              f"{self.blocks[block]}, got {sorted(part)}")
+        rest = group - part
+        new = list(self.blocks[:block])
+        for c in range(block, self.B):
+            groups = []
+            for g in self.blocks[c]:
+                s = set(g)
+                if s <= group:
+                    groups += [x for x in (s & part, s & rest) if x]
+                else:
+                    groups.append(s)
+            new.append(groups)
+        return Layout(new)
+
+    # ----------------------------------------------------------------------------------------------- display
+    def _fmt_group(self, g: Group) -> str:
+        if self.T <= 10:
+            return "".join(map(str, g))
+        return ".".join(map(str, g)) + ("." if len(g) == 1 else "")   # "10.11", and "11." for task 11 alone
+
+    def block_str(self, block: int) -> str:
+        """One block as ``[01,2]``."""
+        return "[" + ",".join(self._fmt_group(g) for g in self.blocks[block]) + "]"
+
+    def __str__(self) -> str:
+        parts = []
+        for key, run in itertools.groupby(range(self.B), key=self.block_str):
+            n = len(list(run))
+            parts.append(key if n == 1 else f"{key}x{n}")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Layout.parse({str(self)!r})"
+
+    # ----------------------------------------------------------------------------------------------- drawing
+    def to_networkx(self, task_names: Sequence[str] | None = None):
+        """The model tree as a ``networkx.DiGraph``.
+
+        Nodes: ``"input"``, one node ``(c, group)`` per copy of block ``c`` and one head node ``("head", t)`` per task.
+        Each node has attributes ``block`` (``-1`` input, ``B`` heads) and ``label``.
+        """
+        import networkx as nx
+
+        names = _names(task_names, self.T)
+        G = nx.DiGraph()
+        G.add_node("input", block=-1, label="input")
+        for c, part in enumerate(self.blocks):
+            for g in part:
+                G.add_node((c, g), block=c, label=f"b{c}\n" + ",".join(names[t] for t in g))
+                parent = "input" if c == 0 else next((c - 1, h) for h in self.blocks[c - 1] if g[0] in h)
+                G.add_edge(parent, (c, g))
+        for t in range(self.T):
+            G.add_node(("head", t), block=self.B, label=names[t])
+            G.add_edge(next((self.B - 1, g) for g in self.blocks[-1] if t in g), ("head", t))
+        return G
+
+    def draw(self, ax=None, task_names: Sequence[str] | None = None, title: str | None = None):
+        """Draw the tree, input on the left, one column per block, task heads on the right.
+
+        Args:
+            ax: a matplotlib Axes (a new figure is made if None).
+            task_names: labels for the tasks (default ``t0, t1, ...``).
+            title: Axes title (default: the layout string).
+
+        Returns:
+            The matplotlib Axes.
+        """
+        import matplotlib.pyplot as plt
+        import networkx as nx
+
+        G = self.to_networkx(task_names)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(1.6 * (self.B + 2), 0.8 * self.T + 1.2))
+        # tasks sorted by their group index block after block make every group a contiguous run of rows;
+        # a node's height = mean row of the tasks below it, so the tree never crosses itself
+        path = {t: tuple(next(i for i, g in enumerate(part) if t in g) for part in self.blocks) for t in range(self.T)}
+        row = {t: r for r, t in enumerate(sorted(range(self.T), key=lambda t: path[t]))}
+        pos = {}
+        for node, data in G.nodes(data=True):
+            tasks = ([node[1]] if node[0] == "head" else list(node[1])) if node != "input" else list(range(self.T))
+            pos[node] = (data["block"], -sum(row[t] for t in tasks) / len(tasks))
+        nx.draw_networkx_edges(G, pos, ax=ax, arrows=False, edge_color="0.5")
+        nx.draw_networkx_labels(G, pos, labels=dict(G.nodes(data="label")), ax=ax, font_size=8,
+                                bbox=dict(boxstyle="round", fc="white", ec="0.3"))
+        ax.set_title(str(self) if title is None else title, fontsize=9)
+        ax.set_axis_off()
+        return ax
+
+
+def _names(task_names: Sequence[str] | None, T: int) -> list[str]:
+    if task_names is None:
+        return [f"t{t}" for t in range(T)]
+    if len(task_names) != T:
+        raise ConfigError(f"task_names: expected {T} names, got {len(task_names)}: {list(task_names)}")
+    return [str(n) for n in task_names]
+
+
+def _check_tb(T: int, B: int, minimum_t: int = 2) -> tuple[int, int]:
+    """Validate the numbers of tasks and blocks; returns them as Python ints."""
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < minimum_t:
+        raise ConfigError(f"T (number of tasks) must be an integer >= {minimum_t}, got {T!r}")
+    if isinstance(B, bool) or not isinstance(B, numbers.Integral) or B < 1:
+        raise ConfigError(f"B (number of branching points / blocks) must be an integer >= 1, got {B!r}")
+    return int(T), int(B)

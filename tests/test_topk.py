@@ -1,0 +1,124 @@
+"""Exact top-k without enumeration == brute force (same layouts, same scores, same order), ties included."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtlkit.errors import ConfigError
+from mtlkit.treemtl import (
+    PUBLISHED, Layout, PairScores, TwoTaskTable, branch_point_matrix, count_layouts, get_block_costs,
+    layout_cost_matrix, published_table, ranking_order, recommend, search_top_k, top_k,
+)
+
+
+def _random_table(rng, T, B, integers=False):
+    if integers:      # few distinct values: many exact ties
+        v = rng.integers(-2, 3, size=(T, T, B + 1)).astype(float)
+    else:
+        v = rng.normal(size=(T, T, B + 1)) * 4 + rng.normal(size=(T, T, 1)) * np.arange(B + 1)
+    v[:, :, 0] = 0
+    return TwoTaskTable(v)
+
+
+def _brute_force(scores, bp, cost, budget_abs, k):
+    keep = np.ones(len(bp), bool) if budget_abs is None else cost <= budget_abs
+    sub = bp[keep]
+    return sub[ranking_order(scores.ranking_keys(sub), sub)[:k]]
+
+
+@pytest.mark.parametrize("integers", [False, True], ids=["continuous", "ties"])
+def test_search_equals_brute_force_on_random_tables(integers):
+    rng = np.random.default_rng(1234 + integers)
+    checked = 0
+    for T in range(2, 6):
+        for B in range(1, 6):
+            bp = branch_point_matrix(T, B)
+            for trial in range(3):
+                table = _random_table(rng, T, B, integers)
+                weights = "uniform" if trial == 0 else rng.random(T) + 0.05
+                scores = PairScores.from_table(table, weights)
+                f = rng.integers(1, 9, size=B).astype(float) if trial != 2 else rng.uniform(0.1, 5, size=B)
+                cost = layout_cost_matrix(bp, T, f)
+                k = int(rng.integers(1, 12))
+                for budget in (None, float(rng.uniform(1, T)), 1.0, float(T)):
+                    budget_abs = None if budget is None else budget * f.sum() * (1 + 1e-9)
+                    expected = _brute_force(scores, bp, cost, budget_abs, k)
+                    got, _ = search_top_k(scores, f, budget_abs, k)
+                    assert np.array_equal(got, expected), (T, B, trial, budget, k)
+                    checked += 1
+    assert checked == 4 * 5 * 3 * 4
+
+
+def test_integer_table_really_has_ties():
+    rng = np.random.default_rng(1235)
+    table = _random_table(rng, 4, 3, integers=True)
+    keys = PairScores.from_table(table, "uniform").ranking_keys(branch_point_matrix(4, 3))
+    assert len(np.unique(keys)) < len(keys) / 2
+
+
+def test_recommend_search_equals_enumerate_on_published_tables():
+    for dataset, backbone in PUBLISHED:
+        table = published_table(dataset, backbone)
+        for budget in (None, 4, 3, 2.5, 2, 1):
+            a = recommend(table, backbone, budget=budget, k=7, method="enumerate")
+            b = recommend(table, backbone, budget=budget, k=7, method="search")
+            assert a.paper_index.tolist() == b.paper_index.tolist()
+            assert a.score.tolist() == b.score.tolist()
+
+
+def test_search_equals_brute_force_beyond_the_paper_sizes():
+    """T=5, B=17 (725,748 layouts, the fine ResNet34 blocks) and T=6, B=5 (120,196 layouts)."""
+    rng = np.random.default_rng(7)
+    for T, B in [(5, 17), (6, 5)]:
+        bp = branch_point_matrix(T, B)
+        table = _random_table(rng, T, B)
+        scores = PairScores.from_table(table, "svde")
+        f = rng.uniform(1, 10, size=B)
+        cost = layout_cost_matrix(bp, T, f)
+        for budget in (None, 2.0, 3.5):
+            budget_abs = None if budget is None else budget * f.sum()
+            got, _ = search_top_k(scores, f, budget_abs, 10)
+            assert np.array_equal(got, _brute_force(scores, bp, cost, budget_abs, 10))
+
+
+def test_t8_b17_with_a_budget_is_consistent():
+    """Far beyond enumeration (about 1.6e11 layouts): the result is feasible, sorted, and no feasible layout of a
+    random sample (random merge trees) scores higher than the 5th."""
+    rng = np.random.default_rng(8)
+    T, B = 8, 17
+    assert count_layouts(T, B) > 1.5e11
+    table = _random_table(rng, T, B)
+    coarse = get_block_costs("resnet34")
+    f = np.repeat(np.asarray(coarse.macs, float) / [1, 3, 4, 6, 3], [1, 3, 4, 6, 3])  # 17 fine blocks
+    layouts = top_k(table, list(f), budget=3, k=5)
+    scores = [table.score(L) for L in layouts]
+    assert len(layouts) == 5 and scores == sorted(scores, reverse=True)
+    costs = [float(np.dot(L.num_groups, f)) for L in layouts]
+    assert max(costs) <= 3 * f.sum() * (1 + 1e-9)
+    # sample random layouts by random ultrametrics: random merge trees with random heights
+    w = PairScores.from_table(table).weights
+    for _ in range(300):
+        groups = [[t] for t in range(T)]
+        bp = {}
+        height = B                     # merge closest first: branching points never increase along the merges
+        while len(groups) > 1:
+            i, j = sorted(rng.choice(len(groups), 2, replace=False))
+            height = int(rng.integers(0, height + 1))
+            for a in groups[i]:
+                for b in groups[j]:
+                    bp[(min(a, b), max(a, b))] = height
+            groups[i] += groups.pop(j)
+        L = Layout.from_branch_points(T, B, bp)
+        if np.dot(L.num_groups, f) <= 3 * f.sum():
+            assert float(table.estimate(L) @ w) <= scores[-1] + 1e-9
+
+
+def test_top_k_errors():
+    table = published_table("nyuv2", "resnet34")
+    with pytest.raises(ConfigError, match="budget given without block_costs"):
+        top_k(table, budget=2)
+    with pytest.raises(ConfigError, match="below the cheapest layout"):
+        top_k(table, "resnet34", budget=0.9)
+    with pytest.raises(ConfigError, match="k must be a positive integer"):
+        search_top_k(PairScores.from_table(table), k=0)
+    assert [str(L) for L in top_k(table, k=2)] == ["[012]x3 [01,2]x2", "[012]x5"]

@@ -1,0 +1,75 @@
+"""``python -m mtlkit recommend``: help, runs, bad input."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from mtlkit.treemtl import cli, published_table
+from mtlkit.treemtl.estimator import PUBLISHED_DIR
+
+NYU = str(PUBLISHED_DIR / "NYUv2_2task_metrics_resnet_1129_val_acc__Sheet1.csv")
+
+
+def _run(argv, capsys):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    rc = cli.main(parser.parse_args(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_help_documents_every_option():
+    proc = subprocess.run([sys.executable, "-m", "mtlkit", "recommend", "--help"], capture_output=True, text=True,
+                          check=True)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
+    assert len(options) == 13
+    for option in options:
+        assert option in proc.stdout
+    assert "MACs" in proc.stdout
+
+
+def test_run_published_with_budget(capsys):
+    rc, out, err = _run(["--published", "taskonomy/resnet34", "--budget", "3", "--k", "5"], capsys)
+    assert rc == 0, err
+    assert "resnet34@224" in out and "7,556 layouts" in out
+    lines = out.splitlines()
+    rows = lines[lines.index(next(line for line in lines if line.startswith("rank"))) + 1:]
+    assert [r.split()[0] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert "1037" in rows[0] and "1046" in rows[1]
+
+
+def test_run_table_csv_output(capsys, tmp_path):
+    rc, out, _ = _run(["--table", NYU, "--task-names", "seg,normal,depth", "--backbone", "resnet34",
+                       "--input-size", "321", "--format", "csv", "--k", "3"], capsys)
+    assert rc == 0
+    header, first, *_ = out.splitlines()
+    assert header.startswith("rank,layout,paper_index,score,est_seg,est_normal,est_depth,macs")
+    assert first.startswith('1,"[012]x3 [01,2]x2",45,4.04187545630478')
+    rc, out, _ = _run(["--table", NYU, "--block-costs", "1,1,1,1,1", "--budget", "1.5", "--method", "search",
+                       "--weights", "uniform", "--k", "2", "--format", "csv"], capsys)
+    assert rc == 0 and len(out.splitlines()) == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--published", "taskonomy/resnet34", "--budget", "0.5"], "below the cheapest layout"),
+    (["--table", NYU, "--budget", "2"], "budget given without block_costs"),
+    (["--table", "/no/such.csv"], "no such file"),
+    ([], "give exactly one of --table"),
+    (["--published", "cityscapes/resnet34"], "unknown dataset"),
+    (["--table", NYU, "--block-costs", "1,2,x"], "expected comma-separated numbers"),
+    (["--table", NYU, "--task-names", "a,b"], "only 2 task names"),
+    (["--table", NYU, "--block-costs", "1,2,3", "--budget", "2"], "has 3 blocks"),
+])
+def test_bad_input_exits_2_with_a_message(capsys, argv, message):
+    rc, out, err = _run(argv, capsys)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: ") and message in err
+
+
+def test_published_tables_exist():
+    assert published_table("nyuv2", "mobilenet").T == 3
