@@ -3,13 +3,16 @@
 ``python -m mtlkit run --scale cpu`` (what ``make run`` calls) executes every ``notebooks/NN_*.ipynb`` in order and
 then every ``reproductions/*.ipynb``, each with the parameters ``scale``, ``seed``, ``device`` and ``out_dir``
 (plus ``data_root`` for reproductions when given). Executed copies go to ``executed/<scale>/`` (git-ignored);
-figures go to ``figures/`` (see :mod:`mtlkit.viz`). A failing notebook does not stop the others; the command exits
+figures go to ``figures/`` (see :mod:`mtlkit.viz`). Training runs are cached in ``executed/<scale>/cache``
+(:mod:`mtlkit.cache`, unless ``$MTLKIT_CACHE`` is set), so notebooks that need the same model train it once and a
+killed main job resumes where it stopped. A failing notebook does not stop the others; the command exits
 non-zero if any failed, after printing a summary with wall times.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +70,7 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
     root = repo_root()
     if root is None:
         raise FileNotFoundError("run `python -m mtlkit run` from inside the mtlkit checkout (no pyproject.toml found)")
+    os.environ.setdefault("MTLKIT_CACHE", str(root / "executed" / scale / "cache"))  # kernels inherit it
     results = []
     notebooks = [nb for nb in discover(root, only) if match is None or match in nb.stem]
     for nb in notebooks:

@@ -21,6 +21,18 @@ def _figures_to_tmp(tmp_path_factory):
         os.environ["MTLKIT_FIGURES"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _run_cache_to_tmp(tmp_path_factory):
+    """Cached training runs (mtlkit.cache) go to one temporary folder shared by the whole session."""
+    old = os.environ.get("MTLKIT_CACHE")
+    os.environ["MTLKIT_CACHE"] = str(tmp_path_factory.mktemp("run_cache"))
+    yield
+    if old is None:
+        os.environ.pop("MTLKIT_CACHE", None)
+    else:
+        os.environ["MTLKIT_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
