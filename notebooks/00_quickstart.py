@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import mtlkit
+from mtlkit.cache import run_dir
 from mtlkit.config import check_params
 from mtlkit.data import SynthScenes
 from mtlkit.delta import delta_t
@@ -58,12 +59,14 @@ print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, s
 # ## 1. The data: SynthScenes
 #
 # Each image is a small rendered 3-D scene (floor, walls, spheres, boxes, ...) with exact per-pixel labels for all
-# five tasks of the papers. The same `(seed, split, index)` always gives the same image, so nothing is downloaded
-# or cached.
+# five tasks of the papers. The same `(seed, split, index)` always gives the same image, so nothing is downloaded.
+# `cache=True` renders the split once and keeps it in memory: rendering (a few hundred images per second) would
+# otherwise cost more than training the small models below.
 
 # %%
-train_set = SynthScenes("train", size=SIZES["n_train"], resolution=SIZES["resolution"], tasks=TASKS, seed=seed)
-test_set = SynthScenes("test", size=SIZES["n_test"], resolution=SIZES["resolution"], tasks=TASKS, seed=seed)
+train_set = SynthScenes("train", size=SIZES["n_train"], resolution=SIZES["resolution"], tasks=TASKS, seed=seed,
+                        cache=True)  # render once, keep in memory: rendering would dominate training time
+test_set = SynthScenes("test", size=SIZES["n_test"], resolution=SIZES["resolution"], tasks=TASKS, seed=seed, cache=True)
 sample = train_set[0]
 {k: (tuple(v.shape), str(v.dtype)) for k, v in sample.items()}
 
@@ -91,17 +94,22 @@ train_loader = torch.utils.data.DataLoader(train_set, batch_size=SIZES["batch"],
 test_loader = torch.utils.data.DataLoader(test_set, batch_size=32)
 config = TrainConfig(iterations=SIZES["iterations"], lr=1e-3, device=device, seed=seed)
 
+# every run is cached (mtlkit.cache): a later notebook that trains the same model on the same data reuses it
+data_key = dict(dataset="SynthScenes", n_train=SIZES["n_train"], resolution=SIZES["resolution"], tasks=TASKS,
+                batch=SIZES["batch"], seed=seed)
 results, n_params = {}, {}
 for name in TASKS:
     seed_everything(seed)
     model = build_model("tiny_resnet", {name: tasks[name]}, head="light")
-    train(model, {name: tasks[name]}, train_loader, config, run_dir=out / f"stl_{name}")
+    run = run_dir(f"stl-{name}", model="tiny_resnet+light", trained=[name], data=data_key, config=config)
+    train(model, {name: tasks[name]}, train_loader, config, run_dir=run)
     results[f"single:{name}"] = evaluate(model, {name: tasks[name]}, test_loader, device=device)[name]
     n_params[f"single:{name}"] = sum(p.numel() for p in model.parameters())
 
 seed_everything(seed)
 shared = build_model("tiny_resnet", tasks, head="light")
-train(shared, tasks, train_loader, config, run_dir=out / "hard_shared")
+train(shared, tasks, train_loader, config,
+      run_dir=run_dir("hard-shared", model="tiny_resnet+light", trained=list(TASKS), data=data_key, config=config))
 shared_metrics = evaluate(shared, tasks, test_loader, device=device)
 n_params["hard-shared"] = sum(p.numel() for p in shared.parameters())
 
