@@ -22,6 +22,18 @@ def _figures_to_tmp(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _results_to_tmp(tmp_path_factory):
+    """Reproduction results recorded by notebooks run in the tests never touch reproductions/results/."""
+    old = os.environ.get("MTLKIT_RESULTS")
+    os.environ["MTLKIT_RESULTS"] = str(tmp_path_factory.mktemp("results"))
+    yield
+    if old is None:
+        os.environ.pop("MTLKIT_RESULTS", None)
+    else:
+        os.environ["MTLKIT_RESULTS"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _run_cache_to_tmp(tmp_path_factory):
     """Cached training runs (mtlkit.cache) go to one temporary folder shared by the whole session."""
     old = os.environ.get("MTLKIT_CACHE")
