@@ -1,4 +1,4 @@
-"""Shared test set-up: CPU only, small thread count, figures into a temporary folder."""
+"""Shared test set-up: CPU only; figures, recorded results and cached runs go to temporary folders."""
 from __future__ import annotations
 
 import os
@@ -8,41 +8,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _figures_to_tmp(tmp_path_factory):
-    """Never let the test-suite overwrite the committed figures/."""
-    old = os.environ.get("MTLKIT_FIGURES")
-    os.environ["MTLKIT_FIGURES"] = str(tmp_path_factory.mktemp("figures"))
-    yield
-    if old is None:
-        os.environ.pop("MTLKIT_FIGURES", None)
-    else:
-        os.environ["MTLKIT_FIGURES"] = old
+# environment variable -> what it redirects (see mtlkit.viz, mtlkit.report, mtlkit.cache); notebooks executed by
+# papermill inherit the variables, so no test run ever writes figures/, reproductions/results/ or a shared cache
+_REDIRECTED = {
+    "MTLKIT_FIGURES": "figures",
+    "MTLKIT_RESULTS": "results",
+    "MTLKIT_CACHE": "run_cache",
+}
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _results_to_tmp(tmp_path_factory):
-    """Reproduction results recorded by notebooks run in the tests never touch reproductions/results/."""
-    old = os.environ.get("MTLKIT_RESULTS")
-    os.environ["MTLKIT_RESULTS"] = str(tmp_path_factory.mktemp("results"))
+def _outputs_to_tmp(tmp_path_factory):
+    """Point every output location of mtlkit at a session-wide temporary folder, restoring the old values after."""
+    old = {var: os.environ.get(var) for var in _REDIRECTED}
+    for var, name in _REDIRECTED.items():
+        os.environ[var] = str(tmp_path_factory.mktemp(name))
     yield
-    if old is None:
-        os.environ.pop("MTLKIT_RESULTS", None)
-    else:
-        os.environ["MTLKIT_RESULTS"] = old
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _run_cache_to_tmp(tmp_path_factory):
-    """Cached training runs (mtlkit.cache) go to one temporary folder shared by the whole session."""
-    old = os.environ.get("MTLKIT_CACHE")
-    os.environ["MTLKIT_CACHE"] = str(tmp_path_factory.mktemp("run_cache"))
-    yield
-    if old is None:
-        os.environ.pop("MTLKIT_CACHE", None)
-    else:
-        os.environ["MTLKIT_CACHE"] = old
+    for var, value in old.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 @pytest.fixture(scope="session")
