@@ -10,14 +10,7 @@ from mtlkit.backbones import backbone_channels, backbone_spec, get_backbone, lis
 from mtlkit.errors import ConfigError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing the shared 2-core machine (27x faster for the
-    training tests in one measurement)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # The module docstring's table (channels, output stride).

@@ -9,14 +9,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.heads import ASPPHead, get_head, head_in_channels, list_heads
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing the shared 2-core machine (27x faster for the
-    training tests in one measurement)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Spec automtl.md §1.5 table: head parameters for C_feat in {512, 1280} and K in {1, 3, 17, 19, 40}.

@@ -11,14 +11,7 @@ from mtlkit.heads import get_head
 from mtlkit.models import MultiTaskModel, build_model, build_single_task_models, single_task_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing the shared 2-core machine (27x faster for the
-    training tests in one measurement)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Task:  # the part of the mtlkit.tasks contract a model needs

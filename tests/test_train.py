@@ -23,14 +23,7 @@ from mtlkit.train import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing the shared 2-core machine (27x faster for the
-    training tests in one measurement)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 HERE = Path(__file__).resolve().parent
