@@ -1,0 +1,410 @@
+"""The papers' numbers as data, and the TreeMTL picks next to the exact rankings of the published two-task tables.
+
+``reproductions/paper_values/`` holds every number of the reproduced tables, typed once from the papers (long
+format, one row per table × setting × method × task × metric; see ``reproductions/README.md``):
+
+* ``<table>.csv`` — columns :data:`PAPER_VALUE_COLUMNS`; ``value`` is the number *as printed* (a string, so its
+  rounding is kept: ``"0.8070"`` has four decimals), empty where no available text gives it;
+* ``tables.csv`` — one row per reproduced table: paper, label, title, dataset, backbone, notebook;
+* ``known_errors.csv`` — the cells the papers themselves get wrong, with the reason (checked by
+  ``tests/test_paper_values.py``: every listed cell really is inconsistent, and no other cell is).
+
+The TreeMTL part: :data:`TREEMTL_PICKS` names the layouts the paper's Tables 1, 2, 4, 5 and 6 report (by index, or
+by their printed cost where the paper gives none) and :func:`pick_ranking` places each of them in the exact ranking
+that :func:`mtlkit.treemtl.recommend` computes from the authors' published two-task tables, under the row's budget,
+with the recommender's own top-1 next to it. No torch is imported here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from mtlkit.errors import ConfigError, unknown_name
+
+__all__ = [
+    "PAPER_VALUE_COLUMNS", "PUBLISHED_DATASET", "TreeMTLSetup", "PaperPick", "TREEMTL_TABLES", "TREEMTL_PICKS",
+    "reproductions_dir", "paper_values_dir", "list_tables", "table_info", "paper_values", "known_errors",
+    "budget_of", "treemtl_costs", "identify_by_cost", "pick_ranking", "ranking_records",
+    "check_reproduction_params", "plot_ranking", "RECOMMENDER_TOP1",
+]
+
+#: Columns of every ``paper_values/<table>.csv``.
+PAPER_VALUE_COLUMNS = ("table", "setting", "method", "task", "metric", "value", "higher_is_better", "source_kind",
+                       "source", "note")
+#: ``source_kind`` values: where a number comes from (the report marks everything that is not ``paper``).
+SOURCE_KINDS = ("paper", "paper (implied)", "authors' code", "third-party", "unknown")
+#: The ``dataset`` of results computed exactly from the authors' published two-task tables (scale-independent,
+#: hence comparable with the paper at every scale).
+PUBLISHED_DATASET = "published two-task table"
+KNOWN_ERROR_COLUMNS = ("table", "setting", "method", "task", "metric", "kind", "printed", "recomputed", "reason")
+TABLE_COLUMNS = ("table", "paper", "label", "title", "dataset", "backbone", "notebook", "note")
+
+
+# ------------------------------------------------------------------------------------------------------ locations
+def reproductions_dir() -> Path:
+    """The checkout's ``reproductions/`` folder (next to the ``mtlkit`` package, or found from the cwd)."""
+    here = Path(__file__).resolve().parents[1] / "reproductions"
+    if here.is_dir():
+        return here
+    from mtlkit.viz import repo_root
+
+    root = repo_root()
+    if root is not None and (root / "reproductions").is_dir():
+        return root / "reproductions"
+    raise FileNotFoundError("reproductions/ not found: the paper values live in the mtlkit checkout "
+                            f"(looked next to the package, {here}, and above the current directory)")
+
+
+def paper_values_dir() -> Path:
+    """``reproductions/paper_values``."""
+    return reproductions_dir() / "paper_values"
+
+
+def _read_csv(path: Path, columns: Iterable[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{path.name}: missing column(s) {missing}; expected {list(columns)}")
+    return df
+
+
+def list_tables() -> pd.DataFrame:
+    """The reproduced tables (``paper_values/tables.csv``): table, paper, label, title, dataset, backbone, notebook."""
+    return _read_csv(paper_values_dir() / "tables.csv", TABLE_COLUMNS)
+
+
+def table_info(table: str) -> dict:
+    """One row of :func:`list_tables` as a dict.
+
+    Raises:
+        KeyError: an unknown table (the message lists the known ones).
+    """
+    tables = list_tables()
+    hit = tables[tables.table == table]
+    if hit.empty:
+        raise KeyError(f"unknown table {table!r}; known tables are: {', '.join(tables.table)}")
+    return hit.iloc[0].to_dict()
+
+
+def paper_values(table: str | None = None, *, known_only: bool = False) -> pd.DataFrame:
+    """The paper values of one table (or of all), as printed.
+
+    Args:
+        table: e.g. ``"treemtl_table2"``; None concatenates every ``paper_values/*.csv`` table file.
+        known_only: drop the empty slots (cells no available text gives).
+
+    Returns:
+        DataFrame with the string columns :data:`PAPER_VALUE_COLUMNS` (``value`` exactly as printed) plus
+        ``number`` (float, NaN for an empty slot) and ``decimals`` (printed decimals, -1 for an empty slot).
+    """
+    folder = paper_values_dir()
+    if table is None:
+        files = sorted(p for p in folder.glob("*.csv") if p.stem not in ("tables", "known_errors"))
+    else:
+        files = [folder / f"{table}.csv"]
+        if not files[0].is_file():
+            known = sorted(p.stem for p in folder.glob("*.csv") if p.stem not in ("tables", "known_errors"))
+            raise KeyError(f"no paper values for table {table!r}; tables with paper values: {', '.join(known)}")
+    frames = [_read_csv(p, PAPER_VALUE_COLUMNS) for p in files]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PAPER_VALUE_COLUMNS)
+    if known_only:
+        df = df[df.value != ""].reset_index(drop=True)
+    df["number"] = pd.to_numeric(df.value.replace("", np.nan))
+    df["decimals"] = [(len(v.split(".")[1]) if "." in v else 0) if v else -1 for v in df.value]
+    return df
+
+
+def known_errors(table: str | None = None) -> pd.DataFrame:
+    """The cells the papers get wrong (``paper_values/known_errors.csv``), optionally of one table."""
+    df = _read_csv(paper_values_dir() / "known_errors.csv", KNOWN_ERROR_COLUMNS)
+    return df if table is None else df[df.table == table].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------ TreeMTL picks
+@dataclass(frozen=True)
+class TreeMTLSetup:
+    """Which published two-task table and block costs a TreeMTL table uses.
+
+    Attributes:
+        dataset: ``"nyuv2"`` or ``"taskonomy"`` (:func:`mtlkit.treemtl.published_table`).
+        backbone: ``"resnet34"`` (Deeplab-ResNet34) or ``"mobilenetv2"``.
+        input_size: the input the paper's FLOPs are measured at: 321 (NYUv2), 224 (Taskonomy).
+        model_backbone: the :mod:`mtlkit.backbones` name of the paper's backbone (for the trained part).
+    """
+
+    dataset: str
+    backbone: str
+    input_size: int
+    model_backbone: str
+
+
+@dataclass(frozen=True)
+class PaperPick:
+    """A layout a TreeMTL table reports: its row (setting, method) and its paper index, None if only its printed
+    FLOPs(%) / #Params(%) identify it."""
+
+    table: str
+    setting: str
+    method: str
+    paper_index: int | None
+
+
+TREEMTL_TABLES = {
+    "treemtl_table1": TreeMTLSetup("nyuv2", "resnet34", 321, "deeplab_resnet34"),
+    "treemtl_table2": TreeMTLSetup("taskonomy", "resnet34", 224, "deeplab_resnet34"),
+    "treemtl_table4": TreeMTLSetup("taskonomy", "resnet34", 224, "deeplab_resnet34"),
+    "treemtl_table5": TreeMTLSetup("nyuv2", "mobilenetv2", 321, "mobilenet_v2"),
+    "treemtl_table6": TreeMTLSetup("taskonomy", "mobilenetv2", 224, "mobilenet_v2"),
+}
+
+#: The paper's picks, row by row. Tables 4's two Top-1 rows carry the same numbers as Table 2's #353 and #1046;
+#: Tables 5 and 6 print no index, only the cost.
+TREEMTL_PICKS: dict[str, tuple[PaperPick, ...]] = {
+    "treemtl_table1": tuple(PaperPick("treemtl_table1", "no budget", f"#{i}", i) for i in (0, 45, 50, 37, 49)),
+    "treemtl_table2": tuple(PaperPick("treemtl_table2", s, f"#{i}", i) for s, i in
+                            (("no budget", 353), ("4 models", 958), ("3 models", 1046), ("2 models", 817),
+                             ("1 model", 0))),
+    "treemtl_table4": (PaperPick("treemtl_table4", "no budget", "Top-1 w/o budget", 353),
+                       PaperPick("treemtl_table4", "3 models", "Top-1 within 3 models", 1046)),
+    "treemtl_table5": (PaperPick("treemtl_table5", "no budget", "Top-1", None),),
+    "treemtl_table6": (PaperPick("treemtl_table6", "no budget", "Top-1", None),),
+}
+
+
+def budget_of(setting: str) -> float | None:
+    """The budget (number of backbone models) of a TreeMTL setting: ``"no budget"`` -> None, ``"3 models"`` -> 3."""
+    if setting == "no budget":
+        return None
+    m = re.fullmatch(r"(\d+) models?", setting)
+    if not m:
+        raise ConfigError(f"setting must be 'no budget' or '<k> model(s)', got {setting!r}")
+    return float(m.group(1))
+
+
+def _setup(table: str) -> TreeMTLSetup:
+    if table not in TREEMTL_TABLES:
+        raise unknown_name("TreeMTL table", table, TREEMTL_TABLES)
+    return TREEMTL_TABLES[table]
+
+
+def treemtl_costs(table: str):
+    """``(published two-task table, block costs)`` of a TreeMTL table (the paper's input size)."""
+    from mtlkit.treemtl import get_block_costs, published_table
+
+    s = _setup(table)
+    return published_table(s.dataset, s.backbone), get_block_costs(s.backbone, s.input_size)
+
+
+def _paper_cell(values: pd.DataFrame, pick: PaperPick, metric: str) -> str:
+    hit = values[(values.setting == pick.setting) & (values.method == pick.method) & (values.task == "all")
+                 & (values.metric == metric)]
+    if len(hit) != 1:
+        raise ConfigError(f"paper_values/{pick.table}.csv must hold exactly one {metric} cell for "
+                          f"({pick.setting!r}, {pick.method!r}), found {len(hit)}")
+    return hit.value.iloc[0]
+
+
+def identify_by_cost(ranking: pd.DataFrame, flops_pct: str, params_pct: str, tolerance: float = 0.01) -> list[int]:
+    """Paper indices of the layouts whose exact FLOPs(%) and #Params(%) match the printed ones.
+
+    A printed cost matches when it is within ``tolerance`` of the exact value: half a unit of the last printed digit
+    for the rounding, plus half a unit for the paper's habit of printing a few cells one unit off (see
+    ``known_errors.csv``).
+
+    Args:
+        ranking: a full :func:`mtlkit.treemtl.recommend` result with cost columns.
+        flops_pct, params_pct: the printed values.
+        tolerance: maximum absolute difference (percentage points).
+    """
+    f, p = float(flops_pct), float(params_pct)
+    hit = ranking[((ranking.macs_pct - f).abs() <= tolerance) & ((ranking.params_pct - p).abs() <= tolerance)]
+    return [int(i) for i in hit.paper_index]
+
+
+def pick_ranking(table: str) -> pd.DataFrame:
+    """The paper's picks of a TreeMTL table in the exact ranking of the published two-task table.
+
+    For every :data:`TREEMTL_PICKS` row: the layout (identified by cost where the paper prints no index), its rank
+    under the row's budget and without budget, its score, the paper's and the exact FLOPs(%) / #Params(%), and the
+    recommender's top-1 under the same budget. Costs are backbone-only relative to T independent backbones, on
+    MACs (the paper's "FLOPs"), at the paper's input size.
+
+    Args:
+        table: ``"treemtl_table1"``, ``"treemtl_table2"``, ``"treemtl_table4"``, ``"treemtl_table5"`` or
+            ``"treemtl_table6"``.
+
+    Returns:
+        One row per pick with columns ``setting, budget, method, identified_by, paper_index, layout, paper_rank,
+        rank, rank_overall, score, paper_flops_pct, paper_params_pct, flops_pct, params_pct, cost_matches,
+        closest_index, top1_index, top1_layout, top1_score, top1_flops_pct, top1_params_pct``. A pick that no
+        layout's cost matches has <NA> index and ranks, and the closest-cost layout in ``closest_index``.
+    """
+    from mtlkit.treemtl import recommend
+
+    two_task, costs = treemtl_costs(table)
+    values = paper_values(table)
+    full = recommend(two_task, costs, k=None)
+    by_index = full.reset_index().set_index("paper_index")
+    rows = []
+    for pick in TREEMTL_PICKS[table]:
+        budget = budget_of(pick.setting)
+        sub = full if budget is None else recommend(two_task, costs, budget=budget, k=None)
+        rank_in_sub = pd.Series(sub.index.to_numpy(), index=sub.paper_index.to_numpy())
+        paper_flops, paper_params = _paper_cell(values, pick, "flops_pct"), _paper_cell(values, pick, "params_pct")
+        row = dict(setting=pick.setting, budget=budget, method=pick.method, paper_rank=int(_paper_cell(values, pick,
+                   "rank")), paper_flops_pct=paper_flops, paper_params_pct=paper_params, cost_matches=pd.NA,
+                   closest_index=pd.NA)
+        index = pick.paper_index
+        if index is None:
+            matches = identify_by_cost(full, paper_flops, paper_params)
+            row["cost_matches"] = len(matches)
+            dist = np.maximum((full.macs_pct - float(paper_flops)).abs(), (full.params_pct - float(paper_params)).abs())
+            row["closest_index"] = int(full.paper_index.iloc[int(np.argmin(dist.to_numpy()))])
+            if matches:  # several layouts may share a cost: take the one the recommender ranks best
+                index = min(matches, key=lambda i: rank_in_sub.get(i, np.inf))
+                row["identified_by"] = f"cost ({len(matches)} layout{'s' if len(matches) > 1 else ''} with it)"
+            else:
+                row["identified_by"] = "no layout has the printed cost"
+        else:
+            row["identified_by"] = "index"
+        if index is not None:
+            ours = by_index.loc[index]
+            row.update(paper_index=int(index), layout=str(ours.layout), rank=int(rank_in_sub[index]),
+                       rank_overall=int(ours["rank"]), score=float(ours.score), flops_pct=float(ours.macs_pct),
+                       params_pct=float(ours.params_pct))
+        else:
+            row.update(paper_index=pd.NA, layout="", rank=pd.NA, rank_overall=pd.NA, score=np.nan,
+                       flops_pct=np.nan, params_pct=np.nan)
+        top = sub.iloc[0]
+        row.update(top1_index=int(top.paper_index), top1_layout=str(top.layout), top1_score=float(top.score),
+                   top1_flops_pct=float(top.macs_pct), top1_params_pct=float(top.params_pct))
+        rows.append(row)
+    cols = ["setting", "budget", "method", "identified_by", "paper_index", "layout", "paper_rank", "rank",
+            "rank_overall", "score", "paper_flops_pct", "paper_params_pct", "flops_pct", "params_pct", "cost_matches",
+            "closest_index", "top1_index", "top1_layout", "top1_score", "top1_flops_pct", "top1_params_pct"]
+    return pd.DataFrame(rows)[cols]
+
+
+#: The method name under which :func:`ranking_records` stores the recommender's own top-1 of a setting.
+RECOMMENDER_TOP1 = "recommender top-1"
+
+
+def ranking_records(picks: pd.DataFrame) -> list[dict]:
+    """Long rows for :func:`mtlkit.report.record` (``dataset=PUBLISHED_DATASET``) from :func:`pick_ranking`.
+
+    Per pick (task ``"all"``): ``rank`` (under the row's budget), ``rank_overall``, ``score``, ``flops_pct``,
+    ``params_pct``, ``paper_index`` and, for picks identified by cost, ``cost_matches``; the extra key ``layout``.
+    Per setting, the recommender's top-1 as method :data:`RECOMMENDER_TOP1` (``paper_index``, ``score``,
+    ``flops_pct``, ``params_pct``).
+    """
+    out: list[dict] = []
+
+    def add(setting, method, metric, value, layout):
+        if value is not None and not pd.isna(value):
+            out.append(dict(setting=setting, method=method, task="all", metric=metric, value=value, layout=layout))
+
+    seen = set()
+    for r in picks.itertuples(index=False):
+        for metric in ("rank", "rank_overall", "score", "flops_pct", "params_pct", "paper_index", "cost_matches"):
+            add(r.setting, r.method, metric, getattr(r, metric), r.layout)
+        if r.setting not in seen:
+            seen.add(r.setting)
+            for metric, col in (("paper_index", "top1_index"), ("score", "top1_score"),
+                                ("flops_pct", "top1_flops_pct"), ("params_pct", "top1_params_pct")):
+                add(r.setting, RECOMMENDER_TOP1, metric, getattr(r, col), r.top1_layout)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ notebook parameters
+def check_reproduction_params(scale: str, seed: int, device: str, out_dir: str | Path, *, backbone: str | None = None,
+                              data_root: str | Path | None = None) -> Path:
+    """Validate a reproduction notebook's parameters cell, before anything runs.
+
+    Args:
+        scale, seed, device, out_dir: as :func:`mtlkit.config.check_params`.
+        backbone: a :func:`mtlkit.backbones.list_backbones` name (checked when given).
+        data_root: folder holding the real datasets; required at ``scale="paper"``, must exist when given.
+
+    Returns:
+        ``out_dir`` as a created Path.
+
+    Raises:
+        ConfigError: a bad scale/seed/device, an unknown backbone, ``scale="paper"`` without ``data_root``.
+        FileNotFoundError: ``data_root`` does not exist.
+    """
+    from mtlkit.config import check_params, check_scale
+
+    check_scale(scale)
+    if backbone is not None:
+        from mtlkit.backbones import list_backbones
+
+        if backbone not in list_backbones():
+            raise unknown_name("backbone", backbone, list_backbones())
+    if scale == "paper" and data_root is None:
+        raise ConfigError("scale='paper' trains on the real datasets: set data_root to the folder that holds "
+                          "NYUv2/, Taskonomy/, CityScapes/ (see reproductions/README.md), e.g. "
+                          "`papermill ... -p scale paper -p data_root /data/mtl`; got data_root=None")
+    if data_root is not None and not Path(data_root).is_dir():
+        raise FileNotFoundError(f"data_root={str(data_root)!r} is not a directory")
+    return check_params(scale, seed, device, out_dir)
+
+
+
+# -------------------------------------------------------------------------------------------------------- figure
+def plot_ranking(ranking: pd.DataFrame, picks: pd.DataFrame, *, title: str, T: int,
+                 budgets: Iterable[float] = (), ax=None):
+    """Every layout's estimated score against its FLOPs(%), with the paper's picks and the recommender's top-1s.
+
+    Args:
+        ranking: the full :func:`mtlkit.treemtl.recommend` result (with cost columns).
+        picks: :func:`pick_ranking` of the table.
+        title: the axes title.
+        T: number of tasks (places the budget lines: ``k`` backbones = ``100·(k/T − 1)`` %).
+        budgets: budgets (in backbones) to draw as dashed vertical lines.
+        ax: a matplotlib Axes to draw on (a new figure when None).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    else:
+        fig = ax.figure
+    n = len(ranking)
+    ax.scatter(ranking.macs_pct, ranking.score, s=6 if n > 1000 else 22, c="0.72", lw=0,
+               label=f"all {n:,} layouts (published two-task table)")
+    for b in budgets:
+        x = 100 * (b / T - 1)
+        ax.axvline(x, color="0.45", ls="--", lw=0.8)
+        ax.text(x, 1.0, f" ≤{b:g} model{'' if b == 1 else 's'}", transform=ax.get_xaxis_transform(), va="top", ha="left", fontsize=8, color="0.3")
+    shown_pick = shown_top = False
+    for i, r in enumerate(picks.itertuples(index=False)):
+        if not pd.isna(r.paper_index):
+            ax.scatter([r.flops_pct], [r.score], s=70, facecolors="none", edgecolors="tab:red", lw=1.6,
+                       label=None if shown_pick else "the paper's pick (paper rank → our rank under its budget)",
+                       zorder=3)
+            shown_pick = True
+            ax.annotate(f"#{r.paper_index}: {r.paper_rank} → {r.rank}", (r.flops_pct, r.score),
+                        xytext=(8, 5 if i % 2 == 0 else -13), textcoords="offset points", fontsize=8,
+                        color="tab:red")
+        else:
+            ax.axvline(float(r.paper_flops_pct), color="tab:red", ls=":", lw=1.2,
+                       label=f"the paper's {r.method} cost ({r.paper_flops_pct} %): no layout has it")
+        top = ranking[ranking.paper_index == r.top1_index].iloc[0]
+        ax.scatter([top.macs_pct], [top.score], marker="*", s=130, c="tab:blue", zorder=4,
+                   label=None if shown_top else "recommender's top-1 under the row's budget")
+        shown_top = True
+    ax.set_xlabel("FLOPs (%) relative to T independent backbones (backbone MACs)")
+    ax.set_ylabel("estimated score $S = \\hat w^\\top \\hat{\\Delta t}$ (Eq. 2)")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    return fig
