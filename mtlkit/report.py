@@ -1,0 +1,549 @@
+"""Results of the reproductions, and the generated report that puts the papers' numbers and ours side by side.
+
+:func:`record` appends one run's rows to ``<results dir>/<table>.csv``; :func:`write_report` (``python -m mtlkit
+report``, also run at the end of ``make run``) regenerates ``REPORT.md`` from the paper values
+(:mod:`mtlkit.paper`, ``reproductions/paper_values/*.csv``) and every results CSV.
+
+* Results dir: ``$MTLKIT_RESULTS`` if set (the test suite points it at a temporary folder), else
+  ``reproductions/results`` of the checkout. The report is written next to the results it summarises:
+  ``reproductions/REPORT.md``, or ``$MTLKIT_RESULTS/REPORT.md`` when the results are redirected.
+* A results row is ``table, setting, method, task, metric, value`` (plus any extra keys the notebook gives, e.g.
+  ``layout`` or ``backbone``) and the run's ``seed, scale, device, dataset, torch, git_commit, wall_s, timestamp``.
+  Rows with the same key (:data:`KEY`) are replaced, so re-running a notebook updates its rows; a run with another
+  seed adds rows, and the report shows mean ± sd over seeds.
+* Honest labelling: every "ours" cell names its scale and dataset. A difference to the paper is printed only where
+  the experiment is the paper's: ``scale == "paper"`` on the paper's dataset, or an exact computation on the
+  authors' published data (``dataset == "published two-task table"``, scale-independent). Smoke-scale rows are left
+  out unless asked for; CPU-scale rows on SynthScenes are shown as stand-ins, never compared.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import math
+import numbers
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from mtlkit.config import check_scale
+from mtlkit.errors import ConfigError
+
+__all__ = ["KEY", "RUN_COLUMNS", "results_dir", "report_path", "record", "load_results", "summarize",
+           "render_report", "write_report", "add_arguments", "main"]
+
+ROW_COLUMNS = ("setting", "method", "task", "metric", "value")
+RUN_COLUMNS = ("seed", "scale", "device", "dataset", "torch", "git_commit", "wall_s", "timestamp")
+#: Rows with equal values in these columns are the same measurement: the latest run replaces the older one.
+KEY = ("table", "setting", "method", "task", "metric", "seed", "scale", "device", "dataset")
+_TABLE_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+
+
+# ----------------------------------------------------------------------------------------------- where things go
+def _checkout() -> Path:
+    from mtlkit.paper import reproductions_dir
+
+    return reproductions_dir().parent
+
+
+def results_dir() -> Path:
+    """``$MTLKIT_RESULTS`` if set, else ``<checkout>/reproductions/results``."""
+    if os.environ.get("MTLKIT_RESULTS"):
+        return Path(os.environ["MTLKIT_RESULTS"])
+    return _checkout() / "reproductions" / "results"
+
+
+def report_path() -> Path:
+    """Where :func:`write_report` writes by default: ``$MTLKIT_RESULTS/REPORT.md`` if set, else
+    ``<checkout>/reproductions/REPORT.md``."""
+    if os.environ.get("MTLKIT_RESULTS"):
+        return Path(os.environ["MTLKIT_RESULTS"]) / "REPORT.md"
+    return _checkout() / "reproductions" / "REPORT.md"
+
+
+def _git_commit() -> str:
+    """Short HEAD commit of the checkout, ``+dirty`` if ``mtlkit/`` has uncommitted changes; ``unknown`` outside git."""
+    root = _checkout()
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                "mtlkit"], capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _torch_version() -> str:
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` + ``.lock`` (two notebooks recording into one table at once stay safe)."""
+    lock = path.with_name(f".{path.name}.lock")
+    with open(lock, "w") as handle:
+        try:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except ImportError:  # not POSIX: no lock, os.replace still keeps the file whole
+            pass
+        yield
+
+
+# ------------------------------------------------------------------------------------------------------- record
+def _number(value, where: str):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{where}: value must be a real number, got {value!r} ({type(value).__name__})")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    x = float(value)
+    if not math.isfinite(x):
+        raise ConfigError(f"{where}: value must be finite, got {x!r}")
+    return x
+
+
+def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device: str, dataset: str,
+           wall_s: float | None = None) -> Path:
+    """Append (or replace) one run's results in ``<results dir>/<table>.csv``.
+
+    Args:
+        table: the paper table, e.g. ``"treemtl_table2"`` (a ``paper_values/tables.csv`` name; lower-case letters,
+            digits and ``_``).
+        rows: mappings with ``setting, method, task, metric`` (strings) and ``value`` (a finite real number);
+            extra keys (e.g. ``layout``, ``backbone``) are kept as extra columns.
+        scale: ``"smoke"``, ``"cpu"`` or ``"paper"``.
+        seed: the run's seed (results over several seeds are averaged in the report).
+        device: e.g. ``"cpu"``, ``"cuda"``.
+        dataset: what the numbers were measured on: ``"SynthScenes"``, ``"NYUv2"``, ``"Taskonomy"``,
+            ``"CityScapes"`` or :data:`mtlkit.paper.PUBLISHED_DATASET` for exact computations on the authors'
+            published two-task tables.
+        wall_s: wall time of the run in seconds (optional).
+
+    Returns:
+        The path of the CSV file.
+
+    Raises:
+        ConfigError: a bad table name, scale, seed, device or dataset, no rows, a row without a required key or with
+            a reserved key, a non-numeric value, or two rows of the call with the same key.
+    """
+    if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
+        raise ConfigError(f"table must be a name like 'treemtl_table2' (lower-case letters, digits, _), got {table!r}")
+    check_scale(scale)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    for name, value in (("device", device), ("dataset", dataset)):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+    if wall_s is not None:
+        wall_s = float(_number(wall_s, "wall_s"))
+    run = dict(seed=str(int(seed)), scale=scale, device=device, dataset=dataset, torch=_torch_version(),
+               git_commit=_git_commit(), wall_s="" if wall_s is None else f"{wall_s:.1f}",
+               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    new: list[dict[str, str]] = []
+    for i, row in enumerate(rows):
+        where = f"record({table!r}) row {i}"
+        if not isinstance(row, Mapping):
+            raise ConfigError(f"{where} must be a mapping with keys {ROW_COLUMNS}, got {type(row).__name__}")
+        missing = [k for k in ROW_COLUMNS if k not in row]
+        if missing:
+            raise ConfigError(f"{where} lacks {missing}; every row needs {list(ROW_COLUMNS)}, got {sorted(row)}")
+        reserved = sorted(set(row) & ({"table"} | set(RUN_COLUMNS)))
+        if reserved:
+            raise ConfigError(f"{where} sets {reserved}, which record() fills in itself (pass them as arguments)")
+        out = {"table": table}
+        for k in ROW_COLUMNS[:-1]:
+            if not isinstance(row[k], str) or not row[k]:
+                raise ConfigError(f"{where}: {k} must be a non-empty string, got {row[k]!r}")
+            out[k] = row[k]
+        out["value"] = repr(_number(row["value"], f"{where} ({row['method']}, {row['task']}, {row['metric']})"))
+        for k, v in row.items():
+            if k not in ROW_COLUMNS:
+                out[str(k)] = "" if v is None else str(v)
+        out.update(run)
+        new.append(out)
+    if not new:
+        raise ConfigError(f"record({table!r}): rows is empty; nothing to record")
+    keys = [tuple(r[k] for k in KEY) for r in new]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ConfigError(f"record({table!r}): two rows with the same key {dict(zip(KEY, dup))}")
+
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{table}.csv"
+    with _locked(path):
+        old: list[dict[str, str]] = []
+        if path.exists():
+            with open(path, newline="", encoding="utf-8") as f:
+                old = list(csv.DictReader(f))
+        replaced = set(keys)
+        kept = [r for r in old if tuple(r.get(k, "") for k in KEY) not in replaced]
+        base = ("table", *ROW_COLUMNS, *RUN_COLUMNS)
+        extras = sorted({k for r in kept + new for k in r} - set(base))
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, [*base, *extras], restval="", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(kept + new)
+        os.replace(tmp, path)
+    return path
+
+
+def load_results(table: str | None = None, *, include_smoke: bool = True):
+    """Every recorded row (of one table, or of all) as a DataFrame; ``value`` as float, the rest as strings."""
+    import pandas as pd
+
+    folder = results_dir()
+    files = sorted(folder.glob("*.csv")) if table is None else [folder / f"{table}.csv"]
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in files if p.is_file()]
+    if not frames:
+        return pd.DataFrame(columns=["table", *ROW_COLUMNS, *RUN_COLUMNS])
+    df = pd.concat(frames, ignore_index=True).fillna("")
+    df["value"] = df["value"].astype(float)
+    if not include_smoke:
+        df = df[df.scale != "smoke"].reset_index(drop=True)
+    return df
+
+
+def summarize(results):
+    """Mean, sd (ddof 1; NaN for one seed) and n over seeds, per (table, setting, method, task, metric, scale,
+    dataset, device) — and per ``backbone`` where the rows have one."""
+    import pandas as pd
+
+    if results.empty:
+        return pd.DataFrame(columns=["table", "setting", "method", "task", "metric", "scale", "dataset", "device",
+                                     "backbone", "mean", "sd", "n", "git_commit"])
+    df = results.copy()
+    if "backbone" not in df.columns:
+        df["backbone"] = ""
+    group = ["table", "setting", "method", "task", "metric", "scale", "dataset", "device", "backbone"]
+    out = df.groupby(group, sort=False).agg(mean=("value", "mean"), sd=("value", "std"), n=("value", "size"),
+                                            git_commit=("git_commit", lambda s: ", ".join(sorted(set(s)))))
+    return out.reset_index()
+
+
+# ------------------------------------------------------------------------------------------------------ report
+def _decimals(printed: str) -> int:
+    return len(printed.split(".")[1]) if "." in printed else 0
+
+
+def _fmt(x: float, decimals: int | None = None) -> str:
+    """A number for a table: with ``decimals``, else integers as integers and 4 significant digits otherwise."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if decimals is None:
+        if float(x).is_integer():
+            return f"{int(x):,}" if abs(x) >= 1e4 else str(int(x))
+        decimals = max(0, 3 - int(math.floor(math.log10(abs(x))))) if x != 0 else 2
+    return f"{x:.{decimals}f}".replace("-", "−")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def esc(cell: str) -> str:
+        return str(cell).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+_MARKS = {"paper": "", "paper (implied)": " ⁱ", "authors' code": " †", "third-party": " ‡", "unknown": ""}
+
+
+def _comparable(scale: str, dataset: str, paper_datasets: list[str]) -> bool:
+    from mtlkit.paper import PUBLISHED_DATASET
+
+    if dataset == PUBLISHED_DATASET:
+        return True
+    return scale == "paper" and dataset.lower() in paper_datasets
+
+
+def _where(r) -> str:
+    parts = [r.scale, r.dataset] + ([r.backbone] if getattr(r, "backbone", "") else [])
+    if r.device != "cpu":
+        parts.append(r.device)
+    return " · ".join(parts)
+
+
+def _ranking_section(table: str, summary, values) -> list[str]:
+    """The exact ranking of the published two-task table next to the paper's picks (from the recorded rows)."""
+    from mtlkit.paper import PUBLISHED_DATASET, RECOMMENDER_TOP1, TREEMTL_PICKS
+
+    rows = summary[(summary.table == table) & (summary.dataset == PUBLISHED_DATASET)]
+    if rows.empty:
+        return []
+    cell = {(r.setting, r.method, r.metric): r for r in rows.itertuples()}
+    raw = load_results(table)
+    layouts = {(r.setting, r.method): r.layout for r in raw.itertuples()
+               if r.dataset == PUBLISHED_DATASET and "layout" in raw.columns}
+
+    def get(setting, method, metric, decimals=None):
+        r = cell.get((setting, method, metric))
+        if r is None:
+            return "—"
+        spread = "" if (r.n == 1 or (isinstance(r.sd, float) and (math.isnan(r.sd) or r.sd == 0))) else " (varies!)"
+        return _fmt(r.mean, decimals) + spread
+
+    def paper(setting, method, metric):
+        hit = values[(values.setting == setting) & (values.method == method) & (values.metric == metric)]
+        return hit.value.iloc[0].replace("-", "−") if len(hit) else "—"
+
+    out = ["", "**Exact ranking of the authors' published two-task table** (`mtlkit.treemtl.recommend`, "
+           "SVD-entropy weights as in their code; costs are backbone-only MACs relative to T independent backbones, "
+           "at the paper's input size; budgets inclusive). Computed from the same data the paper's recommender used, "
+           "so these rows are comparable with the paper at every scale.", ""]
+    header = ["setting", "paper's pick", "layout (ours)", "paper rank", "our rank (overall)", "paper FLOPs % / Params %",
+              "exact FLOPs % / Params %", "score", "our top-1 under that setting"]
+    body = []
+    settings_done: set[str] = set()
+    for pick in TREEMTL_PICKS.get(table, ()):
+        s, m = pick.setting, pick.method
+        idx = get(s, m, "paper_index")
+        label = m if idx in ("—", m.lstrip("#")) else f"{m} (= #{idx})"
+        if (s, m, "cost_matches") in cell and idx == "—":
+            label = f"{m} (no layout has this cost)"
+        top = f"#{get(s, RECOMMENDER_TOP1, 'paper_index')} `{layouts.get((s, RECOMMENDER_TOP1), '')}` " \
+              f"({get(s, RECOMMENDER_TOP1, 'flops_pct', 2)} / {get(s, RECOMMENDER_TOP1, 'params_pct', 2)}; " \
+              f"score {get(s, RECOMMENDER_TOP1, 'score', 3)})" if s not in settings_done else "(same)"
+        settings_done.add(s)
+        layout = layouts.get((s, m), "")
+        body.append([s, label, f"`{layout}`" if layout else "—", paper(s, m, "rank") + " ⁱ",
+                     f"{get(s, m, 'rank')} ({get(s, m, 'rank_overall')})",
+                     f"{paper(s, m, 'flops_pct')} / {paper(s, m, 'params_pct')}",
+                     f"{get(s, m, 'flops_pct', 2)} / {get(s, m, 'params_pct', 2)}", get(s, m, "score", 3), top])
+    return out + _md_table(header, body)
+
+
+def _results_section(table: str, summary, values, paper_datasets: list[str]) -> list[str]:
+    from mtlkit.paper import PUBLISHED_DATASET
+
+    rows = summary[(summary.table == table) & (summary.dataset != PUBLISHED_DATASET)]
+    known = values[values.value != ""]
+    out: list[str] = []
+    if not rows.empty:
+        pv = {(r.setting, r.method, r.task, r.metric): r for r in values.itertuples()}
+        body = []
+        for r in rows.itertuples():
+            p = pv.get((r.setting, r.method, r.task, r.metric))
+            printed = p.value if p is not None and p.value else ""
+            dec = max(_decimals(printed), 2) if printed and "." in printed else None
+            ours = _fmt(r.mean, dec)
+            ours += f" ± {_fmt(r.sd, dec)}" if r.n > 1 else ""
+            ours += f" (n={r.n})"
+            if not printed:
+                diff = "—"
+            elif _comparable(r.scale, r.dataset, paper_datasets):
+                diff = _fmt(r.mean - float(printed), dec)
+                diff = diff if diff.startswith("−") else "+" + diff
+            else:
+                diff = "not comparable (stand-in)"
+            paper_cell = (printed.replace("-", "−") + _MARKS.get(p.source_kind, "")) if printed else "—"
+            body.append([r.setting, r.method, r.task, r.metric, paper_cell, ours, _where(r), diff])
+        out += ["", "**Results** (ours = mean ± sd over seeds, n runs; labelled scale · dataset):", ""]
+        out += _md_table(["setting", "method", "task", "metric", "paper", "ours", "ours: where", "ours − paper"], body)
+    done = set(zip(rows.setting, rows.method)) if not rows.empty else set()
+    missing = sorted({m for s, m in zip(known.setting, known.method) if (s, m) not in done})
+    if missing and not known.empty:
+        out += ["", f"Paper values without a trained result of ours yet ({len(known)} printed values in "
+                    f"`paper_values/{table}.csv`): methods {', '.join(missing)}."]
+    return out
+
+
+def _known_errors_section(table: str) -> list[str]:
+    from mtlkit.paper import known_errors
+
+    errs = known_errors(table)
+    if errs.empty:
+        return []
+    out = ["", f"**Cells the paper gets wrong** ({len(errs)} in `paper_values/known_errors.csv`, each checked by "
+               "`tests/test_paper_values.py`):", ""]
+    groups: dict[tuple[str, str], list] = {}
+    for r in errs.itertuples():
+        groups.setdefault((r.kind, r.reason), []).append(r)
+    for (kind, reason), rs in groups.items():
+        if len(rs) > 8:  # long lists: per method, how many cells (the file has every one)
+            per_method: dict[str, list[str]] = {}
+            for r in rs:
+                per_method.setdefault(r.method, []).append(f"{r.task}/{r.metric}")
+            summary = "; ".join(f"{m} ({len(c)} cells: {', '.join(c)})" for m, c in per_method.items())
+            out.append(f"- *{kind}* — {reason}: {summary}; printed and recomputed values in the file.")
+            continue
+        cells = "; ".join(f"{r.method} {r.task}/{r.metric} {r.printed.replace('-', '−')}"
+                          + (f" (recomputed {r.recomputed.replace('-', '−')})" if r.recomputed else "") for r in rs)
+        out.append(f"- *{kind}* — {reason}: {cells}.")
+    return out
+
+
+_DIFFERENCE_SOURCES = (
+    ("README.md", "the kit (README.md)"),
+    ("mtlkit/treemtl/README.md", "TreeMTL recommender (mtlkit/treemtl/README.md)"),
+    ("mtlkit/automtl/README.md", "AutoMTL compiler (mtlkit/automtl/README.md)"),
+    ("reproductions/README.md", "the reproductions (reproductions/README.md)"),
+)
+
+
+def _differences(root: Path) -> list[str]:
+    """The "Differences to the paper(s)" sections of the READMEs, verbatim (headings demoted)."""
+    out = ["", "## Differences to the papers", "",
+           "Every deliberate departure, collected from the READMEs when this report was generated."]
+    for rel, title in _DIFFERENCE_SOURCES:
+        path = root / rel
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        match = re.search(r"^## Differences to the paper.*?$\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+        out += ["", f"### {title}", ""]
+        if match is None:
+            out.append(f"(no section starting '## Differences to the paper' in {rel})")
+            continue
+        body = match.group(1).strip("\n")
+        out += [re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", line) for line in body.splitlines()]
+    return out
+
+
+def render_report(*, include_smoke: bool = False) -> str:
+    """The report as markdown (see the module docstring); deterministic for given paper values and results."""
+    from mtlkit.paper import list_tables, paper_values, reproductions_dir
+
+    repro = reproductions_dir()
+    tables = list_tables()
+    results = load_results(include_smoke=include_smoke)
+    summary = summarize(results)
+    lines = ["# Reproductions: the papers' numbers and ours", "",
+             "<!-- generated by `python -m mtlkit report`; do not edit by hand -->", "",
+             "Generated by `python -m mtlkit report` (also the last step of `make run`) from "
+             "`reproductions/paper_values/*.csv` (typed from the papers) and `reproductions/results/*.csv` (written "
+             "by the notebooks). Do not edit it: delete it and run `make run` (or `python -m mtlkit report`) to "
+             "recreate it.", "",
+             "**How to read it.** Every \"ours\" cell names its scale and dataset. A difference to the paper is "
+             "printed only where the experiment is the paper's: `scale=\"paper\"` on the paper's dataset, or an exact "
+             "computation on the authors' published two-task tables. CPU-scale rows are small stand-ins on "
+             "SynthScenes (tiny backbones, minutes of training) that prove the pipeline; they are never compared with "
+             "the papers' numbers. Smoke-scale rows are " + ("included (as asked)." if include_smoke else
+                                                            "left out.") + " Marks on paper values: "
+             "ⁱ implied by the table (e.g. a row's position), not printed; † from the authors' code or notebooks, "
+             "not the paper's text; ‡ third-party extraction, unreliable. Unknown paper cells are empty (—).", ""]
+    status = []
+    for t in tables.itertuples():
+        values = paper_values(t.table) if (repro / "paper_values" / f"{t.table}.csv").is_file() else None
+        n_known = 0 if values is None else int((values.value != "").sum())
+        n_all = 0 if values is None else len(values)
+        rs = results[results.table == t.table]
+        scales = ", ".join(f"{s} ({int((rs.scale == s).sum())})" for s in ("smoke", "cpu", "paper")
+                           if (rs.scale == s).any()) or "none yet"
+        notebook = f"`{t.notebook}`" if t.notebook and (repro / t.notebook).is_file() else "not written yet"
+        known = f"{n_known} / {n_all}" if n_all else "none in the available texts"
+        status.append([f"[{t.paper} {t.label}](#{_anchor(t)})", notebook, known, scales])
+    lines += ["## Status", ""]
+    lines += _md_table(["table", "notebook", "paper values known / cells", "our result rows by scale"], status)
+
+    for t in tables.itertuples():
+        values_file = repro / "paper_values" / f"{t.table}.csv"
+        values = paper_values(t.table) if values_file.is_file() else _no_values()
+        rs = summary[summary.table == t.table]
+        lines += ["", f"## {_heading(t)}", "", f"*{t.title}* — dataset {t.dataset}, backbone {t.backbone}."]
+        if t.note:
+            lines.append(f"Note: {t.note}.")
+        raw = results[results.table == t.table]
+        if not raw.empty:
+            commits = ", ".join(sorted(set(raw.git_commit)))
+            torches = ", ".join(sorted(set(raw.torch)))
+            walls = []
+            for scale in ("smoke", "cpu", "paper"):
+                w = [float(x) for x in raw.wall_s[(raw.scale == scale) & (raw.wall_s != "")]]
+                if w:
+                    walls.append(f"{scale} {_duration(max(w))}")
+            lines.append(f"Results: {len(raw)} rows, seeds {', '.join(sorted(set(raw.seed), key=int))}, commit(s) "
+                         f"{commits}, torch {torches}, last recorded {max(raw.timestamp)}"
+                         + (f"; longest recorded run wall time: {', '.join(walls)}." if walls else "."))
+        else:
+            lines.append("No results recorded yet" + (" (the notebook has not been run)." if t.notebook else "."))
+        datasets = [d.strip().lower() for d in t.dataset.split(";")]
+        lines += _ranking_section(t.table, rs, values)
+        lines += _results_section(t.table, rs, values, datasets)
+        lines += _known_errors_section(t.table)
+
+    other = sorted(set(results.table) - set(tables.table))
+    if other:
+        lines += ["", "## Other results (tables not in paper_values/tables.csv)", ""]
+        for name in other:
+            rs = summary[summary.table == name]
+            lines += ["", f"### {name}", ""]
+            lines += _md_table(["setting", "method", "task", "metric", "ours", "ours: where"],
+                               [[r.setting, r.method, r.task, r.metric,
+                                 _fmt(r.mean) + (f" ± {_fmt(r.sd)}" if r.n > 1 else "") + f" (n={r.n})", _where(r)]
+                                for r in rs.itertuples()])
+    lines += _differences(repro.parent)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _no_values():
+    import pandas as pd
+
+    from mtlkit.paper import PAPER_VALUE_COLUMNS
+
+    return pd.DataFrame(columns=[*PAPER_VALUE_COLUMNS, "number", "decimals"], dtype=str)
+
+
+def _heading(t) -> str:
+    return f"{t.paper} {t.label} (`{t.table}`)"
+
+
+def _anchor(t) -> str:
+    """GitHub's anchor of :func:`_heading`: lower-case, punctuation dropped, spaces to hyphens."""
+    text = _heading(t).lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def write_report(path: str | Path | None = None, *, include_smoke: bool = False) -> Path:
+    """Regenerate the report (atomically).
+
+    Args:
+        path: target file; default :func:`report_path` (``reproductions/REPORT.md``).
+        include_smoke: also show smoke-scale rows (normally left out: they only prove the code path).
+
+    Returns:
+        The path written.
+    """
+    target = Path(path) if path is not None else report_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = render_report(include_smoke=include_smoke)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", default=None, help="file to write (default reproductions/REPORT.md, or "
+                                                       "$MTLKIT_RESULTS/REPORT.md when MTLKIT_RESULTS is set)")
+    parser.add_argument("--include-smoke", action="store_true", help="also show smoke-scale rows")
+
+
+def main(args: argparse.Namespace) -> int:
+    path = write_report(args.output, include_smoke=args.include_smoke)
+    print(f"[mtlkit report] wrote {path}")
+    return 0
