@@ -1,0 +1,133 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # TreeMTL Table 2 · Top-1 layout per computation budget on Taskonomy (Deeplab-ResNet34)
+#
+# **What this reproduces.** Table 2 of TreeMTL (Zhang, Liu & Guan, AutoML-Conf 2022, §4.2): for the five Taskonomy
+# tasks (segmentation, normals, depth, keypoints, edges) on Deeplab-ResNet34 ($B = 5$, 7,556 layouts), the layout
+# recommended under a budget of 4, 3, 2 and 1 backbone models and without a budget, with its cost and its accuracy
+# after training. A budget of $k$ models admits the layouts whose backbone cost is at most $k$ backbones,
+#
+# $$\sum_{c=1}^{B} |L_c|\, f_c \;\le\; k \sum_{c=1}^{B} f_c
+# \quad\Longleftrightarrow\quad \text{FLOPs}(\%) \le 100\,(k/T - 1),$$
+#
+# with $|L_c|$ the number of task groups at block $c$ and $f_c$ one copy's MACs (the paper's "FLOPs"); the comparison
+# is inclusive: #817, five blocks × 2 copies, sits exactly on the 2-model budget.
+#
+# *The ranking part* is computed **exactly** from the authors' published two-task table at every scale. The paper
+# calls each row "top-1", but on the released table the estimator's top-1 is the paper's pick for 4, 2 and 1 models
+# only; without a budget it prefers #352 and within 3 models #1037 (the paper's #353 and #1046 rank 4th and 2nd).
+# The authors' notebooks suggest each row is the best *after training* among the recommender's top-5 under the
+# budget (specs/treemtl.md §10.6) — every pick is in our budgeted top-5. We report, not force.
+#
+# *The trained part* needs `mtlkit.treemtl.TreeModel`, which has not landed yet; nothing is trained here so far.
+
+# %% tags=["parameters"]
+scale = "cpu"  # "smoke" (tests) | "cpu" (make run) | "paper" (GPU, real Taskonomy under data_root)
+seed = 0
+device = "cpu"
+out_dir = "../executed/treemtl_table2"
+data_root = None  # folder holding Taskonomy/ (required at paper scale)
+backbone = "deeplab_resnet34"  # the paper's backbone (used by the trained part)
+top = 5  # how many layouts to list under each budget
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+import mtlkit
+from mtlkit.errors import ConfigError
+from mtlkit.paper import (PUBLISHED_DATASET, check_reproduction_params, paper_values, pick_ranking, plot_ranking,
+                          ranking_records, treemtl_costs)
+from mtlkit.report import record
+from mtlkit.treemtl import recommend
+from mtlkit.viz import savefig, use_style
+
+start = time.perf_counter()
+out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
+if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 20:
+    raise ConfigError(f"top must be an int in 1..20, got {top!r}")
+use_style()
+TABLE = "treemtl_table2"
+BUDGETS = (None, 4, 3, 2, 1)
+pd.set_option("display.width", 160)
+print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, backbone={backbone}")
+
+# %% [markdown]
+# ## 1. The published two-task table and the recommender under each budget
+#
+# Costs: MACs and parameters of the five coarse blocks of Deeplab-ResNet34 at the paper's Taskonomy input,
+# 224 × 224.
+
+# %%
+two_task, costs = treemtl_costs(TABLE)
+ranking = recommend(two_task, costs, k=None)
+print(f"{two_task.T} tasks {two_task.task_names}, B = {two_task.B}, {len(ranking):,} layouts; block costs {costs.name}")
+print("task weights:", {t: round(w, 4) for t, w in ranking.attrs["weights"].items()})
+per_budget = []
+for b in BUDGETS:
+    df = recommend(two_task, costs, budget=b, k=top)
+    df.insert(0, "budget", "none" if b is None else f"{b} models")
+    per_budget.append(df.reset_index())
+per_budget = pd.concat(per_budget, ignore_index=True)
+per_budget[["budget", "rank", "paper_index", "layout", "score", "macs_pct", "params_pct"]].round(3)
+
+# %% [markdown]
+# ## 2. The paper's picks next to the exact ranking
+#
+# `rank` is the pick's rank under its row's budget, `rank_overall` without a budget; `top1_*` is the recommender's own
+# top-1 under that budget. #353's printed FLOPs (−11.31 %) is a transcription error of the paper: its measured
+# backbone cost is 84.288 GMac, −9.15 % (`paper_values/known_errors.csv`).
+
+# %%
+picks = pick_ranking(TABLE)
+picks[["setting", "method", "layout", "rank", "rank_overall", "score", "paper_flops_pct", "flops_pct",
+       "paper_params_pct", "params_pct", "top1_index", "top1_layout", "top1_score"]].round(3)
+
+# %%
+fig = plot_ranking(ranking, picks, T=two_task.T, budgets=(4, 3, 2, 1),
+                   title="TreeMTL Table 2: Taskonomy, Deeplab-ResNet34 — score vs cost, budgets of k backbones")
+savefig(fig, "treemtl_table2_ranking")
+plt.show()
+
+# %% [markdown]
+# ## 3. Record the ranking
+#
+# `dataset = "published two-task table"`: an exact computation on the authors' data, compared with the paper in the
+# report at every scale.
+
+# %%
+rows = ranking_records(picks)
+path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=PUBLISHED_DATASET,
+              wall_s=time.perf_counter() - start)
+print(f"recorded {len(rows)} rows in {path}")
+
+# %% [markdown]
+# ## 4. The paper's trained accuracy
+#
+# The paper's $\Delta_t$ per task and overall for the five rows (`paper_values/treemtl_table2.csv`; recomputed from the
+# absolute values in `tests/test_paper_values.py`). Training these layouts is the trained part, which waits for
+# `mtlkit.treemtl.TreeModel`.
+
+# %%
+values = paper_values(TABLE, known_only=True)
+values[values.metric == "delta_t"].pivot_table(index=["setting", "method"], columns="task", values="number",
+                                                sort=False)
+
+# %% [markdown]
+# ## Try it
+#
+# 1. Put the budget on parameters instead of MACs (`recommend(..., budget=3, budget_on="params")`). Does the top-1
+#    within 3 models change?
+# 2. What is the smallest budget (in backbones, to 0.01) under which #352, the unbudgeted top-1, is feasible?
+# 3. Compare the 3-model top-5 with uniform task weights (`weights="uniform"`): is the paper's #1046 still in it?

@@ -1,0 +1,114 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # TreeMTL Table 4 · Comparison with state-of-the-art MTL methods on Taskonomy (Deeplab-ResNet34)
+#
+# **What this reproduces.** Table 4 of TreeMTL (Zhang, Liu & Guan, AutoML-Conf 2022, §4.4) puts the recommender's
+# top-1 layouts (without a budget, and within 3 backbone models) next to ten published methods on the five Taskonomy
+# tasks: branched MTL (What-to-Share, Task-Grouping, Learn-to-Branch), soft sharing (Cross-Stitch, Sluice, NDDR-CNN,
+# MTAN) and NAS (DEN, AdaShare, AutoMTL). Every method is scored by the relative performance against the single-task
+# models,
+#
+# $$\Delta_t = \frac{1}{|\mathcal M_t|}\sum_{j}(-1)^{l_j}\frac{M_{t,j}-M^{\mathrm{STL}}_{t,j}}{M^{\mathrm{STL}}_{t,j}}
+# \times 100\,\%,\qquad \Delta t = \frac1T\sum_t\Delta_t .$$
+#
+# *The ranking part* (exact, every scale): the two "Top-1" rows carry the numbers of Table 2's #353 and #1046; here they
+# are placed in the exact ranking of the authors' published two-task table. *The baselines* are paper values only:
+# mtlkit does not re-implement Cross-Stitch, Sluice, NDDR-CNN, MTAN or DEN, and the AdaShare/AutoMTL numbers are quoted
+# from those papers (AutoMTL has its own reproduction). *The trained part* needs `mtlkit.treemtl.TreeModel`, which
+# has not landed yet; nothing is trained here so far.
+
+# %% tags=["parameters"]
+scale = "cpu"  # "smoke" (tests) | "cpu" (make run) | "paper" (GPU, real Taskonomy under data_root)
+seed = 0
+device = "cpu"
+out_dir = "../executed/treemtl_table4"
+data_root = None  # folder holding Taskonomy/ (required at paper scale)
+backbone = "deeplab_resnet34"  # the paper's backbone (used by the trained part)
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+import mtlkit
+from mtlkit.paper import (PUBLISHED_DATASET, check_reproduction_params, paper_values, pick_ranking, plot_ranking,
+                          ranking_records, treemtl_costs)
+from mtlkit.report import record
+from mtlkit.treemtl import recommend
+from mtlkit.viz import savefig, use_style
+
+start = time.perf_counter()
+out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
+use_style()
+TABLE = "treemtl_table4"
+pd.set_option("display.width", 160)
+print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, backbone={backbone}")
+
+# %% [markdown]
+# ## 1. The paper's comparison
+#
+# FLOPs(%) / #Params(%) relative to five single-task backbones, and $\Delta t$, as printed
+# (`paper_values/treemtl_table4.csv`).
+
+# %%
+values = paper_values(TABLE, known_only=True)
+summary = values[values.task == "all"].pivot_table(index="method", columns="metric", values="number", sort=False)
+summary[["flops_pct", "params_pct", "delta_t"]]
+
+# %%
+fig, ax = plt.subplots(figsize=(8.5, 5))
+for method, r in summary.iterrows():
+    ours = method.startswith("Top-1")
+    ax.scatter(r.flops_pct, r.delta_t, s=60, c="tab:red" if ours else "tab:gray", zorder=3)
+    ax.annotate(method, (r.flops_pct, r.delta_t), xytext=(-6, 4) if ours else (5, 4), textcoords="offset points",
+                fontsize=8, ha="right" if ours else "left", color="tab:red" if ours else "0.25")
+ax.axhline(0, color="0.5", lw=0.8)
+ax.set_xlabel("FLOPs (%) relative to five single-task networks (as printed)")
+ax.set_ylabel("overall relative performance Δt (%) (as printed)")
+ax.set_title("TreeMTL Table 4 (paper values): Taskonomy, Deeplab-ResNet34")
+savefig(fig, "treemtl_table4_paper")
+plt.show()
+
+# %% [markdown]
+# ## 2. The two Top-1 rows in the exact ranking
+#
+# Without a budget the estimator's top-1 on the released table is #352 (the paper's #353, which differs from it only
+# in block 3, ranks 4th); within 3 models it is #1037 (the paper's #1046 ranks 2nd). The printed FLOPs of the
+# unbudgeted row, −11.31 %, is the transcription error already seen in Table 2 (`paper_values/known_errors.csv`).
+
+# %%
+two_task, costs = treemtl_costs(TABLE)
+ranking = recommend(two_task, costs, k=None)
+picks = pick_ranking(TABLE)
+picks[["setting", "method", "paper_index", "layout", "rank", "rank_overall", "paper_flops_pct", "flops_pct",
+       "paper_params_pct", "params_pct", "top1_index", "top1_layout"]].round(3)
+
+# %%
+fig = plot_ranking(ranking, picks, T=two_task.T, budgets=(3,),
+                   title="TreeMTL Table 4: the Top-1 rows in the ranking of the published Taskonomy table")
+savefig(fig, "treemtl_table4_ranking")
+plt.show()
+
+# %%
+rows = ranking_records(picks)
+path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=PUBLISHED_DATASET,
+              wall_s=time.perf_counter() - start)
+print(f"recorded {len(rows)} rows in {path}")
+
+# %% [markdown]
+# ## Try it
+#
+# 1. The paper says the unbudgeted top-1 beats the soft-sharing methods "with computation cost −11.31 % vs
+#    0 %/8.38 %/−10.55 %". With the exact cost of #353 (−9.15 %), does the comparison with MTAN (−10.55 %) still hold?
+# 2. Which layout would the recommender pick within the cost of AutoMTL's model (FLOPs −3.85 %, i.e. a budget of
+#    $5 \times (1 - 0.0385)$ backbones)?
