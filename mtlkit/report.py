@@ -93,17 +93,20 @@ def _torch_version() -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` + ``.lock`` (two notebooks recording into one table at once stay safe)."""
-    lock = path.with_name(f".{path.name}.lock")
-    with open(lock, "w") as handle:
-        try:
-            import fcntl
-
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except ImportError:  # not POSIX: no lock, os.replace still keeps the file whole
-            pass
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the results folder itself (no lock file is left behind): two notebooks recording at
+    once read-modify-write one after the other."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock; os.replace still keeps every file whole
         yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 # ------------------------------------------------------------------------------------------------------- record
@@ -187,7 +190,7 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{table}.csv"
-    with _locked(path):
+    with _locked(folder):
         old: list[dict[str, str]] = []
         if path.exists():
             with open(path, newline="", encoding="utf-8") as f:

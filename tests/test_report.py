@@ -99,6 +99,22 @@ def test_record_rejects_bad_input_with_a_clear_message(results, kwargs, rows, ma
     assert not (results / "t.csv").exists()
 
 
+def test_concurrent_records_lose_no_row_and_leave_no_lock_file(results):
+    import threading
+
+    def work(seed):
+        for i in range(15):
+            record("t", [{**ROW, "method": f"m{i}"}], scale="cpu", seed=seed, device="cpu", dataset="SynthScenes")
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(_read(results / "t.csv")) == 60
+    assert [p.name for p in results.iterdir()] == ["t.csv"]
+
+
 def test_default_locations_are_in_the_checkout(monkeypatch):
     monkeypatch.delenv("MTLKIT_RESULTS", raising=False)
     assert results_dir() == ROOT / "reproductions" / "results"
