@@ -4,7 +4,9 @@ The recommender is pure numpy/pandas (no torch): :class:`Layout`, enumeration (:
 :func:`enumerate_layouts` in the paper's order, :func:`branch_point_matrix`, :func:`paper_index`), the estimator
 (:class:`TwoTaskTable`, :func:`published_table`, :func:`svd_entropy`, :func:`task_weights`), costs
 (:class:`BlockCosts`, :func:`get_block_costs`, :func:`layout_costs`), :func:`recommend` and the exact search
-:func:`top_k`. The branching-point detector and tree models (torch) are imported on first use.
+:func:`top_k`. The branching-point detector (:func:`branching_points`, :func:`coarsen`), tree models
+(:class:`TreeModel`), the two-task grid (:class:`TwoTaskGrid`, :func:`train_two_task_grid`, :class:`ExperimentSpec`)
+and the oracle study (:func:`oracle_study`, :func:`study_spec`) use torch and are imported on first use.
 """
 from __future__ import annotations
 
@@ -27,7 +29,14 @@ from mtlkit.treemtl.topk import SearchStats, search_top_k, top_k
 _LAZY = {
     "branching_points": "mtlkit.treemtl.branching",
     "coarsen": "mtlkit.treemtl.branching",
+    "Block": "mtlkit.treemtl.branching",
+    "BlockSequence": "mtlkit.treemtl.branching",
     "TreeModel": "mtlkit.treemtl.tree_model",
+    "ExperimentSpec": "mtlkit.treemtl.experiment",
+    "TwoTaskGrid": "mtlkit.treemtl.grid",
+    "train_two_task_grid": "mtlkit.treemtl.grid",
+    "oracle_study": "mtlkit.treemtl.oracle",
+    "study_spec": "mtlkit.treemtl.oracle",
 }
 
 

@@ -1,0 +1,372 @@
+"""One TreeMTL experiment: how every tree model of a study is built, trained and evaluated.
+
+The two-task grid (:mod:`mtlkit.treemtl.grid`) and the oracle study (:mod:`mtlkit.treemtl.oracle`) train many tree
+models that must differ *only* in their layout. :class:`ExperimentSpec` fixes everything else — tasks, backbone,
+blocks, heads, data, optimiser, evaluation — and :func:`train_entry` trains one layout in its own folder, resumably,
+recording the result atomically (``result.json``).
+
+Determinism, so that results do not depend on which process or shard trains an entry:
+
+* the backbone is initialised from ``seed`` (the same weights for every entry: each block copy of every model starts
+  from them, as the authors' models all started from one checkpoint), each task's head from ``(seed, task name)``, so
+  a head does not depend on which other tasks are in the model;
+* every entry reads the same batches (one dataset holding all the spec's tasks; :func:`mtlkit.train.train` seeds the
+  data order); a task's loss back-propagates only into its own path.
+
+Consequence (checked by the oracle study): the ``b = 0`` two-task model of a pair *is* the two single-task models,
+and the fully independent ``T``-task layout reproduces them exactly on the CPU.
+
+Evaluation follows the authors (spec §5): the metrics of an entry are the mean of its last ``eval_last`` (3)
+evaluations on the test split, taken every ``eval_every`` iterations.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.treemtl.layout import Layout
+
+__all__ = ["ExperimentSpec", "ExperimentData", "DATASETS", "train_entry", "read_result", "RESULT_NAME"]
+
+DATASETS = ("synthscenes", "nyuv2", "taskonomy")
+RESULT_NAME = "result.json"
+_FOLDERS = {"nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
+_INPUT = {"nyuv2": 321, "taskonomy": 224}   # the loaders' crop sizes (the papers' inputs)
+
+
+def _plain_kw(name: str, kw: Any) -> tuple[tuple[str, Any], ...]:
+    if kw is None or kw == ():
+        return ()
+    items = kw.items() if isinstance(kw, Mapping) else kw
+    try:
+        out = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in items))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a dict of options, got {kw!r}") from None
+    return out
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """Everything but the layout that determines a trained tree model.
+
+    Attributes:
+        tasks: task names, in task index order (``T >= 2``).
+        backbone: registered backbone name (:func:`mtlkit.backbones.list_backbones`).
+        backbone_kw: builder options (e.g. ``{"width": 8}``); stored as sorted pairs.
+        blocks: ``None`` (the detected blocks), a number ``B`` of FLOP-balanced coarse blocks, or a mapping
+            ``{0: [0], 1: [1, 2, 3], ...}`` / list of groups (stored as a tuple of tuples).
+        head: registered head name (``"light"``, ``"aspp"``, ``"linear"``).
+        head_kw: head options.
+        dataset: ``"synthscenes"``, ``"nyuv2"`` or ``"taskonomy"``.
+        data_root: folder holding ``NYUv2/`` or ``Taskonomy/`` (real datasets only).
+        resolution: SynthScenes image size (real datasets use their loaders' crops: 321 NYUv2, 224 Taskonomy).
+        n_train: SynthScenes training images (real datasets: the whole ``train`` split).
+        n_test: SynthScenes test images (real datasets: the whole ``test`` split).
+        batch_size: training batch size.
+        iterations: optimiser steps per model.
+        lr, lr_step, lr_gamma, weight_decay: Adam (betas 0.5, 0.999) with an optional StepLR, as the authors.
+        eval_every: evaluate every N iterations (0: ``max(1, iterations // 10)``).
+        eval_last: metrics = mean of the last N evaluations (the authors: 3).
+        seed: initialisation and data order.
+    """
+
+    tasks: tuple[str, ...]
+    backbone: str = "tiny_resnet"
+    backbone_kw: Any = ()
+    blocks: Any = None
+    head: str = "light"
+    head_kw: Any = ()
+    dataset: str = "synthscenes"
+    data_root: str | None = None
+    resolution: int = 64
+    n_train: int = 512
+    n_test: int = 128
+    batch_size: int = 16
+    iterations: int = 300
+    lr: float = 1e-3
+    lr_step: int | None = None
+    lr_gamma: float = 0.5
+    weight_decay: float = 1e-4
+    eval_every: int = 0
+    eval_last: int = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from mtlkit.backbones import list_backbones
+        from mtlkit.heads import list_heads
+        from mtlkit.tasks import list_tasks
+
+        tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
+        if len(tasks) < 2 or len(set(tasks)) != len(tasks):
+            raise ConfigError(f"ExperimentSpec.tasks must name at least 2 distinct tasks, got {list(tasks)}")
+        for t in tasks:
+            if t not in list_tasks():
+                raise unknown_name("task", t, list_tasks())
+        object.__setattr__(self, "tasks", tasks)
+        if self.backbone not in list_backbones():
+            raise unknown_name("backbone", self.backbone, list_backbones())
+        if self.head not in list_heads():
+            raise unknown_name("head", self.head, list_heads())
+        object.__setattr__(self, "backbone_kw", _plain_kw("backbone_kw", self.backbone_kw))
+        object.__setattr__(self, "head_kw", _plain_kw("head_kw", self.head_kw))
+        if self.dataset not in DATASETS:
+            raise unknown_name("dataset", self.dataset, DATASETS)
+        if self.dataset != "synthscenes":
+            if not self.data_root:
+                raise ConfigError(f"dataset={self.dataset!r} needs data_root (the folder holding "
+                                  f"{_FOLDERS[self.dataset]}/); got data_root={self.data_root!r}")
+            object.__setattr__(self, "data_root", str(self.data_root))
+        blocks = self.blocks
+        if blocks is not None and not (isinstance(blocks, int) and not isinstance(blocks, bool)):
+            from mtlkit.treemtl.branching import check_mapping
+
+            if isinstance(blocks, Mapping):
+                try:
+                    groups = [list(blocks[k]) for k in sorted(blocks, key=int)]
+                except (TypeError, ValueError):
+                    raise ConfigError(f"ExperimentSpec.blocks: mapping keys must be ints, got {list(blocks)}") from None
+            else:
+                groups = [list(g) for g in blocks]
+            # structure only: the sentinel {B: [n_fine]} of the authors is recognised once n_fine is known
+            n = 1 + max((int(i) for g in groups for i in g), default=-1)
+            blocks = groups
+            blocks = tuple(check_mapping(blocks, n))
+        elif isinstance(blocks, int) and blocks < 1:
+            raise ConfigError(f"ExperimentSpec.blocks must be None, a number of coarse blocks >= 1 or a mapping, "
+                              f"got {blocks!r}")
+        object.__setattr__(self, "blocks", blocks)
+        ints = {"resolution": 32, "n_train": 1, "n_test": 1, "batch_size": 1, "iterations": 1, "eval_every": 0,
+                "eval_last": 1, "seed": 0}
+        for name, low in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"ExperimentSpec.{name} must be an int >= {low}, got {v!r}")
+        for name in ("lr", "lr_gamma", "weight_decay"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (name != "weight_decay" and v == 0):
+                raise ConfigError(f"ExperimentSpec.{name} must be a finite positive number, got {v!r}")
+
+    # ------------------------------------------------------------------------------------------------ identity
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (``from_dict`` inverts it)."""
+        d = dataclasses.asdict(self)
+        d["backbone_kw"] = dict(self.backbone_kw)
+        d["head_kw"] = dict(self.head_kw)
+        d["tasks"] = list(self.tasks)
+        if isinstance(self.blocks, tuple):
+            d["blocks"] = [list(g) for g in self.blocks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ExperimentSpec":
+        """Rebuild a spec from :meth:`to_dict` output."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise ConfigError(f"ExperimentSpec: unknown fields {unknown}; known are {sorted(fields)}")
+        return cls(**dict(d))
+
+    def differences(self, other: "ExperimentSpec") -> list[str]:
+        """``field: mine -> other`` for every field that differs."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if a[k] != b[k]]
+
+    @property
+    def T(self) -> int:
+        """Number of tasks."""
+        return len(self.tasks)
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square input the costs are measured at."""
+        return self.resolution if self.dataset == "synthscenes" else _INPUT[self.dataset]
+
+    # ------------------------------------------------------------------------------------------------ building
+    def build_blocks(self):
+        """The backbone (initialised from ``seed``) and its blocks (detected, then coarsened as ``blocks`` says).
+
+        Returns:
+            ``(backbone, blocks)``; the blocks hold the backbone's modules (built models copy them).
+        """
+        key = json.dumps(self.to_dict(), sort_keys=True)
+        if _BLOCK_CACHE.get("key") == key:
+            return _BLOCK_CACHE["value"]
+        import torch
+
+        from mtlkit.backbones import get_backbone
+        from mtlkit.treemtl.branching import branching_points, coarsen
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            backbone = get_backbone(self.backbone, **dict(self.backbone_kw))
+        blocks = branching_points(backbone, torch.zeros(1, 3, self.input_size, self.input_size))
+        if self.blocks is not None:
+            blocks = coarsen(blocks, self.blocks if isinstance(self.blocks, int) else [list(g) for g in self.blocks])
+        _BLOCK_CACHE.update(key=key, value=(backbone, blocks))
+        return backbone, blocks
+
+    @property
+    def B(self) -> int:
+        """Number of blocks (branching points) of the models."""
+        if isinstance(self.blocks, int):
+            return self.blocks
+        return self.build_blocks()[1].B   # a mapping may end with the authors' sentinel: detection tells
+
+    def task_objects(self, task_options: Mapping[str, Mapping] | None = None) -> dict:
+        """Task objects of all the spec's tasks (``task_options``: per-task options, e.g. a dataset's)."""
+        from mtlkit.tasks import get_task
+
+        opts = dict(task_options or {})
+        return {t: get_task(t, **dict(opts.get(t, {}))) for t in self.tasks}
+
+    def build_model(self, layout: "Layout | str", task_names: Sequence[str], tasks: Mapping | None = None):
+        """The :class:`~mtlkit.treemtl.tree_model.TreeModel` of ``layout`` over ``task_names`` (a subset of the
+        spec's tasks, in their order), with heads seeded per task."""
+        import torch
+
+        from mtlkit.heads import get_head
+        from mtlkit.treemtl.tree_model import TreeModel
+
+        tasks = dict(tasks) if tasks is not None else self.task_objects()
+        unknown = [t for t in task_names if t not in self.tasks]
+        if unknown:
+            raise ConfigError(f"tasks {unknown} are not in the experiment's tasks {list(self.tasks)}")
+        backbone, blocks = self.build_blocks()
+        channels = blocks[-1].out_shape[0]
+        heads = {}
+        for t in task_names:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(zlib.crc32(f"{self.seed}:{t}".encode()))
+                heads[t] = get_head(self.head, channels, tasks[t].out_channels, **dict(self.head_kw))
+        return TreeModel.from_layout(backbone, blocks, layout, heads, tasks={t: tasks[t] for t in task_names})
+
+    def load_data(self) -> "ExperimentData":
+        """The train and test datasets, loaders and task objects (SynthScenes is rendered once, in memory)."""
+        import torch
+
+        if self.dataset == "synthscenes":
+            from mtlkit.data import SynthScenes
+
+            train_set = SynthScenes("train", size=self.n_train, resolution=self.resolution, tasks=self.tasks,
+                                    seed=self.seed, cache=True)
+            test_set = SynthScenes("test", size=self.n_test, resolution=self.resolution, tasks=self.tasks,
+                                   seed=self.seed, cache=True)
+        else:
+            from mtlkit.data import NYUv2, Taskonomy
+
+            cls = NYUv2 if self.dataset == "nyuv2" else Taskonomy
+            root = Path(self.data_root) / _FOLDERS[self.dataset]
+            if not root.is_dir():
+                raise FileNotFoundError(f"data_root {self.data_root!r} has no {_FOLDERS[self.dataset]}/ folder "
+                                        f"(expected {root})")
+            train_set = cls(root, "train", self.tasks, seed=self.seed)
+            test_set = cls(root, "test", self.tasks, seed=self.seed)
+        tasks = self.task_objects(train_set.task_options())
+        train_loader = torch.utils.data.DataLoader(train_set, batch_size=self.batch_size, shuffle=True,
+                                                   generator=torch.Generator().manual_seed(self.seed))
+        test_loader = torch.utils.data.DataLoader(test_set, batch_size=max(self.batch_size, 16))
+        return ExperimentData(train_loader, test_loader, tasks)
+
+    def train_config(self, device: str = "cpu", checkpoint_every: int | None = None):
+        """The :class:`mtlkit.train.TrainConfig` of every model."""
+        from mtlkit.train import TrainConfig
+
+        every = self.eval_every or max(1, self.iterations // 10)
+        ckpt = max(1, self.iterations // 5) if checkpoint_every is None else checkpoint_every
+        return TrainConfig(iterations=self.iterations, lr=float(self.lr), weight_decay=float(self.weight_decay),
+                           lr_step=self.lr_step, lr_gamma=float(self.lr_gamma), eval_every=every,
+                           checkpoint_every=ckpt, log_every=max(1, self.iterations // 50), device=device,
+                           seed=self.seed)
+
+
+_BLOCK_CACHE: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """Loaders and task objects shared by every model of an experiment."""
+
+    train_loader: Any
+    test_loader: Any
+    tasks: dict
+
+
+# ---------------------------------------------------------------------------------------------------- entries
+def read_result(entry_dir: str | Path) -> dict | None:
+    """The recorded result of a finished entry, or None."""
+    path = Path(entry_dir) / RESULT_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _write_json(path: Path, payload: Mapping) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    os.replace(tmp, path)   # atomic: a reader sees the old file or the whole new one
+
+
+def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequence[str], entry_dir: str | Path,
+                data: ExperimentData, *, device: str = "cpu", progress: bool = True,
+                checkpoint_every: int | None = None, extra: Mapping[str, Any] | None = None) -> dict:
+    """Train and evaluate one layout in ``entry_dir``, or return its recorded result.
+
+    A finished entry (``entry_dir/result.json``) returns at once; a partial one resumes from the checkpoint in
+    ``entry_dir/run`` (:func:`mtlkit.train.train`).
+
+    Args:
+        spec: the experiment.
+        layout: the layout over ``task_names``.
+        task_names: the model's tasks (a subset of ``spec.tasks``), task ``i`` of the layout = ``task_names[i]``.
+        entry_dir: the entry's folder (created).
+        data: loaders and tasks from :meth:`ExperimentSpec.load_data`.
+        device: where to train.
+        progress: show a progress bar.
+        checkpoint_every: checkpoint interval (default: 5 checkpoints per run).
+        extra: plain values recorded in the result (e.g. the pair and branching point).
+
+    Returns:
+        The result: ``metrics`` (``{task: {metric: mean of the last eval_last evaluations}}``), ``layout``,
+        ``tasks``, ``params`` / ``macs`` (backbone, per image), ``head_params``, ``seconds`` (training time of this
+        call), ``resumed_from``.
+    """
+    entry_dir = Path(entry_dir)
+    done = read_result(entry_dir)
+    if done is not None:
+        return done
+    entry_dir.mkdir(parents=True, exist_ok=True)
+    names = tuple(task_names)
+    model = spec.build_model(layout, names, data.tasks)
+    t0 = time.perf_counter()
+    history = train(model, {t: data.tasks[t] for t in names}, data.train_loader,
+                    spec.train_config(device, checkpoint_every), run_dir=entry_dir / "run", progress=progress,
+                    eval_loader=data.test_loader)
+    seconds = time.perf_counter() - t0
+    rows = history.eval[-spec.eval_last:]
+    metrics: dict[str, dict[str, float]] = {}
+    for t in names:
+        for m in data.tasks[t].metrics:
+            key = f"{t}/{m}"
+            metrics.setdefault(t, {})[m] = float(sum(r[key] for r in rows) / len(rows))
+    costs = model.costs()
+    result = dict(extra or {}, layout=str(model.layout), tasks=list(names), metrics=metrics,
+                  readings=[int(r["iteration"]) for r in rows], params=int(costs["params"]),
+                  macs=int(costs["macs"]), head_params=int(model.head_parameters()), seconds=round(seconds, 3),
+                  resumed_from=int(history.resumed_from), iterations=spec.iterations)
+    _write_json(entry_dir / RESULT_NAME, result)
+    return result
+
+
+def train(*args, **kw):
+    """:func:`mtlkit.train.train` (a module-level name, so tests can interrupt a run)."""
+    from mtlkit.train import train as _train
+
+    return _train(*args, **kw)

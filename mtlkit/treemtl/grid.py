@@ -1,0 +1,457 @@
+"""The two-task grid (TreeMTL §3.1, spec §5): train every task pair at every branching point, write the table.
+
+The estimator needs, for each pair of tasks ``(a, c)`` and each branching point ``b = 0..B``, the accuracy of the
+two-task model that shares the first ``b`` blocks (``b = B``: everything shared; ``b = 0``: two independent
+networks). That is ``C(T, 2)·(B + 1)`` models; their results become a two-task table in the authors' published
+CSV format (rows ``branch = 0..B``, columns ``"(a, c)-i"``; value = task's relative performance in %, per metric
+``±(v − v₀)/v₀·100`` averaged over the task's metrics, against the same pair's ``b = 0`` model —
+:func:`mtlkit.delta.delta_t`), loadable with :meth:`TwoTaskTable.from_csv`.
+
+A grid lives in one directory::
+
+    DIR/grid.json                     the ExperimentSpec (a second run must use the same one)
+    DIR/entries/0-1_b2/run/           checkpoint.pt, train_log.csv, eval_log.csv of the (0, 1) model at b = 2
+    DIR/entries/0-1_b2/result.json    written atomically when that model is finished
+    DIR/two_task_table.csv            the table (when every entry is finished)
+    DIR/two_task_metrics.csv          the raw metrics, one row per (pair, branch, task, metric)
+
+**Resumable**: finished entries (with ``result.json``) are skipped, a partial one resumes from its checkpoint
+(bit-identical to an uninterrupted run on the CPU). **Shardable**: entries are numbered in pair order, then
+branching point (``k = pair_index·(B+1) + b``) and entry ``k`` belongs to shard ``k mod n`` of ``--shard i/n``
+(``i = 0..n-1``), so ``n`` processes — GPUs, nodes, a Slurm array with
+``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`` — train disjoint entries of the same directory (or of
+copies of it, merged afterwards with ``--merge``); every entry's model, data order and initialisation depend only
+on the spec, so the merged table equals a single unsharded run.
+
+Command line: ``python -m mtlkit grid DIR --tasks segment_semantic,depth_zbuffer,normal --blocks 3 [--shard 0/4]``;
+``--help`` documents every option. Python: :func:`train_two_task_grid` or :class:`TwoTaskGrid`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from mtlkit.errors import ConfigError
+from mtlkit.treemtl.experiment import (
+    DATASETS, RESULT_NAME, ExperimentData, ExperimentSpec, _write_json, read_result, train_entry,
+)
+from mtlkit.treemtl.layout import Layout, pairs
+
+__all__ = ["GridEntry", "TwoTaskGrid", "train_two_task_grid", "parse_shard", "table_from_results",
+           "add_arguments", "main"]
+
+SPEC_NAME = "grid.json"
+TABLE_NAME = "two_task_table.csv"
+METRICS_NAME = "two_task_metrics.csv"
+_FORMAT = "mtlkit-two-task-grid-v1"
+
+
+@dataclass(frozen=True)
+class GridEntry:
+    """One two-task model of the grid: pair ``(a, c)`` (task indices) at branching point ``branch``."""
+
+    index: int
+    pair: tuple[int, int]
+    branch: int
+
+    @property
+    def name(self) -> str:
+        """Folder name, e.g. ``"0-1_b2"``."""
+        return f"{self.pair[0]}-{self.pair[1]}_b{self.branch}"
+
+
+def parse_shard(shard: "str | tuple[int, int] | None") -> tuple[int, int]:
+    """``"i/n"`` or ``(i, n)`` → ``(i, n)`` with ``0 <= i < n`` (``None`` → ``(0, 1)``, the whole grid)."""
+    if shard is None:
+        return 0, 1
+    if isinstance(shard, str):
+        parts = shard.split("/")
+        try:
+            i, n = (int(p) for p in parts)
+        except ValueError:
+            raise ConfigError(f"shard must be 'i/n' with integers 0 <= i < n (e.g. '0/4'), got {shard!r}") from None
+    else:
+        try:
+            i, n = (int(v) for v in shard)
+        except (TypeError, ValueError):
+            raise ConfigError(f"shard must be 'i/n' or (i, n), got {shard!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(f"shard must satisfy 0 <= i < n, got i={i}, n={n}")
+    return i, n
+
+
+class TwoTaskGrid:
+    """The two-task grid of an experiment in a directory (see the module docstring).
+
+    Args:
+        directory: the grid's folder (created).
+        spec: the :class:`ExperimentSpec`; ``None`` reads it from ``directory/grid.json``. A spec that differs from
+            the recorded one is refused (a grid never mixes models of two configurations).
+
+    Raises:
+        ConfigError: the spec differs from the recorded one.
+        FileNotFoundError: ``spec=None`` and the directory holds no grid.
+    """
+
+    def __init__(self, directory: str | Path, spec: ExperimentSpec | None = None):
+        self.directory = Path(directory)
+        path = self.directory / SPEC_NAME
+        recorded = None
+        if path.is_file():
+            raw = json.loads(path.read_text())
+            if raw.get("format") != _FORMAT:
+                raise ConfigError(f"{path} is not a two-task grid file (format {raw.get('format')!r})")
+            recorded = ExperimentSpec.from_dict(raw["spec"])
+        if spec is None:
+            if recorded is None:
+                raise FileNotFoundError(f"no two-task grid in {str(self.directory)!r} (no {SPEC_NAME}); give a spec "
+                                        "to create one")
+            spec = recorded
+        elif not isinstance(spec, ExperimentSpec):
+            raise ConfigError(f"spec must be an ExperimentSpec, got {type(spec).__name__}")
+        elif recorded is not None and recorded != spec:
+            raise ConfigError(f"{path} records a different experiment ({'; '.join(recorded.differences(spec))}); "
+                              "use another directory or the recorded settings")
+        self.spec = spec
+        if recorded is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _write_json(path, {"format": _FORMAT, "spec": spec.to_dict()})
+
+    # ------------------------------------------------------------------------------------------------ entries
+    @property
+    def B(self) -> int:
+        """Number of branching points of the backbone's blocks."""
+        return self.spec.B
+
+    @property
+    def entries(self) -> list[GridEntry]:
+        """All ``C(T, 2)·(B + 1)`` entries, pair-major (entry ``k`` = pair ``k // (B+1)``, branch ``k % (B+1)``)."""
+        B = self.B
+        return [GridEntry(p * (B + 1) + b, pair, b) for p, pair in enumerate(pairs(self.spec.T)) for b in range(B + 1)]
+
+    def shard(self, shard: "str | tuple[int, int] | None") -> list[GridEntry]:
+        """The entries of shard ``i/n``: those with ``index % n == i``."""
+        i, n = parse_shard(shard)
+        return [e for e in self.entries if e.index % n == i]
+
+    def entry_dir(self, entry: GridEntry) -> Path:
+        """The folder of one entry."""
+        return self.directory / "entries" / entry.name
+
+    def result(self, entry: GridEntry) -> dict | None:
+        """The recorded result of an entry (None if not finished)."""
+        return read_result(self.entry_dir(entry))
+
+    def missing(self) -> list[GridEntry]:
+        """Entries without a recorded result."""
+        return [e for e in self.entries if self.result(e) is None]
+
+    def status(self):
+        """One row per entry: pair, tasks, branch, shard-independent index, ``done``, ``partial`` (a checkpoint)."""
+        import pandas as pd
+
+        rows = []
+        for e in self.entries:
+            res = self.result(e)
+            rows.append(dict(entry=e.index, pair=e.pair, tasks=tuple(self.spec.tasks[t] for t in e.pair),
+                             branch=e.branch, done=res is not None,
+                             partial=res is None and (self.entry_dir(e) / "run" / "checkpoint.pt").is_file(),
+                             seconds=res["seconds"] if res else None))
+        return pd.DataFrame(rows).set_index("entry")
+
+    # ------------------------------------------------------------------------------------------------ training
+    def run(self, shard: "str | tuple[int, int] | None" = None, *, device: str = "cpu", progress: bool = True,
+            data: ExperimentData | None = None, checkpoint_every: int | None = None) -> list[dict]:
+        """Train the unfinished entries of one shard (all by default), one after the other.
+
+        Args:
+            shard: ``"i/n"`` / ``(i, n)``; None = the whole grid.
+            device: ``"cpu"`` or ``"cuda[:N]"``.
+            progress: progress bars (one over the shard's entries, one per model).
+            data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train).
+            checkpoint_every: checkpoint interval of each model (default: 5 per model).
+
+        Returns:
+            The results of the shard's entries (finished before or now), in entry order.
+        """
+        from tqdm.auto import tqdm
+
+        todo = self.shard(shard)
+        if data is None and any(self.result(e) is None for e in todo):
+            data = self.spec.load_data()
+        out = []
+        bar = tqdm(todo, desc=f"two-task grid shard {'/'.join(map(str, parse_shard(shard)))}", disable=not progress)
+        for e in bar:
+            names = tuple(self.spec.tasks[t] for t in e.pair)
+            layout = Layout.from_branch_points(2, self.B, [e.branch])
+            bar.set_postfix_str(f"{names[0]}+{names[1]} b={e.branch}", refresh=False)
+            out.append(train_entry(self.spec, layout, names, self.entry_dir(e), data, device=device,
+                                   progress=progress, checkpoint_every=checkpoint_every,
+                                   extra=dict(entry=e.index, pair=list(e.pair), branch=e.branch)))
+        bar.close()
+        return out
+
+    # ------------------------------------------------------------------------------------------------ results
+    def metrics_frame(self):
+        """The raw metrics of the finished entries: columns pair, a, c, branch, task, metric, value."""
+        import pandas as pd
+
+        rows = []
+        for e in self.entries:
+            res = self.result(e)
+            if res is None:
+                continue
+            for task, metrics in res["metrics"].items():
+                for m, v in metrics.items():
+                    rows.append(dict(pair=f"({e.pair[0]}, {e.pair[1]})", a=e.pair[0], c=e.pair[1], branch=e.branch,
+                                     task=task, metric=m, value=v))
+        return pd.DataFrame(rows, columns=["pair", "a", "c", "branch", "task", "metric", "value"])
+
+    def table(self):
+        """The two-task table (:class:`~mtlkit.treemtl.TwoTaskTable`, task names = the spec's tasks).
+
+        Raises:
+            ConfigError: some entries are not finished (listed).
+        """
+        missing = self.missing()
+        if missing:
+            names = ", ".join(e.name for e in missing[:8]) + (" ..." if len(missing) > 8 else "")
+            raise ConfigError(f"the two-task grid in {str(self.directory)!r} is incomplete: {len(missing)} of "
+                              f"{len(self.entries)} entries are not finished ({names}); run the missing shards")
+        return table_from_results({(e.pair, e.branch): self.result(e) for e in self.entries}, self.spec.tasks,
+                                  self.B)
+
+    def write_table(self, path: str | Path | None = None) -> Path:
+        """Write the table (published CSV format) and the raw metrics next to it; returns the table's path."""
+        table = self.table()
+        path = Path(path) if path is not None else self.directory / TABLE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        table.to_csv(tmp)
+        os.replace(tmp, path)
+        self.metrics_frame().to_csv(path.with_name(METRICS_NAME) if path.name == TABLE_NAME
+                                    else path.with_suffix(".metrics.csv"), index=False)
+        return path
+
+    def merge_from(self, others: Iterable[str | Path]) -> int:
+        """Copy finished entries from other directories of the same grid (e.g. node-local shard copies).
+
+        Returns:
+            The number of entries copied.
+
+        Raises:
+            ConfigError: another directory records a different experiment, or holds a different result for an entry
+                this grid has already finished.
+        """
+        copied = 0
+        for other in others:
+            src = TwoTaskGrid(other)   # reads its spec
+            if src.spec != self.spec:
+                raise ConfigError(f"cannot merge {str(other)!r}: different experiment "
+                                  f"({'; '.join(self.spec.differences(src.spec))})")
+            for e in self.entries:
+                theirs = src.result(e)
+                if theirs is None:
+                    continue
+                mine = self.result(e)
+                if mine is None:
+                    dst = self.entry_dir(e)
+                    dst.mkdir(parents=True, exist_ok=True)
+                    tmp = dst / f".{RESULT_NAME}.tmp-{os.getpid()}"
+                    shutil.copyfile(src.entry_dir(e) / RESULT_NAME, tmp)
+                    os.replace(tmp, dst / RESULT_NAME)
+                    copied += 1
+                elif mine["metrics"] != theirs["metrics"]:
+                    raise ConfigError(f"entry {e.name}: {str(other)!r} holds different metrics than "
+                                      f"{str(self.directory)!r}; refusing to merge")
+        return copied
+
+
+def table_from_results(results: dict, task_names: Sequence[str], B: int):
+    """Two-task table from ``{((a, c), b): result}`` (each with ``metrics[task][metric]``), relative to ``b = 0``.
+
+    Each value is :func:`mtlkit.delta.delta_t` of the task's metrics in the ``b`` model against the same pair's
+    ``b = 0`` model (metrics whose reference is 0 are left out of the task's mean).
+    """
+    from mtlkit.delta import delta_t
+    from mtlkit.treemtl.estimator import TwoTaskTable
+
+    cols: dict[tuple[int, int], list[list[float]]] = {}
+    for (a, c) in pairs(len(task_names)):
+        ref = results[((a, c), 0)]["metrics"]
+        rows = []
+        for b in range(B + 1):
+            m = results[((a, c), b)]["metrics"]
+            rel = [delta_t({t: m[t]}, {t: ref[t]}, zero_reference="skip").per_task[t]
+                   for t in (task_names[a], task_names[c])]
+            rows.append(rel)
+        cols[(a, c)] = rows
+    return TwoTaskTable.from_pairs(cols, task_names=list(task_names))
+
+
+def train_two_task_grid(directory: str | Path, spec: ExperimentSpec | None = None, *,
+                        shard: "str | tuple[int, int] | None" = None, device: str = "cpu", progress: bool = True,
+                        data: ExperimentData | None = None, checkpoint_every: int | None = None,
+                        write_table: bool = True) -> TwoTaskGrid:
+    """Train (one shard of) a two-task grid and, when it is complete, write its table.
+
+    Args:
+        directory: the grid's folder.
+        spec: the experiment (None: the one recorded in ``directory``).
+        shard: ``"i/n"`` or None for all entries.
+        device: training device.
+        progress: progress bars.
+        data: pre-loaded data shared with other studies.
+        checkpoint_every: checkpoint interval per model.
+        write_table: write ``two_task_table.csv`` once every entry is finished.
+
+    Returns:
+        The :class:`TwoTaskGrid` (``.table()`` gives the table once complete).
+    """
+    grid = TwoTaskGrid(directory, spec)
+    grid.run(shard, device=device, progress=progress, data=data, checkpoint_every=checkpoint_every)
+    if write_table and not grid.missing():
+        grid.write_table()
+    return grid
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def _kv(text: str) -> dict[str, Any]:
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        if "=" not in item:
+            raise ConfigError(f"expected key=value pairs separated by commas, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def _blocks_arg(text: str) -> Any:
+    text = text.strip()
+    if text.lower() == "detected":
+        return None
+    if text.isdigit():
+        return int(text)
+    try:   # "0:0;1:1,2,3;2:4-7"
+        mapping = {}
+        for part in filter(None, text.split(";")):
+            key, vals = part.split(":")
+            idx: list[int] = []
+            for v in vals.split(","):
+                if "-" in v:
+                    lo, hi = v.split("-")
+                    idx += list(range(int(lo), int(hi) + 1))
+                else:
+                    idx.append(int(v))
+            mapping[int(key)] = idx
+        return mapping
+    except ValueError:
+        raise ConfigError(f"--blocks must be a number of coarse blocks, 'detected' or a mapping such as "
+                          f"'0:0;1:1-3;2:4-7', got {text!r}") from None
+
+
+_SPEC_ARGS = {  # CLI option -> (spec field, parser)
+    "tasks": ("tasks", lambda s: tuple(t.strip() for t in s.split(",") if t.strip())),
+    "backbone": ("backbone", str), "backbone_kw": ("backbone_kw", _kv), "blocks": ("blocks", _blocks_arg),
+    "head": ("head", str), "head_kw": ("head_kw", _kv), "dataset": ("dataset", str), "data_root": ("data_root", str),
+    "resolution": ("resolution", int), "n_train": ("n_train", int), "n_test": ("n_test", int),
+    "batch_size": ("batch_size", int), "iterations": ("iterations", int), "lr": ("lr", float),
+    "lr_step": ("lr_step", int), "lr_gamma": ("lr_gamma", float), "weight_decay": ("weight_decay", float),
+    "eval_every": ("eval_every", int), "eval_last": ("eval_last", int), "seed": ("seed", int),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m mtlkit grid``."""
+    parser.description = ("Train (a shard of) the TreeMTL two-task grid: every task pair at every branching point, "
+                          "resumable (finished entries are skipped, partial ones resume from their checkpoint); "
+                          "writes DIR/two_task_table.csv in the published format once every entry is done. Entry k "
+                          "(pair-major, then branching point) belongs to shard k mod n. Experiment options are "
+                          "recorded in DIR/grid.json on the first run; later runs may omit them (given ones must "
+                          "match).")
+    parser.add_argument("directory", help="grid directory (created; holds grid.json, entries/, the table)")
+    g = parser.add_argument_group("experiment (recorded in grid.json; defaults in mtlkit.treemtl.ExperimentSpec)")
+    g.add_argument("--tasks", help="comma-separated task names in index order, e.g. "
+                                   "segment_semantic,depth_zbuffer,normal (required for a new grid)")
+    g.add_argument("--backbone", help="registered backbone (default tiny_resnet)")
+    g.add_argument("--backbone-kw", help="backbone options as key=value,... (e.g. width=8)")
+    g.add_argument("--blocks", help="coarse blocks: a number B (FLOP-balanced), 'detected' (all detected blocks) or "
+                                    "a mapping '0:0;1:1-3;2:4-7;...' (default: detected)")
+    g.add_argument("--head", help="head name: light, aspp or linear (default light)")
+    g.add_argument("--head-kw", help="head options as key=value,... (e.g. width=16)")
+    g.add_argument("--dataset", choices=DATASETS, help="dataset (default synthscenes)")
+    g.add_argument("--data-root", help="folder holding NYUv2/ or Taskonomy/ (real datasets)")
+    g.add_argument("--resolution", type=int, help="SynthScenes image size (default 64)")
+    g.add_argument("--n-train", type=int, help="SynthScenes training images (default 512)")
+    g.add_argument("--n-test", type=int, help="SynthScenes test images (default 128)")
+    g.add_argument("--batch-size", type=int, help="training batch size (default 16)")
+    g.add_argument("--iterations", type=int, help="optimiser steps per model (default 300)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr-step", type=int, help="StepLR step in iterations (default: constant lr)")
+    g.add_argument("--lr-gamma", type=float, help="StepLR factor (default 0.5)")
+    g.add_argument("--weight-decay", type=float, help="weight decay (default 1e-4)")
+    g.add_argument("--eval-every", type=int, help="evaluate every N iterations (default iterations // 10)")
+    g.add_argument("--eval-last", type=int, help="metrics = mean of the last N evaluations (default 3)")
+    g.add_argument("--seed", type=int, help="initialisation and data-order seed (default 0)")
+    r = parser.add_argument_group("running")
+    r.add_argument("--shard", default=None, help="train only shard i/n (0 <= i < n), e.g. "
+                                                 "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT (default: all)")
+    r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    r.add_argument("--checkpoint-every", type=int, default=None,
+                   help="checkpoint interval in iterations (default: 5 checkpoints per model)")
+    r.add_argument("--merge", nargs="+", metavar="DIR", default=(),
+                   help="first copy finished entries from these directories of the same grid")
+    r.add_argument("--status", action="store_true", help="print which entries are done and exit")
+    r.add_argument("--table", metavar="CSV", default=None,
+                   help="write the table here too (it is always written to DIR/two_task_table.csv when complete)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def spec_from_args(args: argparse.Namespace, recorded: ExperimentSpec | None) -> ExperimentSpec | None:
+    """The spec the options describe: the recorded one with the given options applied, or a new one."""
+    given = {field: parse(getattr(args, opt)) for opt, (field, parse) in _SPEC_ARGS.items()
+             if getattr(args, opt, None) is not None}
+    if recorded is not None:
+        d = recorded.to_dict()
+        d.update(given)
+        return ExperimentSpec.from_dict(d)
+    if "tasks" not in given:
+        return None
+    return ExperimentSpec(**given)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``python -m mtlkit grid``."""
+    directory = Path(args.directory)
+    recorded = TwoTaskGrid(directory).spec if (directory / SPEC_NAME).is_file() else None
+    spec = spec_from_args(args, recorded)
+    if spec is None:
+        raise SystemExit(f"python -m mtlkit grid: {directory} holds no grid yet; give --tasks (and any other "
+                         "experiment options) to create one")
+    grid = TwoTaskGrid(directory, spec)
+    if args.merge:
+        print(f"merged {grid.merge_from(args.merge)} finished entries from {', '.join(map(str, args.merge))}")
+    if args.status:
+        st = grid.status()
+        print(st.to_string())
+        print(f"{int(st['done'].sum())} of {len(st)} entries done")
+        return 0
+    grid.run(args.shard, device=args.device, progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
+    left = grid.missing()
+    if left:
+        print(f"shard {args.shard or '0/1'} done; {len(left)} of {len(grid.entries)} entries of the grid are not "
+              "finished yet (other shards); the table is written when all are")
+        return 0
+    path = grid.write_table()
+    print(f"two-task table: {path}")
+    if args.table:
+        print(f"two-task table: {grid.write_table(args.table)}")
+    return 0

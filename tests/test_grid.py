@@ -1,0 +1,201 @@
+"""The two-task grid: table format, resumability (kill and restart), shards, CLI, bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtlkit.__main__ import main as cli
+from mtlkit.delta import delta_t
+from mtlkit.errors import ConfigError
+from mtlkit.treemtl import TwoTaskTable
+from mtlkit.treemtl import experiment
+from mtlkit.treemtl.experiment import ExperimentSpec
+from mtlkit.treemtl.grid import TwoTaskGrid, parse_shard, train_two_task_grid
+
+SPEC = ExperimentSpec(tasks=("segment_semantic", "depth_zbuffer"), backbone="tiny_resnet",
+                      backbone_kw={"width": 4}, blocks=2, head="linear", resolution=32, n_train=8, n_test=4,
+                      batch_size=4, iterations=4, eval_every=2, eval_last=2, seed=0)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one intra-op thread is faster, and much faster when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted, unsharded run of the grid."""
+    return train_two_task_grid(tmp_path_factory.mktemp("grid_ref"), SPEC, progress=False)
+
+
+def test_table_in_published_format(reference):
+    path = reference.directory / "two_task_table.csv"
+    header = path.read_text().splitlines()[0]
+    assert header == 'branch,"(0, 1)-0","(0, 1)-1"'
+    table = TwoTaskTable.from_csv(path, task_names=SPEC.tasks)
+    assert (table.T, table.B) == (2, 2)
+    assert np.all(table.values[0, 1, 0] == 0) and np.all(table.values[1, 0, 0] == 0)
+    # every value is Δt of the task vs the same pair's b=0 model, from the recorded metrics
+    for b in range(3):
+        res = json.loads((reference.directory / "entries" / f"0-1_b{b}" / "result.json").read_text())
+        ref = json.loads((reference.directory / "entries" / "0-1_b0" / "result.json").read_text())
+        for i, t in enumerate(SPEC.tasks):
+            want = delta_t({t: res["metrics"][t]}, {t: ref["metrics"][t]}, zero_reference="skip").per_task[t]
+            assert table.value(i, 1 - i, b) == want
+        assert res["layout"] == {0: "[0,1]x2", 1: "[01] [0,1]", 2: "[01]x2"}[b]
+        assert len(res["readings"]) == 2 and res["readings"][-1] == 4
+    metrics = (reference.directory / "two_task_metrics.csv").read_text()
+    assert metrics.splitlines()[0] == "pair,a,c,branch,task,metric,value"
+
+
+def test_entries_and_shards(reference):
+    assert [(e.index, e.pair, e.branch, e.name) for e in reference.entries] == [
+        (0, (0, 1), 0, "0-1_b0"), (1, (0, 1), 1, "0-1_b1"), (2, (0, 1), 2, "0-1_b2")]
+    assert [e.index for e in reference.shard("0/2")] == [0, 2]
+    assert [e.index for e in reference.shard((1, 2))] == [1]
+    assert reference.status()["done"].all()
+
+
+def test_two_shards_merged_equal_one_unsharded_run(reference, tmp_path):
+    a, b = tmp_path / "node_a", tmp_path / "node_b"
+    train_two_task_grid(a, SPEC, shard="0/2", progress=False)
+    grid_b = train_two_task_grid(b, SPEC, shard="1/2", progress=False)
+    assert not (a / "two_task_table.csv").exists()       # incomplete shards write no table
+    with pytest.raises(ConfigError, match=r"incomplete: 1 of 3 entries are not finished \(0-1_b1\)"):
+        TwoTaskGrid(a).table()
+    assert [e.name for e in grid_b.missing()] == ["0-1_b0", "0-1_b2"]
+    grid = TwoTaskGrid(a)
+    assert grid.merge_from([b]) == 1
+    np.testing.assert_array_equal(grid.table().values, reference.table().values)
+    # both shards into one shared directory give the same table too
+    shared = tmp_path / "shared"
+    for s in ("1/2", "0/2"):
+        g = train_two_task_grid(shared, SPEC, shard=s, progress=False)
+    np.testing.assert_array_equal(g.table().values, reference.table().values)
+    assert (shared / "two_task_table.csv").read_text() == (reference.directory / "two_task_table.csv").read_text()
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_kill_and_restart_skips_finished_and_resumes_partial(reference, tmp_path, monkeypatch):
+    calls: list[str] = []
+    real = experiment.train
+    kill = {"on": True}
+
+    def flaky(model, tasks, loader, config, run_dir=None, **kw):
+        entry = Path(run_dir).parent.name
+        calls.append(entry)
+        if entry == "0-1_b1" and kill["on"]:
+            steps = {"n": 0}
+
+            def die(module, args):
+                if module.training:
+                    steps["n"] += 1
+                    if steps["n"] > 2:       # dies in the 3rd iteration, after the checkpoint of iteration 2
+                        raise _Killed
+            model.register_forward_pre_hook(die)
+        return real(model, tasks, loader, config, run_dir=run_dir, **kw)
+
+    monkeypatch.setattr(experiment, "train", flaky)
+    with pytest.raises(_Killed):
+        train_two_task_grid(tmp_path, SPEC, progress=False, checkpoint_every=1)
+    grid = TwoTaskGrid(tmp_path)
+    st = grid.status()
+    assert st["done"].tolist() == [True, False, False] and st["partial"].tolist() == [False, True, False]
+    kill["on"] = False
+    calls.clear()
+    train_two_task_grid(tmp_path, progress=False, checkpoint_every=1)   # spec read from grid.json
+    assert calls == ["0-1_b1", "0-1_b2"]                                  # the finished entry is skipped
+    assert grid.result(grid.entries[1])["resumed_from"] == 2
+    assert grid.result(grid.entries[2])["resumed_from"] == 0
+    np.testing.assert_array_equal(grid.table().values, reference.table().values)   # resuming changes nothing
+    calls.clear()
+    train_two_task_grid(tmp_path, progress=False)
+    assert calls == []
+
+
+def test_cli_runs_a_grid_and_reports_status(tmp_path, capsys):
+    d = tmp_path / "cli"
+    opts = ["--tasks", "segment_semantic,depth_zbuffer", "--backbone-kw", "width=4", "--blocks", "1",
+            "--head", "linear", "--resolution", "32", "--n-train", "8", "--n-test", "4", "--batch-size", "4",
+            "--iterations", "2", "--eval-last", "1", "--no-progress"]
+    assert cli(["grid", str(d), *opts, "--shard", "1/2"]) == 0
+    assert "1 of 2 entries of the grid are not finished" in capsys.readouterr().out
+    assert cli(["grid", str(d), "--no-progress", "--table", str(tmp_path / "copy.csv")]) == 0   # spec from grid.json
+    out = capsys.readouterr().out
+    assert "two-task table:" in out and (tmp_path / "copy.csv").is_file()
+    table = TwoTaskTable.from_csv(d / "two_task_table.csv")
+    assert (table.T, table.B) == (2, 1)
+    assert cli(["grid", str(d), "--status"]) == 0
+    assert "2 of 2 entries done" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match=r"different experiment \(iterations: 2 -> 3\)"):
+        cli(["grid", str(d), "--iterations", "3"])
+    with pytest.raises(SystemExit, match="give --tasks"):
+        cli(["grid", str(tmp_path / "empty")])
+
+
+def test_cli_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli(["grid", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for opt in ("--tasks", "--backbone", "--backbone-kw", "--blocks", "--head", "--head-kw", "--dataset",
+                "--data-root", "--resolution", "--n-train", "--n-test", "--batch-size", "--iterations", "--lr",
+                "--lr-step", "--lr-gamma", "--weight-decay", "--eval-every", "--eval-last", "--seed", "--shard",
+                "--device", "--checkpoint-every", "--merge", "--status", "--table", "--no-progress", "mod n"):
+        assert opt in text, opt
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("shard, match", [
+    ("2/2", "0 <= i < n"), ("a/b", "shard must be 'i/n'"), ("1", "shard must be 'i/n'"), ((0, 0), "0 <= i < n"),
+])
+def test_bad_shards(shard, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_shard(shard)
+
+
+def test_grid_refuses_a_different_spec_and_a_missing_grid(reference, tmp_path):
+    import dataclasses
+
+    with pytest.raises(ConfigError, match=r"records a different experiment \(seed: 0 -> 1\)"):
+        TwoTaskGrid(reference.directory, dataclasses.replace(SPEC, seed=1))
+    with pytest.raises(FileNotFoundError, match="no two-task grid"):
+        TwoTaskGrid(tmp_path / "nothing")
+    other = TwoTaskGrid(tmp_path / "other", dataclasses.replace(SPEC, seed=1))
+    with pytest.raises(ConfigError, match="cannot merge"):
+        other.merge_from([reference.directory])
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(tasks=("segment_semantic",)), "at least 2 distinct tasks"),
+    (dict(tasks=("segment_semantic", "colour")), "unknown task 'colour'"),
+    (dict(backbone="resnet9"), "unknown backbone 'resnet9'"),
+    (dict(dataset="nyuv2"), "needs data_root"),
+    (dict(blocks=0), "blocks must be None, a number"),
+    (dict(blocks={0: [0], 1: [2]}), r"does not cover fine blocks \[1\]"),
+    (dict(iterations=0), "iterations must be an int >= 1"),
+    (dict(lr=-1.0), "lr must be a finite positive number"),
+])
+def test_bad_specs(kw, match):
+    base = dict(tasks=("segment_semantic", "depth_zbuffer"))
+    with pytest.raises(ConfigError, match=match):
+        ExperimentSpec(**{**base, **kw})
+
+
+def test_spec_round_trips_and_mapping_sentinel():
+    spec = ExperimentSpec(tasks=("normal", "depth_zbuffer"), blocks={0: [0], 1: [1, 2, 3], 2: [4]},
+                          backbone_kw={"width": 8})
+    assert spec.blocks == ((0,), (1, 2, 3), (4,))
+    assert spec.B == 2   # tiny_resnet has 4 fine blocks: {2: [4]} is the authors' "all shared" sentinel
+    assert ExperimentSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
