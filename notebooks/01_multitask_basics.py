@@ -1,0 +1,412 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 01 · Multi-task basics: tasks, metrics, $\Delta_t$, and when sharing helps
+#
+# **What you will learn.**
+#
+# 1. The five dense tasks of both papers — what a head predicts, the training loss, the evaluation metrics and which
+#    direction of each metric is better — and what their labels look like on SynthScenes.
+# 2. Why mtlkit's evaluators accumulate over the whole dataset, and how the *paper-compatible* evaluators (the
+#    original code's conventions) differ from them, on a tiny example you can check by hand.
+# 3. The relative performance $\Delta_t$ that both papers report (AutoMTL §4.4 of the spec, TreeMTL §4.1).
+# 4. Hard parameter sharing (one backbone, one head per task) against single-task models: what it saves and why it
+#    can help or hurt.
+# 5. The **pairwise experiment**: a single-task model per task and a hard-shared model per *pair* of tasks, summarised
+#    as a task × partner $\Delta_t$ matrix that shows which pairs help each other and which interfere.
+#
+# Everything runs on a laptop CPU in about two minutes at `scale="cpu"`. The single-task models and the three-task
+# model are exactly the runs of `00_quickstart` (same data, same settings, same cache key), so after the quickstart
+# they are loaded, not trained again.
+
+# %% tags=["parameters"]
+scale = "cpu"  # "smoke" (tests, seconds) | "cpu" (minutes) | "paper" (bigger, still SynthScenes: not a paper table)
+seed = 0
+device = "cpu"
+out_dir = "../executed/multitask_basics"
+pair_tasks = ("segment_semantic", "depth_zbuffer", "normal")  # 2-5 SynthScenes tasks, in the quickstart's order
+
+# %%
+import copy
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+import mtlkit
+from mtlkit.cache import run_dir
+from mtlkit.config import check_params
+from mtlkit.data import SynthScenes
+from mtlkit.data.synthetic import ALL_TASKS, CLASS_NAMES, NUM_CLASSES, denormalize
+from mtlkit.delta import delta_t
+from mtlkit.errors import ConfigError
+from mtlkit.models import build_model
+from mtlkit.tasks import get_task
+from mtlkit.train import TrainConfig, evaluate, seed_everything, train
+from mtlkit.viz import savefig, use_style
+
+out = check_params(scale, seed, device, out_dir)
+TASKS = tuple(pair_tasks)
+if len(TASKS) < 2 or len(set(TASKS)) != len(TASKS) or any(t not in ALL_TASKS for t in TASKS):
+    raise ConfigError(f"pair_tasks must be 2 to 5 distinct names out of {ALL_TASKS}, got {pair_tasks!r}")
+use_style()
+SIZES = {  # the quickstart's sizes: same data and settings give the same cached runs
+    "smoke": dict(n_train=16, n_test=8, resolution=32, iterations=3, batch=4),
+    "cpu": dict(n_train=1024, n_test=128, resolution=64, iterations=600, batch=16),
+    "paper": dict(n_train=4096, n_test=512, resolution=128, iterations=5000, batch=32),
+}[scale]
+print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, sizes={SIZES}, tasks={TASKS}")
+
+# %% [markdown]
+# ## 1. Five dense tasks
+#
+# Both papers use the same five pixel-wise tasks (the Taskonomy subset of AdaShare): **semantic segmentation**,
+# **depth** (z-buffer), **surface normals**, **2-D keypoints** and **texture edges**. In mtlkit a task is an object
+# that knows how many channels its head must output, its training loss, and its evaluator with the metrics and their
+# directions (↑ higher is better, ↓ lower is better). Losses follow the original code (spec §4.2): cross-entropy for
+# segmentation, L1 on valid pixels for depth, $1-\cos$ between normalised vectors for normals, L1 for keypoints and
+# edges.
+
+# %%
+gallery = SynthScenes("test", size=3, resolution=96, seed=seed)  # all five tasks, three scenes, for the figures
+all_tasks = {name: get_task(name, **gallery.task_options().get(name, {})) for name in ALL_TASKS}
+LOSSES = {"segment_semantic": "cross-entropy (ignores label 255)", "depth_zbuffer": "L1 on pixels with depth > 3e-5",
+          "normal": "1 − cos(pred, target), normalised", "keypoints2d": "L1", "edge_texture": "L1"}
+pd.DataFrame([{"task": t.name, "head channels": t.out_channels, "loss": LOSSES[t.name],
+               "metrics": ", ".join(f"{m} {'↑' if up else '↓'}" for m, up in t.higher_is_better.items())}
+              for t in all_tasks.values()]).set_index("task")
+
+# %% [markdown]
+# SynthScenes renders every label exactly (no annotation noise). The tasks are related on purpose, the way
+# Taskonomy's are: normals are the local orientation of the surface whose distance depth measures; edges mark depth
+# and object boundaries **and** the stripes and checks painted on surfaces (texture that says nothing about
+# geometry); keypoints are corners and poles of the objects; segmentation needs both shape and colour (a rug is flat
+# floor geometry that only its texture reveals).
+
+# %%
+fig, axes = plt.subplots(len(gallery), 6, figsize=(15, 2.6 * len(gallery)), squeeze=False)
+titles = ["image", "segment_semantic", "depth_zbuffer (m)", "normal (RGB = xyz)", "keypoints2d", "edge_texture"]
+for i in range(len(gallery)):
+    s = gallery[i]
+    panels = [
+        (denormalize(s["image"]).permute(1, 2, 0), {}),
+        (s["segment_semantic"], dict(cmap="tab10", vmin=0, vmax=9, interpolation="nearest")),
+        (s["depth_zbuffer"][0], dict(cmap="viridis")),
+        ((s["normal"].permute(1, 2, 0) + 1) / 2, {}),
+        (s["keypoints2d"][0], dict(cmap="magma", vmin=0, vmax=1)),
+        (s["edge_texture"][0], dict(cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")),
+    ]
+    for j, (ax, (im, kw)) in enumerate(zip(axes[i], panels)):
+        h = ax.imshow(im.numpy(), **kw)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.grid(False)
+        if i == 0:
+            ax.set_title(titles[j], fontsize=11)
+        if j == 2:
+            fig.colorbar(h, ax=ax, fraction=0.046, pad=0.02)
+handles = [plt.Rectangle((0, 0), 1, 1, color=plt.cm.tab10(k / 9)) for k in range(NUM_CLASSES)]
+fig.legend(handles, CLASS_NAMES, loc="lower center", ncol=NUM_CLASSES, title="segmentation classes",
+           bbox_to_anchor=(0.5, -0.04), frameon=False)
+fig.suptitle("SynthScenes: exact labels for five tasks (three test scenes)", y=1.0)
+fig.tight_layout()
+savefig(fig, "01_synthscenes_labels")
+plt.show()
+
+# %% [markdown]
+# ## 2. Metrics: accumulated over the dataset, and the paper-compatible variants
+#
+# An evaluator sees the test set batch by batch (`update(pred, batch)`) and reports once (`compute()`). mtlkit's
+# default evaluators compute the exact **dataset-level** values: mIoU from one confusion matrix summed over all
+# pixels of the test set, $\mathrm{mIoU}=\frac{1}{|C|}\sum_{c\in C}\frac{TP_c}{TP_c+FP_c+FN_c}$ over the classes $C$
+# present in the ground truth or the prediction, and depth errors as means over all valid pixels. The original code
+# (spec §4.3, §7.17) has three quirks, reproduced by `paper_compat=True` to compare with published numbers:
+#
+# * **mIoU** averages only over classes with $TP_c\neq 0$: a class that is predicted but never right is dropped, which
+#   biases mIoU upwards;
+# * **void pixels** with a negative label (CityScapes uses $-1$) pass the filter `gt < K`, are left out of the
+#   confusion matrix but **count as errors** in pixel accuracy;
+# * **abs/rel error** (and pixel accuracy) are per-batch means averaged with batch-size weights, so a batch with few
+#   valid pixels weighs as much as a full one.
+#
+# A 2×4 segmentation map with two void pixels ($-1$) and three classes, of which class 2 is absent from the ground
+# truth but predicted once:
+
+# %%
+seg_task = get_task("segment_semantic", num_classes=3, ignore_index=-1)  # CityScapes-style void label
+gt = torch.tensor([[[0, 0, 1, 1], [-1, -1, 0, 1]]])  # (B=1, H=2, W=4)
+pred_labels = torch.tensor([[[0, 0, 1, 2], [0, 1, 0, 1]]])
+logits = F.one_hot(pred_labels, 3).permute(0, 3, 1, 2).float()  # (B, K, H, W) scores whose argmax is pred_labels
+rows = {}
+for compat in (False, True):
+    ev = seg_task.evaluator(paper_compat=compat)
+    ev.update(logits, {"segment_semantic": gt})
+    rows["paper-compatible" if compat else "mtlkit (dataset-level)"] = ev.compute()
+pd.DataFrame(rows).T.round(2)
+
+# %% [markdown]
+# By hand: six labelled pixels, five right → pixel accuracy $5/6 = 83.3\,\%$; IoU of class 0 is $3/3$, of class 1
+# $2/3$, of class 2 $0/1$ → mIoU $= (1 + 0.667 + 0)/3 = 55.6\,\%$. The paper-compatible evaluator counts the two void
+# pixels as wrong ($5/8 = 62.5\,\%$) and drops class 2 because it has no true positive ($(1+0.667)/2 = 83.3\,\%$).
+#
+# The per-batch mean of depth errors: batch A has four valid pixels, each 1 m off; batch B has one valid pixel
+# (depth 0 marks the others invalid), 3 m off.
+
+# %%
+depth_task = get_task("depth_zbuffer")
+batch_a = {"depth_zbuffer": torch.full((1, 1, 2, 2), 2.0)}
+batch_b = {"depth_zbuffer": torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]]])}  # one valid pixel
+rows = {}
+for compat in (False, True):
+    ev = depth_task.evaluator(paper_compat=compat)
+    ev.update(torch.full((1, 1, 2, 2), 3.0), batch_a)  # |3 - 2| = 1 at four pixels
+    ev.update(torch.full((1, 1, 2, 2), 5.0), batch_b)  # |5 - 2| = 3 at one pixel
+    rows["paper-compatible" if compat else "mtlkit (dataset-level)"] = {"abs_err": ev.compute()["abs_err"]}
+pd.DataFrame(rows).T
+
+# %% [markdown]
+# Dataset-level: $(4\cdot 1 + 3)/5 = 1.4$ m. Per batch: $(1 + 3)/2 = 2.0$ m — the answer depends on how the test set
+# happens to be cut into batches. mtlkit reports the dataset-level values; use the paper-compatible ones only to
+# compare with numbers printed by the original code. Section 5 shows both on real predictions.
+#
+# ## 3. Relative performance $\Delta_t$
+#
+# Tasks have several metrics on different scales, some better when higher, some when lower. Both papers (AutoMTL,
+# spec §4.4; TreeMTL §4.1, following Maninis et al. 2019) summarise a multi-task model $M$ by its relative change
+# against single-task references, per task and overall:
+#
+# $$\Delta_t = \frac{1}{|\mathcal M_t|}\sum_{j\in\mathcal M_t} (-1)^{l_j}\,
+#   \frac{M_{t,j}-M^{\mathrm{STL}}_{t,j}}{M^{\mathrm{STL}}_{t,j}}\times 100\,\%,
+#   \qquad \Delta_T = \frac1T\sum_{t=1}^{T}\Delta_t ,$$
+#
+# where $\mathcal M_t$ are task $t$'s metrics and $l_j=1$ if lower is better for metric $j$ (so an error that goes
+# *down* counts as a gain). Positive means the multi-task model beats the single-task model. The spec's worked
+# example (§7.16): segmentation mIoU up by 10 % with pixel accuracy unchanged gives $\Delta_{seg}=+5\,\%$; and a
+# depth model whose five errors and accuracies all improve by 10 % relative gives $+10\,\%$.
+
+# %%
+example = delta_t(
+    {"segment_semantic": {"mIoU": 44.0, "pixel_acc": 80.0},
+     "depth_zbuffer": {"abs_err": 0.45, "rel_err": 0.18, "delta1": 66.0, "delta2": 88.0, "delta3": 99.0}},
+    {"segment_semantic": {"mIoU": 40.0, "pixel_acc": 80.0},
+     "depth_zbuffer": {"abs_err": 0.50, "rel_err": 0.20, "delta1": 60.0, "delta2": 80.0, "delta3": 90.0}})
+print({t: round(v, 2) for t, v in example.per_task.items()}, f"overall ΔT = {example.overall:+.2f} %")
+
+# %% [markdown]
+# ## 4. Hard sharing vs single-task models
+#
+# A **single-task model** (STL) is a backbone $f_{\theta_t}$ and a head $h_{\phi_t}$ trained on one task. A
+# **hard-shared** multi-task model has one backbone for all tasks and one head per task, trained on the sum of the
+# task losses:
+#
+# $$\min_{\theta,\phi_1..\phi_T}\ \sum_{t=1}^{T} \lambda_t\, \mathcal L_t\big(h_{\phi_t}(f_\theta(x)),\,y_t\big),
+# \qquad \nabla_\theta = \sum_t \lambda_t \nabla_\theta \mathcal L_t .$$
+#
+# It costs $b + T h$ parameters instead of $T(b+h)$ (backbone $b$, head $h$) and runs the backbone once instead of $T$
+# times. Whether it is also *more accurate* depends on the tasks (TreeMTL §1): the shared backbone's gradient is the
+# sum of the tasks' gradients. When the tasks need similar features, each task's data trains features the other can
+# use — more signal per parameter, less overfitting. When they need different features, or one loss is much larger
+# than the other, the gradients compete for the same weights and one task (or both) ends up worse than alone:
+# **task interference** or negative transfer. Finding where to share and where to branch is exactly what AutoMTL and
+# TreeMTL automate.
+#
+# The data: SynthScenes with the quickstart's sizes, rendered once and kept in memory (`cache=True`).
+
+# %%
+train_set = SynthScenes("train", size=SIZES["n_train"], resolution=SIZES["resolution"], tasks=TASKS, seed=seed,
+                        cache=True)
+test_set = SynthScenes("test", size=SIZES["n_test"], resolution=SIZES["resolution"], tasks=TASKS, seed=seed,
+                       cache=True)
+tasks = {name: get_task(name, **train_set.task_options().get(name, {})) for name in TASKS}
+train_loader = torch.utils.data.DataLoader(train_set, batch_size=SIZES["batch"], shuffle=True,
+                                           generator=torch.Generator().manual_seed(seed))
+test_loader = torch.utils.data.DataLoader(test_set, batch_size=32)
+config = TrainConfig(iterations=SIZES["iterations"], lr=1e-3, device=device, seed=seed)
+# the cache key of every run: the quickstart's, so its runs are reused (train() returns at once with their weights)
+data_key = dict(dataset="SynthScenes", n_train=SIZES["n_train"], resolution=SIZES["resolution"], tasks=TASKS,
+                batch=SIZES["batch"], seed=seed)
+
+
+def train_hard_shared(names):
+    """Build (seeded) and train, or load from the run cache, the tiny_resnet + light-heads model of ``names``."""
+    subset = {n: tasks[n] for n in names}
+    seed_everything(seed)
+    model = build_model("tiny_resnet", subset, head="light")
+    kind = f"stl-{names[0]}" if len(names) == 1 else "hard-shared"
+    run = run_dir(kind, model="tiny_resnet+light", trained=list(names), data=data_key, config=config)
+    history = train(model, subset, train_loader, config, run_dir=run)
+    return model, history
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# %% [markdown]
+# ## 5. Single-task references
+#
+# One single-task model per task: `tiny_resnet` (38 k parameters) with a light head, 1024 images at 64 px, 600
+# iterations of Adam at `scale="cpu"`.
+
+# %%
+stl_models, reference = {}, {}
+for name in TASKS:
+    stl_models[name], _ = train_hard_shared((name,))
+    reference[name] = evaluate(stl_models[name], {name: tasks[name]}, test_loader, device=device)[name]
+pd.DataFrame({t: pd.Series(m) for t, m in reference.items()}).T.round(3)
+
+# %% [markdown]
+# The same predictions scored by the paper-compatible evaluators. SynthScenes has no void pixels, every image has the
+# same size and the test batches are equal (but possibly the last), so what can differ here is the resizing of the
+# $h\times w$ head output to the label size (nearest instead of bilinear), the per-batch means when the last batch is
+# smaller, and, for mIoU, the $TP\neq0$ rule if some class is never predicted correctly.
+
+# %%
+paper_tasks = {n: get_task(n, paper_compat=True, **train_set.task_options().get(n, {})) for n in TASKS}
+paper_scores = {n: evaluate(stl_models[n], {n: paper_tasks[n]}, test_loader, device=device)[n] for n in TASKS}
+pd.DataFrame([{"task": t, "metric": m, "mtlkit": reference[t][m], "paper-compatible": paper_scores[t][m]}
+              for t in TASKS for m in tasks[t].metrics]).set_index(["task", "metric"]).round(3)
+
+# %% [markdown]
+# ## 6. The pairwise experiment
+#
+# One hard-shared model per pair of tasks — the two-task models from which TreeMTL's estimator predicts every
+# larger architecture (TreeMTL §3.1, here with the branch point after the whole backbone) — and, for comparison, one
+# model with all the tasks (the quickstart's model). Same backbone, heads, data, initialisation and optimiser as the
+# single-task models: only the sharing differs.
+
+# %%
+pairs = list(itertools.combinations(TASKS, 2))
+multi = {}  # tuple of tasks -> (metrics, DeltaResult, parameters)
+for names in pairs + ([TASKS] if len(TASKS) > 2 else []):
+    model, _ = train_hard_shared(names)
+    metrics = evaluate(model, {n: tasks[n] for n in names}, test_loader, device=device)
+    delta = delta_t(metrics, {n: reference[n] for n in names}, zero_reference="skip")  # smoke models may score 0
+    multi[names] = (metrics, delta, n_params(model), model)
+    print(f"{' + '.join(names):45s} ΔT = {delta.overall:+6.2f} %   " +
+          "  ".join(f"Δ[{n}] = {delta.per_task[n]:+.2f} %" for n in names) +
+          f"   params {n_params(model):,} vs {sum(n_params(stl_models[n]) for n in names):,} for the STL models")
+
+# %%
+delta_matrix = pd.DataFrame(np.nan, index=list(TASKS), columns=list(TASKS))  # row: task scored; column: partner
+for (a, b) in pairs:
+    d = multi[(a, b)][1].per_task
+    delta_matrix.loc[a, b], delta_matrix.loc[b, a] = d[a], d[b]
+overall = {" + ".join(k): v[1].overall for k, v in multi.items()}
+
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw=dict(width_ratios=[1.1, 1]))
+lim = max(1.0, float(np.nanmax(np.abs(delta_matrix.values))))
+im = ax.imshow(delta_matrix.values, cmap="RdBu", vmin=-lim, vmax=lim)
+for i, j in itertools.product(range(len(TASKS)), repeat=2):
+    v = delta_matrix.values[i, j]
+    ax.text(j, i, "STL" if i == j else f"{v:+.1f}", ha="center", va="center", fontsize=11,
+            color="black" if i == j or abs(v) < 0.6 * lim else "white")
+ax.set_xticks(range(len(TASKS)), TASKS, rotation=20, ha="right")
+ax.set_yticks(range(len(TASKS)), TASKS)
+ax.set_xlabel("partner task (shares the backbone)")
+ax.set_ylabel("task scored")
+ax.grid(False)
+ax.set_title("$\\Delta_t$ of the row task, trained with the column task (%)")
+fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="$\\Delta_t$ (%)  > 0: sharing helps")
+names = list(overall)
+bx.barh(names, [overall[n] for n in names], color=["#4C72B0" if overall[n] >= 0 else "#C44E52" for n in names])
+for k, n in enumerate(names):
+    bx.annotate(f"{overall[n]:+.2f}", (overall[n], k), xytext=(4 if overall[n] >= 0 else -4, 0),
+                textcoords="offset points", ha="left" if overall[n] >= 0 else "right", va="center", fontsize=10)
+bx.axvline(0, color="black", lw=0.8)
+bx.margins(x=0.25)
+bx.invert_yaxis()
+bx.set_xlabel("$\\Delta_T$ (%), mean over the model's tasks")
+bx.set_title("hard-shared model vs its single-task models")
+fig.suptitle(f"Pairwise hard sharing on SynthScenes, tiny_resnet, scale={scale}, seed={seed}")
+fig.tight_layout()
+savefig(fig, "01_pairwise_delta")
+plt.show()
+
+# %% [markdown]
+# Which pair helps and which interferes is read off the run, not assumed:
+
+# %%
+pair_overall = {p: multi[p][1].overall for p in pairs}
+best, worst = max(pair_overall, key=pair_overall.get), min(pair_overall, key=pair_overall.get)
+for label, p in (("best pair ", best), ("worst pair", worst)):
+    d = multi[p][1]
+    print(f"{label}: {' + '.join(p):40s} ΔT = {d.overall:+.2f} %  (" +
+          ", ".join(f"{t} {v:+.2f} %" for t, v in d.per_task.items()) + ")")
+verdict = {True: "helps", False: "interferes"}
+print(f"\nAt scale={scale}, seed={seed}: sharing {verdict[pair_overall[best] > 0]} for the best pair and "
+      f"{verdict[pair_overall[worst] > 0]} for the worst pair; "
+      f"{sum(v > 0 for v in pair_overall.values())} of {len(pairs)} pairs have ΔT > 0.")
+if scale == "smoke":
+    print("(smoke scale: 3 iterations; these numbers prove the code path only)")
+pd.DataFrame({" + ".join(p): pd.Series({f"{t}/{m}": v for t, ms in multi[p][1].per_metric.items()
+                                        for m, v in ms.items()}) for p in (best, worst)}).round(2)
+
+# %% [markdown]
+# The per-metric table shows whether a task's $\Delta_t$ comes from one metric or from all of them.
+#
+# **Why would a pair help or interfere?** Related tasks should help: normals are derivatives of the depth map, and
+# segmentation boundaries coincide with depth discontinuities, so features that encode the scene's geometry serve
+# both. Unrelated objectives may interfere: texture edges need high-frequency detail that depth must learn to
+# *ignore*. But relatedness is not the only factor. With hard sharing the backbone follows $\sum_t\nabla_\theta
+# \mathcal L_t$; if one loss is on a much larger scale (depth L1 in metres vs $1-\cos$ for normals), its gradient
+# dominates and the other task gets the leftovers — even for tasks that are closely related. A look at the two
+# tasks' gradients on the shared backbone of each trained pair model (a few training batches, final weights):
+# their norms and the cosine between them ($<0$: they pull the shared weights in opposite directions).
+
+# %%
+def shared_gradients(model, names, n_batches=4):
+    """Per task: the gradient of its loss w.r.t. the backbone, summed over a few training batches (flattened)."""
+    model = copy.deepcopy(model).train()  # train-mode BN, as in training; the copy keeps the model's BN statistics
+    params = list(model.backbone.parameters())
+    grads = {n: torch.zeros(sum(p.numel() for p in params)) for n in names}
+    generator = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=SIZES["batch"], shuffle=True, generator=generator)
+    for k, batch in enumerate(loader):
+        if k == n_batches:
+            break
+        batch = {key: v.to(device) for key, v in batch.items()}
+        preds = model(batch["image"])
+        for n in names:
+            g = torch.autograd.grad(tasks[n].loss(preds[n], batch), params, retain_graph=True)
+            grads[n] += torch.cat([x.reshape(-1) for x in g]).cpu()  # (number of backbone parameters,)
+    return grads
+
+
+rows = []
+for p in pairs:
+    g = shared_gradients(multi[p][3], p)
+    a, b = p
+    rows.append({"pair": " + ".join(p), "‖∇ first‖ / ‖∇ second‖": float(g[a].norm() / g[b].norm()),
+                 "cosine(∇ first, ∇ second)": float(F.cosine_similarity(g[a], g[b], dim=0)),
+                 "ΔT (%)": multi[p][1].overall})
+pd.DataFrame(rows).set_index("pair").round(3)
+
+# %% [markdown]
+# Read the table against the matrix above: a ratio far from 1 says one task's loss drives the shared backbone; a
+# cosine near 0 or below says the two tasks want different things from it. These are hints, not proof — one seed,
+# one small backbone, 600 iterations; differences of a percent or two in $\Delta_t$ can change sign with the seed
+# (try it below). TreeMTL's answer to interference is to share only the first blocks and branch afterwards (notebook
+# 04 onward); AutoMTL's is to learn, per layer and task, whether to share at all (notebooks 02 and 03).
+#
+# ## Try it
+#
+# 1. Run the notebook with `seed=1` (and `seed=2`). Which entries of the $\Delta_t$ matrix keep their sign? Is the
+#    best pair still the best?
+# 2. Add `"edge_texture"` to `pair_tasks`. What is the edge model's `err`, and what would a model that predicts 0
+#    everywhere score? What does that say about the edge column and row of the matrix?
+# 3. Give the pair with the most negative $\Delta_T$ loss weights that balance its two gradients (hint: the ratio in
+#    the last table) with `TrainConfig(..., loss_weights={...})`, train it once more and compare $\Delta_t$. (Train it
+#    outside the `multi` loop, with its own `run_dir` key that includes the weights.)
+#
+# Answers: `notebooks/solutions/01_multitask_basics.md`.
