@@ -20,6 +20,9 @@
 #
 # Everything here is exact combinatorics in `mtlkit.treemtl` (numpy only, no training). `scale` only changes the
 # sizes of the brute-force check and of the timing comparison.
+#
+# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
 scale = "cpu"  # "smoke" (tests, seconds) | "cpu" (a few seconds more) | "paper" (same as cpu: nothing to train here)
@@ -32,7 +35,7 @@ trace_B = 3  # blocks of the step-by-step enumeration of three tasks: 2 or 3 kee
 import itertools
 import time
 from fractions import Fraction
-from math import comb, factorial
+from math import factorial
 
 import matplotlib.pyplot as plt
 import numpy as np

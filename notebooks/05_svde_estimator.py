@@ -21,6 +21,9 @@
 #
 # Everything is exact numpy/pandas arithmetic on published numbers (`mtlkit.treemtl`); `scale` only changes the
 # number of noisy replicas in section 6.
+#
+# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
 scale = "cpu"  # "smoke" (tests, seconds) | "cpu" (tens of seconds) | "paper" (same as cpu: no training here)
