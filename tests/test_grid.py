@@ -152,7 +152,7 @@ def test_cli_help_documents_every_option(capsys):
     for opt in ("--tasks", "--backbone", "--backbone-kw", "--blocks", "--head", "--head-kw", "--dataset",
                 "--data-root", "--resolution", "--n-train", "--n-test", "--batch-size", "--iterations", "--lr",
                 "--lr-step", "--lr-gamma", "--weight-decay", "--eval-every", "--eval-last", "--seed", "--shard",
-                "--device", "--checkpoint-every", "--merge", "--status", "--table", "--no-progress", "mod n"):
+                "--device", "--workers", "--checkpoint-every", "--merge", "--status", "--table", "--no-progress", "mod n"):
         assert opt in text, opt
 
 

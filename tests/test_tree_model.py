@@ -209,3 +209,27 @@ def test_bad_heads_and_blocks():
     tree = TreeModel.from_layout(backbone, blocks, Layout.all_shared(3, 3), heads)
     with pytest.raises(ConfigError, match=r"unknown task\(s\) \['edges'\]"):
         tree(_x(), tasks=("edges",))
+
+
+class _Dropping(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3)
+        self.c2 = nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        return self.c2(nn.functional.dropout(self.c1(x), 0.5, training=self.training))
+
+
+def test_copies_of_mode_dependent_blocks_switch_with_the_model():
+    net = _Dropping()
+    blocks = branching_points(net, torch.zeros(1, 3, 12, 12))
+    heads = {"a": nn.Conv2d(4, 1, 1), "b": nn.Conv2d(4, 1, 1)}
+    tree = TreeModel.from_layout(net, blocks, "[01] [0,1]", heads)
+    x = _x(2, 12)
+    tree.eval()
+    net.eval()
+    with torch.no_grad():
+        assert torch.allclose(tree(x)["a"], heads["a"](net(x)))
+        tree.train()
+        assert not torch.equal(tree(x)["a"], tree(x)["a"])   # dropout is active in the copies in train mode

@@ -248,9 +248,17 @@ class ExperimentSpec:
                 heads[t] = get_head(self.head, channels, tasks[t].out_channels, **dict(self.head_kw))
         return TreeModel.from_layout(backbone, blocks, layout, heads, tasks={t: tasks[t] for t in task_names})
 
-    def load_data(self) -> "ExperimentData":
-        """The train and test datasets, loaders and task objects (SynthScenes is rendered once, in memory)."""
+    def load_data(self, num_workers: int = 0) -> "ExperimentData":
+        """The train and test datasets, loaders and task objects (SynthScenes is rendered once, in memory).
+
+        Args:
+            num_workers: DataLoader worker processes (0: load in the training process; real datasets on a GPU want
+                several). The data order does not depend on it.
+        """
         import torch
+
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ConfigError(f"num_workers must be an int >= 0, got {num_workers!r}")
 
         if self.dataset == "synthscenes":
             from mtlkit.data import SynthScenes
@@ -271,8 +279,10 @@ class ExperimentSpec:
             test_set = cls(root, "test", self.tasks, seed=self.seed)
         tasks = self.task_objects(train_set.task_options())
         train_loader = torch.utils.data.DataLoader(train_set, batch_size=self.batch_size, shuffle=True,
-                                                   generator=torch.Generator().manual_seed(self.seed))
-        test_loader = torch.utils.data.DataLoader(test_set, batch_size=max(self.batch_size, 16))
+                                                   generator=torch.Generator().manual_seed(self.seed),
+                                                   num_workers=num_workers)
+        test_loader = torch.utils.data.DataLoader(test_set, batch_size=max(self.batch_size, 16),
+                                                  num_workers=num_workers)
         return ExperimentData(train_loader, test_loader, tasks)
 
     def train_config(self, device: str = "cpu", checkpoint_every: int | None = None):

@@ -166,7 +166,8 @@ class TwoTaskGrid:
 
     # ------------------------------------------------------------------------------------------------ training
     def run(self, shard: "str | tuple[int, int] | None" = None, *, device: str = "cpu", progress: bool = True,
-            data: ExperimentData | None = None, checkpoint_every: int | None = None) -> list[dict]:
+            data: ExperimentData | None = None, checkpoint_every: int | None = None,
+            num_workers: int = 0) -> list[dict]:
         """Train the unfinished entries of one shard (all by default), one after the other.
 
         Args:
@@ -175,6 +176,7 @@ class TwoTaskGrid:
             progress: progress bars (one over the shard's entries, one per model).
             data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train).
             checkpoint_every: checkpoint interval of each model (default: 5 per model).
+            num_workers: DataLoader workers when the data is loaded here.
 
         Returns:
             The results of the shard's entries (finished before or now), in entry order.
@@ -183,7 +185,7 @@ class TwoTaskGrid:
 
         todo = self.shard(shard)
         if data is None and any(self.result(e) is None for e in todo):
-            data = self.spec.load_data()
+            data = self.spec.load_data(num_workers)
         out = []
         bar = tqdm(todo, desc=f"two-task grid shard {'/'.join(map(str, parse_shard(shard)))}", disable=not progress)
         for e in bar:
@@ -297,7 +299,7 @@ def table_from_results(results: dict, task_names: Sequence[str], B: int):
 def train_two_task_grid(directory: str | Path, spec: ExperimentSpec | None = None, *,
                         shard: "str | tuple[int, int] | None" = None, device: str = "cpu", progress: bool = True,
                         data: ExperimentData | None = None, checkpoint_every: int | None = None,
-                        write_table: bool = True) -> TwoTaskGrid:
+                        write_table: bool = True, num_workers: int = 0) -> TwoTaskGrid:
     """Train (one shard of) a two-task grid and, when it is complete, write its table.
 
     Args:
@@ -309,12 +311,14 @@ def train_two_task_grid(directory: str | Path, spec: ExperimentSpec | None = Non
         data: pre-loaded data shared with other studies.
         checkpoint_every: checkpoint interval per model.
         write_table: write ``two_task_table.csv`` once every entry is finished.
+        num_workers: DataLoader workers.
 
     Returns:
         The :class:`TwoTaskGrid` (``.table()`` gives the table once complete).
     """
     grid = TwoTaskGrid(directory, spec)
-    grid.run(shard, device=device, progress=progress, data=data, checkpoint_every=checkpoint_every)
+    grid.run(shard, device=device, progress=progress, data=data, checkpoint_every=checkpoint_every,
+             num_workers=num_workers)
     if write_table and not grid.missing():
         grid.write_table()
     return grid
@@ -405,6 +409,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--shard", default=None, help="train only shard i/n (0 <= i < n), e.g. "
                                                  "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT (default: all)")
     r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     r.add_argument("--checkpoint-every", type=int, default=None,
                    help="checkpoint interval in iterations (default: 5 checkpoints per model)")
     r.add_argument("--merge", nargs="+", metavar="DIR", default=(),
@@ -444,7 +449,8 @@ def main(args: argparse.Namespace) -> int:
         print(st.to_string())
         print(f"{int(st['done'].sum())} of {len(st)} entries done")
         return 0
-    grid.run(args.shard, device=args.device, progress=not args.no_progress, checkpoint_every=args.checkpoint_every)
+    grid.run(args.shard, device=args.device, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+             num_workers=args.workers)
     left = grid.missing()
     if left:
         print(f"shard {args.shard or '0/1'} done; {len(left)} of {len(grid.entries)} entries of the grid are not "

@@ -1,0 +1,396 @@
+"""The oracle check of the task-accuracy estimator (TreeMTL §4.3, Table 3): estimated vs trained rankings.
+
+The estimator ranks every layout from the two-task grid alone. The oracle trains every layout and ranks them by their
+measured accuracy; Table 3 reports Pearson's γ between the two rankings (NYUv2 / Taskonomy, Deeplab-ResNet34 /
+MobileNetV2: 0.504 to 0.836). :func:`oracle_study` runs the whole experiment for an :class:`ExperimentSpec`:
+
+1. the two-task grid (:class:`~mtlkit.treemtl.grid.TwoTaskGrid`, ``C(T,2)·(B+1)`` models) → its table;
+2. every ``T``-task layout (``count_layouts(T, B)`` models, paper order), trained with the same recipe;
+3. per layout, the **estimated score** ``S(L) = w · est(L)`` (paper Eq. 2, :meth:`TwoTaskTable.score`) and the
+   **trained score** ``w · Δ(L)`` with the same weights, where ``Δ_t(L)`` is task ``t``'s relative performance
+   (:func:`mtlkit.delta.delta_t`) against the fully independent layout — the single-task models, which is what
+   every two-task value is relative to (a pair's ``b = 0`` model is the two single-task models; the study checks
+   that they agree, ``reference_gap``);
+4. Pearson's r of the scores, Spearman's ρ (= Pearson's r of the two *rankings*, the paper's wording taken
+   literally) and Kendall's τ (``scipy.stats``), with their p-values and n.
+
+Weights: ``"auto"`` uses the SVD-entropy weights (the authors') when ``B >= 4`` and uniform weights otherwise: SVDE
+of order 3 needs ``B >= 3`` values, and with exactly 3 values the embedding has a single row, so every SVDE is 0 and
+the "SVDE weights" are uniform anyway.
+
+Everything is resumable: the study directory (default: a :func:`mtlkit.cache.run_dir` keyed by the spec and the
+code) holds the grid and one entry per layout; a finished model is never trained twice.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.treemtl.experiment import ExperimentData, ExperimentSpec, train_entry
+from mtlkit.treemtl.layout import Layout, pairs
+
+__all__ = ["OracleResult", "study_spec", "plan", "oracle_study", "correlations", "plot_oracle", "oracle_records",
+           "setting_name", "PAPER_MAPPINGS", "STUDY_BACKBONES"]
+
+#: The paper's coarse mappings of the detected blocks (spec §3; our detector finds the same 17 / 32 fine blocks).
+PAPER_MAPPINGS = {
+    "deeplab_resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
+    "resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
+    "mobilenet_v2": {0: list(range(7)), 1: list(range(7, 18)), 2: list(range(18, 23)), 3: list(range(23, 31)),
+                     4: [31], 5: [32]},
+}
+#: Backbones the study presets accept, per scale group.
+STUDY_BACKBONES = {"small": ("tiny_resnet", "tiny_cnn"), "paper": ("deeplab_resnet34", "mobilenet_v2")}
+_LABELS = {"synthscenes": "SynthScenes", "nyuv2": "NYUv2", "taskonomy": "Taskonomy",
+           "deeplab_resnet34": "Deeplab-ResNet34", "mobilenet_v2": "MobileNetV2"}
+_NYU_TASKS = ("segment_semantic", "normal", "depth_zbuffer")
+_TASKONOMY_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
+_SYNTH_TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+
+
+def study_spec(scale: str, seed: int = 0, *, backbone: str = "auto", dataset: str = "auto",
+               data_root: str | None = None) -> ExperimentSpec:
+    """The oracle study's experiment at a scale (validated at once).
+
+    * ``smoke``: SynthScenes 32 px, 3 tasks, ``tiny_resnet`` (width 4) in ``B = 1`` block, linear heads, a few
+      iterations — proves the code path in seconds; its numbers mean nothing.
+    * ``cpu``: SynthScenes 64 px, 3 tasks (segmentation, depth, normals), ``tiny_resnet`` in ``B = 3``
+      FLOP-balanced blocks, light heads: 12 two-task + 22 three-task models, a few minutes on a 2-core CPU.
+    * ``paper``: the paper's setting (spec §3): NYUv2 (3 tasks, 20k iterations, lr 1e-3 halved every 4k) or
+      Taskonomy (5 tasks, 50k iterations, lr 1e-4 ×0.3 every 10k), batch 16, Adam (0.5, 0.999), weight decay 1e-4,
+      ASPP heads, Deeplab-ResNet34 or MobileNetV2 coarsened to 5 blocks with the authors' mappings.
+
+    Args:
+        scale: ``"smoke"``, ``"cpu"`` or ``"paper"``.
+        seed: initialisation and data order (the paper: 10; 20 for its second MobileNetV2 run).
+        backbone: ``"auto"`` (smoke/cpu: ``tiny_resnet``; paper: ``deeplab_resnet34``) or one of
+            :data:`STUDY_BACKBONES` for the scale.
+        dataset: ``"auto"`` (smoke/cpu: ``synthscenes``; paper: ``nyuv2``), or ``"nyuv2"``/``"taskonomy"`` at paper
+            scale.
+        data_root: folder holding ``NYUv2/`` / ``Taskonomy/`` (paper scale only; required there).
+
+    Returns:
+        The :class:`ExperimentSpec`.
+
+    Raises:
+        ConfigError: a bad scale, a backbone or dataset the scale does not support, ``scale="paper"`` without
+            ``data_root``.
+    """
+    from mtlkit.config import check_scale
+
+    check_scale(scale)
+    group = "paper" if scale == "paper" else "small"
+    backbone = {"small": "tiny_resnet", "paper": "deeplab_resnet34"}[group] if backbone == "auto" else backbone
+    if backbone not in STUDY_BACKBONES[group]:
+        raise unknown_name(f"backbone at scale={scale!r}", backbone, STUDY_BACKBONES[group])
+    if scale != "paper":
+        if dataset not in ("auto", "synthscenes"):
+            raise ConfigError(f"scale={scale!r} runs on SynthScenes; dataset={dataset!r} needs scale='paper'")
+        kw = dict(backbone_kw={"width": 4}) if backbone == "tiny_resnet" and scale == "smoke" else {}
+        if scale == "smoke":
+            return ExperimentSpec(tasks=_SYNTH_TASKS, backbone=backbone, blocks=1, head="linear", resolution=32,
+                                  n_train=16, n_test=8, batch_size=4, iterations=2, eval_every=1, eval_last=2,
+                                  seed=seed, **kw)
+        return ExperimentSpec(tasks=_SYNTH_TASKS, backbone=backbone, backbone_kw={"width": 8}, blocks=3,
+                              head="light", head_kw={"width": 16}, resolution=64, n_train=512, n_test=64,
+                              batch_size=8, iterations=140, lr=2e-3, eval_every=35, eval_last=3, seed=seed)
+    dataset = "nyuv2" if dataset == "auto" else dataset
+    if dataset not in ("nyuv2", "taskonomy"):
+        raise unknown_name("dataset at scale='paper'", dataset, ["nyuv2", "taskonomy"])
+    if not data_root:
+        raise ConfigError("scale='paper' trains on the real datasets: set data_root to the folder that holds "
+                          f"{'NYUv2' if dataset == 'nyuv2' else 'Taskonomy'}/; got data_root={data_root!r}")
+    common = dict(backbone=backbone, blocks=PAPER_MAPPINGS[backbone], head="aspp", dataset=dataset,
+                  data_root=str(data_root), batch_size=16, weight_decay=1e-4, eval_last=3, seed=seed)
+    if dataset == "nyuv2":
+        return ExperimentSpec(tasks=_NYU_TASKS, iterations=20_000, lr=1e-3, lr_step=4_000, lr_gamma=0.5,
+                              eval_every=1_000, **common)
+    return ExperimentSpec(tasks=_TASKONOMY_TASKS, iterations=50_000, lr=1e-4, lr_step=10_000, lr_gamma=0.3,
+                          eval_every=2_500, **common)
+
+
+def setting_name(spec: ExperimentSpec) -> str:
+    """``"NYUv2 / Deeplab-ResNet34"`` (the paper's Table 3 column names), ``"SynthScenes / tiny_resnet (B=3)"``."""
+    data = _LABELS.get(spec.dataset, spec.dataset)
+    net = _LABELS.get(spec.backbone, spec.backbone)
+    return f"{data} / {net}" if spec.dataset != "synthscenes" else f"{data} / {net} (B={spec.B})"
+
+
+def plan(spec: ExperimentSpec, max_layouts: int | None = None) -> dict[str, Any]:
+    """What a study costs: numbers of models, training iterations and backbone MAC-iterations (no training).
+
+    Returns:
+        ``T``, ``B``, ``two_task_models``, ``layouts`` (trained), ``models``, ``iterations`` (total optimiser
+        steps), ``backbone_gmac_steps`` (Σ over models of backbone GMACs per image × iterations × batch size).
+    """
+    from mtlkit.treemtl.costs import layout_costs
+    from mtlkit.treemtl.enumerate import count_layouts
+
+    _, blocks = spec.build_blocks()
+    costs = blocks.block_costs()
+    B, T = blocks.B, spec.T
+    n_pairs = T * (T - 1) // 2
+    layouts = _layouts(T, B, max_layouts, spec.seed)
+    two_macs = sum(layout_costs(Layout.from_branch_points(2, B, [b]), costs)["macs"] for b in range(B + 1))
+    macs = n_pairs * two_macs + sum(layout_costs(L, costs)["macs"] for _, L in layouts)
+    models = n_pairs * (B + 1) + len(layouts)
+    return dict(T=T, B=B, two_task_models=n_pairs * (B + 1), layouts=len(layouts), all_layouts=count_layouts(T, B),
+                models=models, iterations=models * spec.iterations,
+                backbone_gmac_steps=macs * spec.iterations * spec.batch_size / 1e9)
+
+
+def _layouts(T: int, B: int, max_layouts: int | None, seed: int) -> list[tuple[int, Layout]]:
+    """``(paper index, layout)`` of the layouts to train: all, or a seeded sample that keeps #0 and the independent
+    layout (the reference)."""
+    from mtlkit.treemtl.enumerate import enumerate_layouts
+
+    every = list(enumerate(enumerate_layouts(T, B)))
+    if max_layouts is None or max_layouts >= len(every):
+        return every
+    if isinstance(max_layouts, bool) or not isinstance(max_layouts, int) or max_layouts < 3:
+        raise ConfigError(f"max_layouts must be None or an int >= 3, got {max_layouts!r}")
+    indep = Layout.independent(T, B)
+    keep = {0, next(i for i, L in every if L == indep)}
+    rng = np.random.default_rng(seed)
+    rest = [i for i, _ in every if i not in keep]
+    keep |= set(int(i) for i in rng.choice(rest, size=max_layouts - len(keep), replace=False))
+    return [every[i] for i in sorted(keep)]
+
+
+@dataclass(frozen=True, eq=False)
+class OracleResult:
+    """What :func:`oracle_study` measured.
+
+    Attributes:
+        spec: the experiment.
+        directory: the study folder (grid, layouts).
+        table: the trained two-task table.
+        weights: task weights used by both scores.
+        weights_method: ``"svde"`` or ``"uniform"``.
+        layouts: one row per trained layout (index = paper index): ``layout``, ``multi`` (some block shared by
+            >= 3 tasks), ``estimated`` (score), ``trained``
+            (score), ``trained_mean`` (plain mean Δ), ``est_<task>`` / ``trained_<task>``, ``estimated_rank`` /
+            ``trained_rank`` (1 = best), ``macs``, ``params``, ``seconds``.
+        correlations: index ``pearson`` / ``spearman`` / ``kendall``; columns ``statistic``, ``p_value``, ``n``.
+        correlations_multi: the same over the layouts in which some block is shared by >= 3 tasks (``multi`` column
+            of ``layouts``; None if fewer than 3). The other layouts are one or more two-task models next to
+            independent tasks: training them reproduces their two-task models exactly, so their trained score is
+            ``T - 1`` times the estimate (to float precision on the CPU) — they agree by construction, and only the ``multi`` layouts test
+            how two-task results combine.
+        reference_gap: largest |metric difference| between the independent layout and the pairs' ``b = 0`` models
+            (0.0 when the single-task references agree exactly, as they do on the CPU).
+        wall_s: wall time of this call (seconds; small when the models were trained before).
+        trained_now: models trained by this call.
+    """
+
+    spec: ExperimentSpec
+    directory: Path
+    table: Any
+    weights: np.ndarray
+    weights_method: str
+    layouts: Any
+    correlations: Any
+    correlations_multi: Any
+    reference_gap: float
+    wall_s: float
+    trained_now: int
+
+
+def correlations(estimated: Sequence[float], trained: Sequence[float]):
+    """Pearson's r, Spearman's ρ and Kendall's τ between two score vectors (``scipy.stats``).
+
+    Returns:
+        DataFrame indexed ``pearson``, ``spearman``, ``kendall`` with ``statistic``, ``p_value``, ``n``; NaN where
+        a vector is constant (the correlation is undefined).
+    """
+    import pandas as pd
+    from scipy import stats
+
+    x, y = np.asarray(estimated, dtype=float), np.asarray(trained, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ConfigError(f"correlations: expected two vectors of the same length, got shapes {x.shape} and {y.shape}")
+    if len(x) < 3:
+        raise ConfigError(f"correlations: need at least 3 layouts, got {len(x)}")
+    rows = {}
+    constant = np.ptp(x) == 0 or np.ptp(y) == 0
+    for name, fn in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        if constant:
+            rows[name] = dict(statistic=math.nan, p_value=math.nan, n=len(x))
+            continue
+        res = fn(x, y)
+        rows[name] = dict(statistic=float(res.statistic), p_value=float(res.pvalue), n=len(x))
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def oracle_study(spec: ExperimentSpec, directory: str | Path | None = None, *, device: str = "cpu",
+                 weights: str | Sequence[float] = "auto", max_layouts: int | None = None, progress: bool = True,
+                 data: ExperimentData | None = None, num_threads: int | None = None,
+                 num_workers: int = 0) -> OracleResult:
+    """Train the two-task grid and every layout, and correlate the estimated with the trained ranking.
+
+    Args:
+        spec: the experiment (e.g. :func:`study_spec`).
+        directory: study folder (default: ``mtlkit.cache.run_dir("treemtl-oracle", ...)``); resumable.
+        device: training device.
+        weights: ``"auto"`` (see the module docstring), ``"svde"``, ``"uniform"`` or ``T`` explicit weights.
+        max_layouts: train only a seeded sample of this many layouts (always #0 and the independent one); None = all.
+        progress: progress bars.
+        data: pre-loaded data (default: loaded once here, only if something is left to train).
+        num_threads: torch intra-op threads during the study (restored after; None = unchanged). The CPU-scale
+            models are tiny: one thread avoids the oversubscription that makes them slow when other processes
+            share the cores.
+        num_workers: DataLoader workers when the data is loaded here (real datasets on a GPU want several).
+
+    Returns:
+        An :class:`OracleResult`.
+    """
+    import torch
+
+    if num_threads is None:
+        return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers)
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ConfigError(f"num_threads must be None or an int >= 1, got {num_threads!r}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers) -> OracleResult:
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from mtlkit.delta import delta_t
+    from mtlkit.treemtl.estimator import task_weights
+    from mtlkit.treemtl.grid import TwoTaskGrid
+
+    t0 = time.perf_counter()
+    if not isinstance(spec, ExperimentSpec):
+        raise ConfigError(f"spec must be an ExperimentSpec (see study_spec), got {type(spec).__name__}")
+    if directory is None:
+        from mtlkit.cache import run_dir
+
+        directory = run_dir("treemtl-oracle", spec=spec.to_dict())
+    directory = Path(directory)
+    T, B = spec.T, spec.B
+    layouts = _layouts(T, B, max_layouts, spec.seed)
+    grid = TwoTaskGrid(directory / "grid", spec)
+    entries = [(directory / "layouts" / f"{i:05d}", i, L) for i, L in layouts]
+    from mtlkit.treemtl.experiment import read_result
+
+    todo = len(grid.missing()) + sum(read_result(d) is None for d, _, _ in entries)
+    if data is None and todo:
+        data = spec.load_data(num_workers)
+    grid.run(device=device, progress=progress, data=data)
+    table = grid.table()
+    grid.write_table()
+
+    results = {}
+    for d, i, L in tqdm(entries, desc="layouts", disable=not progress):
+        results[i] = train_entry(spec, L, spec.tasks, d, data, device=device, progress=progress,
+                                 extra=dict(paper_index=i))
+
+    method = ("svde" if B >= 4 else "uniform") if weights == "auto" else weights
+    w = task_weights(table, method)
+    indep = next(i for i, L in layouts if L == Layout.independent(T, B))
+    reference = results[indep]["metrics"]
+    gap = 0.0
+    for a, c in pairs(T):
+        zero = grid.result(next(e for e in grid.entries if e.pair == (a, c) and e.branch == 0))["metrics"]
+        for t in (spec.tasks[a], spec.tasks[c]):
+            gap = max(gap, max(abs(zero[t][m] - reference[t][m]) for m in reference[t]))
+    rows = []
+    for i, L in layouts:
+        est = table.estimate(L)
+        rel = delta_t(results[i]["metrics"], reference, zero_reference="skip").per_task
+        trained = np.array([rel[t] for t in spec.tasks])
+        row = dict(paper_index=i, layout=str(L), multi=max(len(g) for part in L.blocks for g in part) >= 3,
+                   estimated=float(est @ w), trained=float(trained @ w),
+                   trained_mean=float(trained.mean()), macs=results[i]["macs"], params=results[i]["params"],
+                   seconds=results[i]["seconds"])
+        row.update({f"est_{t}": float(v) for t, v in zip(spec.tasks, est)})
+        row.update({f"trained_{t}": float(v) for t, v in zip(spec.tasks, trained)})
+        rows.append(row)
+    df = pd.DataFrame(rows).set_index("paper_index")
+    df["estimated_rank"] = df["estimated"].rank(ascending=False, method="min").astype(int)
+    df["trained_rank"] = df["trained"].rank(ascending=False, method="min").astype(int)
+    corr = correlations(df["estimated"], df["trained"])
+    multi = df[df["multi"]]
+    corr_multi = correlations(multi["estimated"], multi["trained"]) if len(multi) >= 3 else None
+    return OracleResult(spec, directory, table, w, method if isinstance(method, str) else "explicit", df, corr,
+                        corr_multi, float(gap), time.perf_counter() - t0, int(todo))
+
+
+def oracle_records(result: OracleResult, method: str = "Ours") -> list[dict]:
+    """Rows for :func:`mtlkit.report.record` (table ``treemtl_table3``): ``pearson_r`` (scores), ``spearman_rho``
+    (rankings), ``kendall_tau``, each with its p-value and the number of layouts, and ``n_layouts``; the same for the
+    layouts in which >= 3 tasks share a block under the method ``"<method>, >=3 tasks share a block"``."""
+    setting = setting_name(result.spec)
+    out = []
+    groups = [(method, result.correlations, len(result.layouts))]
+    if result.correlations_multi is not None:
+        groups.append((f"{method}, >=3 tasks share a block", result.correlations_multi,
+                       int(result.layouts["multi"].sum())))
+    for label, corr, n in groups:
+        for name, metric in (("pearson", "pearson_r"), ("spearman", "spearman_rho"), ("kendall", "kendall_tau")):
+            r = corr.loc[name]
+            if math.isfinite(r["statistic"]):
+                out.append(dict(setting=setting, method=label, task="all", metric=metric,
+                                value=float(r["statistic"]), p_value=f"{r['p_value']:.3g}", n_layouts=int(r["n"]),
+                                backbone=result.spec.backbone, weights=result.weights_method))
+        out.append(dict(setting=setting, method=label, task="all", metric="n_layouts", value=n,
+                        backbone=result.spec.backbone, weights=result.weights_method))
+    return out
+
+
+def plot_oracle(result: OracleResult, title: str | None = None):
+    """Two panels: estimated vs trained score (each point a layout, labelled #paper index) and rank vs rank.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    df = result.layouts
+    c = result.correlations["statistic"]
+    n = len(df)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    T, B = result.spec.T, result.spec.B
+    special = {0: "all shared", int(df.index[(df["layout"] == str(Layout.independent(T, B)))][0]): "independent"}
+    kinds = [("multi", df["multi"], "tab:blue", f">= 3 tasks share a block (n = {int(df['multi'].sum())})"),
+             ("pairs", ~df["multi"], "0.6", f"two-task models + independent tasks (n = {int((~df['multi']).sum())})")]
+    for ax, xs, ys in ((ax1, "estimated", "trained"), (ax2, "estimated_rank", "trained_rank")):
+        for _, mask, color, label in kinds:
+            ax.scatter(df.loc[mask, xs], df.loc[mask, ys], c=color, s=36, zorder=3, label=label)
+    for i, r in df.iterrows():
+        ax1.annotate(f"#{i}" + (f" {special[i]}" if i in special else ""), (r["estimated"], r["trained"]),
+                     fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax1.axhline(0, color="0.6", lw=0.8)
+    ax1.axvline(0, color="0.6", lw=0.8)
+    ax1.set_xlabel("estimated score  $S(L)=w^\\top\\hat{\\Delta t}(L)$  (from two-task models, %)")
+    ax1.set_ylabel("trained score  $w^\\top\\Delta t(L)$  vs single-task models (%)")
+    sub = ""
+    if result.correlations_multi is not None:
+        sub = f"; >= 3 sharing: r = {result.correlations_multi.loc['pearson', 'statistic']:.3f}"
+    ax1.set_title(f"scores: Pearson r = {c['pearson']:.3f} (n = {n}){sub}", fontsize=11)
+    ax1.legend(loc="upper left", fontsize=8)
+    ax2.plot([1, n], [1, n], color="0.6", lw=0.8, ls="--", label="identical rankings")
+    ax2.set_xlabel("estimated rank (1 = best)")
+    ax2.set_ylabel("oracle rank after training (1 = best)")
+    ax2.invert_xaxis()
+    ax2.invert_yaxis()
+    ax2.legend(loc="lower right", fontsize=8)
+    ax2.set_title(f"rankings: Spearman ρ = {c['spearman']:.3f}, Kendall τ = {c['kendall']:.3f}", fontsize=11)
+    fig.suptitle(title or f"TreeMTL estimator vs oracle: {setting_name(result.spec)}, T={T}, seed {result.spec.seed}",
+                 fontsize=12)
+    fig.tight_layout()
+    return fig
+
