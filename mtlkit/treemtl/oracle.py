@@ -373,24 +373,31 @@ def plot_oracle(result: OracleResult, title: str | None = None):
     for i, r in df.iterrows():
         ax1.annotate(f"#{i}" + (f" {special[i]}" if i in special else ""), (r["estimated"], r["trained"]),
                      fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax1.axhline(0, color="0.6", lw=0.8)
-    ax1.axvline(0, color="0.6", lw=0.8)
+    ax1.axhline(0, color="0.8", lw=0.8)
+    ax1.axvline(0, color="0.8", lw=0.8)
+    pair_est = df.loc[~df["multi"], "estimated"]
+    lo, hi = pair_est.min(), pair_est.max()
+    ax1.plot([lo, hi], [(T - 1) * lo, (T - 1) * hi], color="0.6", lw=0.8, ls=":",
+             label=f"trained = {T - 1} × estimated (two-task models in disguise)")
     ax1.set_xlabel("estimated score  $S(L)=w^\\top\\hat{\\Delta t}(L)$  (from two-task models, %)")
     ax1.set_ylabel("trained score  $w^\\top\\Delta t(L)$  vs single-task models (%)")
     sub = ""
     if result.correlations_multi is not None:
         sub = f"; >= 3 sharing: r = {result.correlations_multi.loc['pearson', 'statistic']:.3f}"
     ax1.set_title(f"scores: Pearson r = {c['pearson']:.3f} (n = {n}){sub}", fontsize=11)
-    ax1.legend(loc="upper left", fontsize=8)
     ax2.plot([1, n], [1, n], color="0.6", lw=0.8, ls="--", label="identical rankings")
     ax2.set_xlabel("estimated rank (1 = best)")
     ax2.set_ylabel("oracle rank after training (1 = best)")
     ax2.invert_xaxis()
     ax2.invert_yaxis()
-    ax2.legend(loc="lower right", fontsize=8)
     ax2.set_title(f"rankings: Spearman ρ = {c['spearman']:.3f}, Kendall τ = {c['kendall']:.3f}", fontsize=11)
     fig.suptitle(title or f"TreeMTL estimator vs oracle: {setting_name(result.spec)}, T={T}, seed {result.spec.seed}",
                  fontsize=12)
-    fig.tight_layout()
+    handles, labels = ax2.get_legend_handles_labels()
+    h1, l1 = ax1.get_legend_handles_labels()
+    handles.append(h1[-1])
+    labels.append(l1[-1])
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
