@@ -34,7 +34,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from mtlkit.errors import ConfigError
 
-__all__ = ["TracedBackbone", "trace_backbone", "fx_depths", "to_networkx", "remove_inplace"]
+__all__ = ["TracedBackbone", "trace_backbone", "trace_modes", "fx_depths", "to_networkx", "remove_inplace"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -230,6 +230,41 @@ def remove_inplace(module: fx.GraphModule, graphs: Iterable[fx.Graph]) -> list[s
     return changed
 
 
+def trace_modes(backbone: nn.Module, leaf_modules: Iterable = ()) -> tuple[fx.GraphModule, tuple[fx.Graph, ...]]:
+    """Trace ``backbone`` with fx in train *and* eval mode (its own mode is restored afterwards).
+
+    The two graphs differ when the forward reads ``self.training`` somewhere fx bakes the value in (e.g.
+    torchvision's stochastic depth); the module then keeps one graph per mode and switches with ``.train()`` /
+    ``.eval()``.
+
+    Args:
+        backbone: the module to trace.
+        leaf_modules: module classes or submodule paths fx must not trace into.
+
+    Returns:
+        ``(module, graphs)``: an ``fx.GraphModule`` (a torchvision ``DualGraphModule`` when the graphs differ) and its
+        distinct graphs, ``(graph,)`` or ``(train_graph, eval_graph)``.
+
+    Raises:
+        ConfigError: an untraceable module (named, with the ``leaf_modules`` fix) or bad ``leaf_modules``.
+    """
+    types, names = _split_leaf_modules(backbone, leaf_modules)
+    was_training = backbone.training
+    try:
+        backbone.train()
+        train_graph = _trace(backbone, types, names)
+        backbone.eval()
+        eval_graph = _trace(backbone, types, names)
+    finally:
+        backbone.train(was_training)
+    if _graph_code(train_graph) == _graph_code(eval_graph):
+        return fx.GraphModule(backbone, train_graph, class_name=type(backbone).__name__), (train_graph,)
+    from torchvision.models.feature_extraction import DualGraphModule
+
+    module = DualGraphModule(backbone, train_graph, eval_graph, class_name=type(backbone).__name__)
+    return module, (train_graph, eval_graph)
+
+
 def fx_depths(graph: fx.Graph, conv_nodes: set[str]) -> dict[str, int]:
     """Depth of every fx node: convs on the longest path from the inputs (spec §1.2).
 
@@ -269,26 +304,10 @@ def trace_backbone(
     if not isinstance(example_input, torch.Tensor) or example_input.dim() != 4:
         got = tuple(example_input.shape) if isinstance(example_input, torch.Tensor) else type(example_input).__name__
         raise ConfigError(f"example_input must be a 4-D tensor (B, C, H, W), got {got}")
-    types, names = _split_leaf_modules(backbone, leaf_modules)
-
-    was_training = backbone.training
-    try:
-        backbone.train()
-        train_graph = _trace(backbone, types, names)
-        backbone.eval()
-        eval_graph = _trace(backbone, types, names)
-    finally:
-        backbone.train(was_training)
-
-    if _graph_code(train_graph) == _graph_code(eval_graph):
-        module = fx.GraphModule(backbone, train_graph, class_name=type(backbone).__name__)
-    else:  # the forward reads self.training somewhere fx bakes it in: keep one graph per mode
-        from torchvision.models.feature_extraction import DualGraphModule
-
-        module = DualGraphModule(backbone, train_graph, eval_graph, class_name=type(backbone).__name__)
-    _check_structure(module, train_graph)
-    _check_structure(module, eval_graph)
-    remove_inplace(module, (train_graph, eval_graph))
+    module, graphs = trace_modes(backbone, leaf_modules)
+    for graph in graphs:
+        _check_structure(module, graph)
+    remove_inplace(module, graphs)
 
     # Shapes come from one eval-mode run (eval so that BN running statistics are not touched by the example).
     module.eval()
@@ -304,7 +323,7 @@ def trace_backbone(
             f"the backbone expects?)"
         ) from exc
     finally:
-        module.train(was_training)
+        module.train(backbone.training)
 
     in_shapes, out_shapes, convs, bns, conv_fx = {}, {}, [], [], set()
     for node in shape_graph.nodes:

@@ -51,7 +51,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from mtlkit.automtl.graph import _graph_code, _split_leaf_modules, _trace, remove_inplace
+from mtlkit.automtl.graph import remove_inplace, trace_modes
 from mtlkit.errors import ConfigError
 from mtlkit.flops import count_flops
 from mtlkit.treemtl.costs import BlockCosts
@@ -403,25 +403,10 @@ def branching_points(backbone: nn.Module, example_input: torch.Tensor, *, leaf_m
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2 or example_input.shape[0] < 1:
         got = tuple(example_input.shape) if isinstance(example_input, torch.Tensor) else type(example_input).__name__
         raise ConfigError(f"example_input must be a batch tensor (N, C, H, W) with N >= 1, got {got}")
-    types, names = _split_leaf_modules(backbone, leaf_modules)
     atomic_types, atomic_paths = _atomic_matcher(backbone, atomic)
-
-    was_training = backbone.training
-    try:
-        backbone.train()
-        train_graph = _trace(backbone, types, names)
-        backbone.eval()
-        eval_graph = _trace(backbone, types, names)
-    finally:
-        backbone.train(was_training)
-    dual = _graph_code(train_graph) != _graph_code(eval_graph)
-    if dual:
-        from torchvision.models.feature_extraction import DualGraphModule
-
-        root: fx.GraphModule = DualGraphModule(backbone, train_graph, eval_graph, class_name=type(backbone).__name__)
-    else:
-        root = fx.GraphModule(backbone, train_graph, class_name=type(backbone).__name__)
-    graphs = (train_graph, eval_graph) if dual else (train_graph,)
+    root, graphs = trace_modes(backbone, leaf_modules)
+    dual = len(graphs) > 1
+    train_graph, eval_graph = graphs[0], graphs[-1]
     remove_inplace(root, graphs)
     for g in graphs:
         _eliminate_dead_code(g, root)
@@ -498,7 +483,7 @@ def branching_points(backbone: nn.Module, example_input: torch.Tensor, *, leaf_m
         modules.append(gm)
         infos.append((name, called))
 
-    return _measure(modules, infos, example_input, root, type(backbone).__name__, was_training)
+    return _measure(modules, infos, example_input, root, type(backbone).__name__, backbone.training)
 
 
 def _set_mode(m: nn.Module, mode: bool) -> None:
