@@ -42,7 +42,8 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from mtlkit.errors import ConfigError, DataError, TrainingDiverged, unknown_name
 
 __all__ = [
-    "seed_everything", "resolve_device", "TrainConfig", "list_optimizers", "build_optimizer", "build_scheduler",
+    "seed_everything", "resolve_device", "check_device_string", "TrainConfig", "list_optimizers", "build_optimizer",
+    "build_scheduler",
     "DistInfo", "init_distributed", "cleanup_distributed", "shard_batch", "to_device", "DataStream",
     "History", "run_loop", "save_checkpoint", "load_checkpoint", "check_finite", "train", "evaluate",
     "CHECKPOINT_NAME", "TRAIN_LOG", "EVAL_LOG",
@@ -83,7 +84,8 @@ def _seed_rngs(seed: int) -> None:
 _DEVICE_RE = re.compile(r"^(cpu|cuda)(:\d+)?$")
 
 
-def _check_device_string(device: Any) -> str:
+def check_device_string(device: Any) -> str:
+    """Check the syntax of a device string (``"cpu"``, ``"cuda"`` or ``"cuda:N"``) without touching CUDA."""
     text = str(device)
     if not _DEVICE_RE.match(text) or text.startswith("cpu:"):
         raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
@@ -102,7 +104,7 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
     Raises:
         ConfigError: malformed string, CUDA asked for but unavailable, or ``N`` out of range.
     """
-    dev = torch.device(_check_device_string(device))
+    dev = torch.device(check_device_string(device))
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device={str(device)!r} was asked for but torch.cuda.is_available() is False")
@@ -198,7 +200,7 @@ class TrainConfig:
                 if not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
                     raise ConfigError(f"TrainConfig.loss_weights[{k!r}] must be a finite number >= 0, got {w!r}")
             object.__setattr__(self, "loss_weights", dict(self.loss_weights))
-        _check_device_string(self.device)
+        check_device_string(self.device)
 
     @classmethod
     def automtl_post_train(cls, **overrides) -> "TrainConfig":
@@ -719,7 +721,7 @@ def _check_loaders(loaders: Any, names: Sequence[str]) -> None:
 def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataLoader], config: TrainConfig,
           run_dir: str | Path | None = None, resume: bool = True, progress: bool = True,
           eval_loader: DataLoader | None = None, forward_kw: Mapping[str, Any] | None = None,
-          params: Sequence[nn.Parameter] | None = None) -> History:
+          params: Sequence[nn.Parameter] | None = None, desc: str = "train") -> History:
     """Train a multi-task model for ``config.iterations`` optimizer steps.
 
     Each iteration: with one joint loader, one batch holding every task's targets, one forward, the weighted sum
@@ -743,6 +745,7 @@ def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataL
         forward_kw: extra keyword arguments of every forward, e.g. ``{"mode": "mean"}`` for an AutoMTL
             :class:`~mtlkit.automtl.supermodel.SuperModel`.
         params: the parameters to optimise (default: every parameter with ``requires_grad``).
+        desc: the progress bar's label (e.g. ``"pre-train"``).
 
     Returns:
         The :class:`History` (rows: ``iteration``, ``loss``, ``loss/<task>``, ``lr``, ``time_s``).
@@ -837,7 +840,7 @@ def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataL
     free = {"iterations", "eval_every", "checkpoint_every", "log_every", "device"}  # may change between sessions
     return run_loop(step, iterations=config.iterations, state=state, streams=streams, run_dir=run_dir,
                     checkpoint_every=config.checkpoint_every, log_every=config.log_every, eval_fn=eval_fn,
-                    eval_every=config.eval_every, resume=resume, progress=progress, desc="train", dist_info=info,
+                    eval_every=config.eval_every, resume=resume, progress=progress, desc=desc, dist_info=info,
                     meta=meta, match_meta=[k for k in meta if k not in free])
 
 

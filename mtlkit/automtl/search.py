@@ -224,7 +224,7 @@ def pre_train(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = N
                      seed=config.seed)
     _say(progress, f"[automtl] pre-train: {config.pre_train_iterations} iterations, mode='mean'")
     return train(supermodel, tasks, data["train"], tc, run_dir=run_dir, resume=resume, progress=progress,
-                 forward_kw={"mode": "mean"}, params=list(supermodel.network_parameters()))
+                 forward_kw={"mode": "mean"}, params=list(supermodel.network_parameters()), desc="pre-train")
 
 
 # ------------------------------------------------------------------------------------------------- policy-train
@@ -696,7 +696,8 @@ def post_train(supermodel, policy: Mapping, data: Mapping, config: SearchConfig,
     if config.post_train_iterations:
         _say(progress, f"[automtl] post-train ({config.post_init}): {config.post_train_iterations} iterations")
         history = train(model, tasks, data["train"], _post_config(config, names), run_dir=run_dir, resume=resume,
-                        progress=progress, eval_loader=data.get("test") if config.eval_every else None)
+                        progress=progress, eval_loader=data.get("test") if config.eval_every else None,
+                        desc="post-train")
     metrics = evaluate(model, tasks, data["test"], device=config.device) if "test" in data else None
     return PostTrained(model=model, policy=policy, history=history, metrics=metrics,
                        params=param_report(supermodel, policy))

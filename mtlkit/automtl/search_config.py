@@ -194,9 +194,9 @@ class SearchConfig:
                 if not is_num(w) or w < 0:
                     raise ConfigError(f"SearchConfig.{arg}[{task!r}] must be a finite number >= 0, got {w!r}")
             object.__setattr__(self, arg, {str(k): float(v) for k, v in weights.items()})
-        from mtlkit.train import _check_device_string
+        from mtlkit.train import check_device_string
 
-        _check_device_string(self.device)
+        check_device_string(self.device)
         object.__setattr__(self, "tau_period", float(self.tau_period))
 
     # ------------------------------------------------------------------------------------------------ presets
