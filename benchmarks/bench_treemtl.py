@@ -13,8 +13,12 @@
    the fine blocks of each coarse block).
 
 3. (``--scaling``) the same search for T = 9..12 tasks: its cost is dominated by the bound tables, O(3^T · B).
+4. ``recommend(table, "resnet34", k=None)`` — the full ranked DataFrame of T=5, B=5 (7,556 rows, one
+   :class:`Layout` per row) — and the part that used to dominate it: building the layouts one by one with
+   ``Layout.from_branch_points`` (what ``recommend`` did before) vs all at once with ``Layout.from_branch_matrix``
+   (what it does now), both timed in this run (the lists are checked equal).
 
-Run:  .venv/bin/python benchmarks/bench_treemtl.py [--quick] [--repeats 5] [--scaling]
+Run:  .venv/bin/python benchmarks/bench_treemtl.py [--quick] [--repeats 5] [--scaling] [--only-frame]
 """
 from __future__ import annotations
 
@@ -27,8 +31,8 @@ import time
 import numpy as np
 
 from mtlkit.treemtl import (
-    PairScores, TwoTaskTable, branch_point_matrix, count_layouts, get_block_costs, published_table, ranking_order,
-    search_top_k, task_weights,
+    Layout, PairScores, TwoTaskTable, branch_point_matrix, count_layouts, get_block_costs, published_table,
+    ranking_order, recommend, search_top_k, task_weights,
 )
 from mtlkit.treemtl import enumerate as enum_module
 
@@ -142,9 +146,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the naive baseline (about a minute)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--scaling", action="store_true", help="also time the search for T = 9..12 tasks")
+    parser.add_argument("--only-frame", action="store_true", help="run only case 4 (the full ranked DataFrame)")
     args = parser.parse_args()
 
     table = published_table("taskonomy", "resnet34")
+    if args.only_frame:
+        bench_frame(table, args.repeats)
+        return
     scores = PairScores.from_table(table)
     n = count_layouts(table.T, table.B)
     print(f"1. full enumeration + scoring + ranking, T={table.T}, B={table.B} ({n:,} layouts), Taskonomy/ResNet-34")
@@ -196,6 +204,24 @@ def main() -> None:
             _, stats = search_top_k(ps, f, 3 * f.sum() * (1 + 1e-9), 5)
             print(f"   T={T:2d} ({count_layouts(T, 17):.2e} layouts): {time.perf_counter() - t0:6.2f} s "
                   f"(expanded {stats.expanded:,} nodes)")
+    bench_frame(table, args.repeats)
+
+
+def bench_frame(table, repeats: int) -> None:
+    """Case 4: the full ranked DataFrame, and building its layout column one by one vs all at once."""
+    n = count_layouts(table.T, table.B)
+    print(f"\n4. recommend(table, 'resnet34', k=None): the full ranked frame, T={table.T}, B={table.B} ({n:,} rows)")
+    recommend(table, "resnet34", k=None)                       # warm the cached paper order
+    t_frame, df = timed(lambda: recommend(table, "resnet34", k=None), repeats)
+    print(f"   recommend(k=None)                          {t_frame * 1e3:9.1f} ms   (median of {repeats})")
+    bp = branch_point_matrix(table.T, table.B)
+    t_one, one = timed(lambda: [Layout.from_branch_points(table.T, table.B, row.tolist()) for row in bp], repeats)
+    t_many, many = timed(lambda: Layout.from_branch_matrix(table.T, table.B, bp), repeats)
+    assert one == many and [L.branch_points for L in one] == [L.branch_points for L in many]
+    print(f"   layouts one by one (Layout.from_branch_points) {t_one * 1e3:9.1f} ms   (median of {repeats})")
+    print(f"   layouts at once (Layout.from_branch_matrix)    {t_many * 1e3:9.1f} ms   (median of {repeats}); "
+          f"equal lists; ratio {t_one / t_many:.0f}x")
+    print(f"   top of the frame: {df.paper_index.iloc[:5].tolist()}")
 
 
 def _partitions(row, T, B):

@@ -9,7 +9,8 @@ import pytest
 
 from mtlkit.errors import ConfigError
 from mtlkit.treemtl import (
-    Layout, branch_point_matrix, count_layouts, enumerate_layouts, paper_index, paper_indices, paper_layout,
+    CutStep, Layout, branch_point_matrix, count_layouts, enumerate_layouts, iter_cut_steps, paper_index,
+    paper_indices, paper_layout,
 )
 
 # spec §2 (the authors' enumerator, [ran]) for T <= 5; T = 6 from the recurrence, cross-checked below by the fast
@@ -171,6 +172,69 @@ def test_paper_order_agrees_with_dfs_with_duplicates_then_first_occurrence():
                 seen.add(L)
                 firsts.append(L)
         assert firsts == enumerate_layouts(T, B)
+
+
+# ------------------------------------------------------------------------------------------ step-by-step trace
+@pytest.mark.parametrize("T", [2, 3, 4])
+def test_cut_steps_replay_the_paper_order(T):
+    for B in range(1, 5):
+        layouts = enumerate_layouts(T, B)
+        steps = list(iter_cut_steps(T, B))
+        assert [s.child for s in steps if s.new] == layouts[1:]          # the paper's #1, #2, ...
+        assert [s.index for s in steps if s.new] == list(range(1, len(layouts)))
+        assert [s.step for s in steps] == list(range(1, len(steps) + 1))
+        seen = 1
+        for s in steps:
+            assert s.parent == layouts[s.parent_index] and s.child == layouts[s.index]
+            assert s.child == s.parent.cut(s.block, s.split[0])         # the cut, as Layout.cut applies it
+            l1, l2 = s.split
+            assert sorted(l1 + l2) == list(s.task_set) and min(s.task_set) in l2 and l1
+            assert sorted(s.block_order) == sorted(s.parent.groups(s.block)) and s.task_set in s.block_order
+            assert s.depth == s.parent.num_groups[-1]                   # cuts so far + 1
+            if s.new:
+                seen += 1
+            else:
+                assert s.index < seen                                   # a duplicate repeats an earlier index
+            # cuts only at or after the parent's last cut: blocks from s.block on are identical in the parent
+            assert len(set(s.parent.blocks[s.block:])) == 1
+
+
+def test_cut_steps_golden_t3_and_list_order_t5():
+    steps = list(iter_cut_steps(3, 5))
+    # the totals of notebook 04's "Try it" 3: 60 cuts tried (61 layouts visited with L0, spec §2), 10 duplicates
+    assert len(steps) == 60 and sum(not s.new for s in steps) == 10
+    first = steps[0]
+    assert isinstance(first, CutStep)
+    assert (first.parent_index, first.block, first.task_set, first.split, first.index, first.new) == (
+        0, 0, (0, 1, 2), ((1, 2), (0,)), 1, True)
+    assert first.row() == dict(depth=1, parent=0, block=0, l1=[1, 2], l2=[0], result="[0,12]x5", index=1, new=True)
+    dup = next(s for s in steps if not s.new)
+    assert (dup.parent_index, dup.block, dup.split, dup.index) == (7, 0, ((2,), (0,)), 2)   # {0,2} -> {2},{0} = #2
+    # spec §2: T=5 #2 is [0,234,1] in every block (list order); cutting {2,3,4} of #2 gives #3 [0,1,34,2]
+    import itertools as it
+
+    s3 = next(s for s in it.islice(iter_cut_steps(5, 5), 10) if s.index == 3 and s.new)
+    assert s3.parent_index == 2 and s3.block_order == ((0,), (2, 3, 4), (1,)) and s3.task_set == (2, 3, 4)
+    assert s3.child == Layout.parse("[0,1,34,2]x5") and s3.split == ((3, 4), (2,))
+
+
+def test_cut_steps_t5_small_b_and_bad_input():
+    assert [s.child for s in iter_cut_steps(5, 2) if s.new] == enumerate_layouts(5, 2)[1:]
+    with pytest.raises(ConfigError, match="enumeration limit"):
+        next(iter_cut_steps(5, 5, max_layouts=100))
+    with pytest.raises(ConfigError, match=r"T \(number of tasks\)"):
+        next(iter_cut_steps(1, 3))
+
+
+def test_paper_indices_refuse_rows_that_are_not_layouts():
+    bp = branch_point_matrix(3, 5)
+    assert sorted(paper_indices(bp, 3, 5).tolist()) == list(range(51))
+    with pytest.raises(ConfigError, match=r"row 0 \[5, 0, 5\] is not a layout"):
+        paper_indices(np.array([[5, 0, 5]]), 3, 5)
+    with pytest.raises(ConfigError, match=r"0..5; row 1 is \[6, 5, 5\]"):
+        paper_indices(np.array([[5, 5, 5], [6, 5, 5]]), 3, 5)
+    with pytest.raises(ConfigError, match=r"expected a \(N, 3\)"):
+        paper_indices(np.array([5, 5, 5]), 3, 5)
 
 
 def test_bad_sizes():

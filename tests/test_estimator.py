@@ -162,3 +162,75 @@ def test_short_tables_need_explicit_weights():
         task_weights(t)
     assert task_weights(t, "uniform") == pytest.approx([1 / 3] * 3)
     assert isinstance(Layout.all_shared(3, 2), Layout)
+
+
+# ------------------------------------------------------------------------------------------- what-if: subsets, merge
+def test_subset_estimates_equal_the_full_tables_pairs():
+    import itertools
+
+    tko = published_table("taskonomy", "resnet34")
+    layouts = [paper_layout(5, 5, i) for i in (0, 352, 353, 817, 958, 1046, 7555)]
+    for keep in [(0, 1), (1, 3, 4), (0, 2, 3, 4), (0, 1, 2, 3, 4)]:
+        sub = tko.subset([tko.task_names[t] for t in reversed(keep)])       # names, any order
+        assert sub.task_names == tuple(tko.task_names[t] for t in keep)     # the table's order
+        assert sub.subset(range(len(keep))).task_names == sub.task_names and sub.B == tko.B
+        for L in layouts:
+            want = [np.mean([tko.value(t, u, L.branch_point(t, u)) for u in keep if u != t]) for t in keep]
+            np.testing.assert_allclose(sub.estimate(L.restrict(keep)), want, rtol=0, atol=1e-14)
+    for drop in range(5):
+        keep = [t for t in range(5) if t != drop]
+        np.testing.assert_array_equal(tko.without(tko.task_names[drop]).values, tko.subset(keep).values)
+        np.testing.assert_array_equal(tko.without(drop).values, tko.values[np.ix_(keep, keep)])
+    assert "without edge_texture" in tko.without("edge_texture").source
+    assert tko.without(0, "normal").task_names == ("depth_zbuffer", "keypoints2d", "edge_texture")
+    assert list(itertools.chain(tko.subset([2, 4]).values[0, 1])) == list(tko.values[2, 4])
+
+
+def test_subset_bad_input(nyu):
+    with pytest.raises(ConfigError, match="unknown task 'colour'"):
+        nyu.subset(["segment_semantic", "colour"])
+    with pytest.raises(ConfigError, match="at least 2 tasks"):
+        nyu.subset(["normal"])
+    with pytest.raises(ConfigError, match="listed twice"):
+        nyu.subset([0, "segment_semantic"])
+    with pytest.raises(ConfigError, match=r"task index must be in 0..2, got 3"):
+        nyu.subset([0, 3])
+    with pytest.raises(ConfigError, match="leaves 1 task"):
+        nyu.without(0, 1)
+    with pytest.raises(ConfigError, match="names or indices"):
+        nyu.subset([0, 1.5])
+
+
+def test_merge_rebuilds_a_table_from_overlapping_pieces():
+    tko = published_table("taskonomy", "resnet34")
+    old = tko.without("edge_texture")                                      # the table before a task was added
+    new_pairs = [tko.subset([t, "edge_texture"]) for t in old.task_names]  # one two-task table per new pair
+    merged = old.merge(*new_pairs)
+    assert merged.task_names == tko.task_names
+    np.testing.assert_array_equal(merged.values[~np.eye(5, dtype=bool)], tko.values[~np.eye(5, dtype=bool)])
+    assert merged.source.count(" + ") == 4
+    # overlapping pieces must agree; names decide, not positions
+    swapped = tko.subset(["normal", "keypoints2d", "edge_texture"])
+    assert old.merge(swapped, *new_pairs).task_names == tko.task_names
+    order = [3, 4, 0]                                                      # order of first appearance
+    off = ~np.eye(3, dtype=bool)
+    np.testing.assert_array_equal(tko.subset([3, 4]).merge(tko.subset([0, 3]), tko.subset([0, 4])).values[off],
+                                  tko.values[np.ix_(order, order)][off])
+
+
+def test_merge_bad_input():
+    tko = published_table("taskonomy", "resnet34")
+    old = tko.without("edge_texture")
+    with pytest.raises(DataError, match=r"no table holds the pair\(s\) \[\('segment_semantic', 'edge_texture'\)\]"):
+        old.merge(*[tko.subset([t, "edge_texture"]) for t in old.task_names[1:]])
+    values = tko.values.copy()
+    values[1, 2, 3] += 1e-3
+    other = TwoTaskTable(values, tko.task_names, source="perturbed")
+    with pytest.raises(DataError, match=r"pair \(normal, depth_zbuffer\) differs .*'perturbed' \(largest difference"):
+        tko.merge(other)
+    off = ~np.eye(5, dtype=bool)
+    assert np.array_equal(tko.merge(other, atol=1e-2).values[off], tko.values[off])   # within atol: the first's
+    with pytest.raises(ConfigError, match="same branching points"):
+        tko.merge(TwoTaskTable(np.zeros((2, 2, 3)), ["normal", "x"]))
+    with pytest.raises(ConfigError, match="must be a TwoTaskTable"):
+        tko.merge(tko.values)

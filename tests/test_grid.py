@@ -1,6 +1,7 @@
 """The two-task grid: table format, resumability (kill and restart), shards, CLI, bad input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -152,8 +153,94 @@ def test_cli_help_documents_every_option(capsys):
     for opt in ("--tasks", "--backbone", "--backbone-kw", "--blocks", "--head", "--head-kw", "--dataset",
                 "--data-root", "--resolution", "--n-train", "--n-test", "--batch-size", "--iterations", "--lr",
                 "--lr-step", "--lr-gamma", "--weight-decay", "--eval-every", "--eval-last", "--seed", "--shard",
-                "--device", "--workers", "--checkpoint-every", "--merge", "--status", "--table", "--no-progress", "mod n"):
+                "--device", "--workers", "--checkpoint-every", "--merge", "--status", "--table", "--no-progress",
+                "mod n", "--reuse", "--pairs-with"):
         assert opt in text, opt
+
+
+# ------------------------------------------------------------------------------------------------ add a task
+SPEC3 = dataclasses.replace(SPEC, tasks=("segment_semantic", "normal", "depth_zbuffer"))   # new task in the middle
+
+
+def _spy(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = experiment.train
+
+    def spy(model, tasks, loader, config, run_dir=None, **kw):
+        calls.append(Path(run_dir).parent.name)
+        return real(model, tasks, loader, config, run_dir=run_dir, **kw)
+
+    monkeypatch.setattr(experiment, "train", spy)
+    return calls
+
+
+def test_add_a_task_trains_only_the_new_pairs(reference, tmp_path, monkeypatch):
+    calls = _spy(monkeypatch)
+    grid = TwoTaskGrid(tmp_path / "ext", SPEC3)
+    assert grid.pairs_with("normal") == [(0, 1), (1, 2)]
+    assert grid.reuse([reference.directory]) == 3           # (segment_semantic, depth_zbuffer) is now pair (0, 2)
+    assert [e.name for e in grid.missing()] == [f"{p}_b{b}" for p in ("0-1", "1-2") for b in range(3)]
+    assert grid.result(grid.entry(("depth_zbuffer", "segment_semantic"), 1))["reused_from"].endswith("0-1_b1")
+    grid.run(progress=False)
+    assert calls == [f"{p}_b{b}" for p in ("0-1", "1-2") for b in range(3)]   # nothing old is retrained
+    table = grid.table()
+    assert table.task_names == SPEC3.tasks and (table.T, table.B) == (3, 2)
+    old = reference.table()
+    np.testing.assert_array_equal(table.subset(["segment_semantic", "depth_zbuffer"]).values, old.values)
+    # the published format over T+1 tasks, loadable as usual
+    path = grid.write_table()
+    assert path.read_text().splitlines()[0] == ('branch,"(0, 1)-0","(0, 1)-1","(0, 2)-0","(0, 2)-1",'
+                                                '"(1, 2)-0","(1, 2)-1"')
+    np.testing.assert_array_equal(TwoTaskTable.from_csv(path, task_names=SPEC3.tasks).values, table.values)
+
+    # reusing is exact: the old pair trained afresh inside the 3-task experiment gives the same models
+    calls.clear()
+    fresh = TwoTaskGrid(tmp_path / "fresh", SPEC3)
+    fresh.run(progress=False, pairs=[("depth_zbuffer", "segment_semantic")])
+    assert calls == ["0-2_b0", "0-2_b1", "0-2_b2"]
+    for b in range(3):
+        assert fresh.result(fresh.entry((0, 2), b))["metrics"] == grid.result(grid.entry((0, 2), b))["metrics"]
+    np.testing.assert_array_equal(fresh.table(tasks=("segment_semantic", "depth_zbuffer")).values, old.values)
+
+    # only the old table at hand: the new pairs' tables merged into it give the same T+1 table
+    merged = old.merge(grid.table(tasks=("segment_semantic", "normal")), grid.table(tasks=("normal", "depth_zbuffer")))
+    assert merged.task_names == ("segment_semantic", "depth_zbuffer", "normal")
+    for x in SPEC3.tasks:
+        for y in SPEC3.tasks:
+            if x != y:
+                np.testing.assert_array_equal(merged.values[merged.task_index(x), merged.task_index(y)],
+                                              table.values[table.task_index(x), table.task_index(y)])
+
+
+def test_reuse_refuses_other_experiments_and_conflicts(reference, tmp_path):
+    other = TwoTaskGrid(tmp_path / "other", dataclasses.replace(SPEC3, iterations=5))
+    with pytest.raises(ConfigError, match=r"differs in more than the task list \(iterations: 5 -> 4\)"):
+        other.reuse([reference.directory])
+    grid = TwoTaskGrid(tmp_path / "ext", SPEC3)
+    entry = grid.entry((0, 2), 0)
+    grid.entry_dir(entry).mkdir(parents=True)
+    (grid.entry_dir(entry) / "result.json").write_text(json.dumps({"metrics": {}}))
+    with pytest.raises(ConfigError, match=r"entry 0-2_b0 \(segment_semantic, depth_zbuffer, b=0\).*different metrics"):
+        grid.reuse([reference.directory])
+    with pytest.raises(ConfigError, match="not one of this grid's tasks"):
+        grid.pairs_with("edge_texture")
+    with pytest.raises(ConfigError, match="two different tasks"):
+        grid.run(pairs=[("normal", "normal")])
+    with pytest.raises(ConfigError, match="incomplete: 3 of 3 entries"):
+        grid.table(tasks=("segment_semantic", "normal"))
+    with pytest.raises(ConfigError, match="at least 2 different tasks"):
+        grid.table(tasks=("normal",))
+
+
+def test_cli_reuse_and_pairs_with(reference, tmp_path, capsys, monkeypatch):
+    calls = _spy(monkeypatch)
+    d = tmp_path / "cli_ext"
+    assert cli(["grid", str(d), "--reuse", str(reference.directory), "--tasks", "segment_semantic,normal,depth_zbuffer",
+                "--pairs-with", "normal", "--shard", "0/4", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "reused 3 finished entries" in out and "4 of 9 entries of the grid are not finished" in out
+    assert calls == ["0-1_b0", "1-2_b2"]                      # entries 0 and 8: the new pairs of shard 0/4
+    assert TwoTaskGrid(d).spec == SPEC3                        # every other option came from the reused grid
 
 
 # ------------------------------------------------------------------------------------------------ bad input

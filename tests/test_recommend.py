@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from mtlkit.errors import ConfigError
+import pandas as pd
+
 from mtlkit.treemtl import (
-    PUBLISHED, BlockCosts, Layout, get_block_costs, layout_costs, list_block_costs, paper_layout, published_table,
-    recommend,
+    PUBLISHED, BlockCosts, Layout, SearchStats, get_block_costs, layout_costs, list_block_costs, paper_index,
+    paper_layout, pareto_front, published_table, recommend,
 )
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "treemtl_rankings.json").read_text())
@@ -134,6 +136,63 @@ def test_frame_columns_and_costs(taskonomy):
     assert (custom.backbones <= 2.5).all() and custom.params.isna().all()
     by_params = recommend(taskonomy, "resnet34", budget=2.2, budget_on="params", k=3)
     assert (by_params.params <= 2.2 * sum(get_block_costs("resnet34").params)).all()
+
+
+def test_full_ranking_frame_is_unchanged_by_the_fast_layout_column(taskonomy):
+    full = recommend(taskonomy, "resnet34", k=None)
+    assert len(full) == 7556 and full.attrs["search_stats"] is None
+    top = recommend(taskonomy, "resnet34", k=20)
+    pd.testing.assert_frame_equal(full.head(20), top)
+    sample = full.iloc[::97]
+    for row in sample.itertuples():
+        L = Layout.from_branch_points(5, 5, row.layout.branch_points)
+        assert row.layout == L and hash(row.layout) == hash(L) and str(row.layout) == str(L)
+        assert paper_index(row.layout) == row.paper_index
+        assert row.score == pytest.approx(taskonomy.score(L), abs=1e-12)
+    srch = recommend(taskonomy, "resnet34", budget=3, k=5, method="search")
+    assert isinstance(srch.attrs["search_stats"], SearchStats) and srch.attrs["search_stats"].expanded > 0
+    assert srch.paper_index.tolist() == recommend(taskonomy, "resnet34", budget=3, k=5).paper_index.tolist()
+
+
+def _dominated_brute_force(cost, score):
+    """Row i is dominated iff some row costs <= and scores >=, one of them strictly (all pairs, in chunks)."""
+    out = []
+    for start in range(0, len(cost), 500):
+        c, v = cost[start:start + 500, None], score[start:start + 500, None]
+        beats = (cost[None, :] <= c) & (score[None, :] >= v) & ((cost[None, :] < c) | (score[None, :] > v))
+        out.append(beats.any(axis=1))
+    return np.concatenate(out)
+
+
+def test_pareto_front_equals_brute_force(taskonomy):
+    rng = np.random.default_rng(0)
+    for _ in range(20):                                # small integer values: many exact ties
+        n = int(rng.integers(1, 40))
+        df = pd.DataFrame({"score": rng.integers(0, 6, n).astype(float), "macs": rng.integers(0, 6, n) * 1.5})
+        front = pareto_front(df)
+        keep = ~_dominated_brute_force(df.macs.to_numpy(), df.score.to_numpy())
+        assert sorted(front.index) == sorted(df.index[keep])
+        assert front.macs.is_monotonic_increasing and front.score.is_monotonic_increasing
+    full = recommend(taskonomy, "resnet34", k=None)
+    front = pareto_front(full)
+    keep = ~_dominated_brute_force(full.macs.to_numpy(), full.score.to_numpy())
+    assert sorted(front.index) == sorted(full.index[keep])
+    assert len(front) == 11 and front.paper_index.iloc[0] == 0 and front.paper_index.iloc[-1] == 352
+    assert {817, 958, 0} <= set(front.paper_index) and not {353, 1046} & set(front.paper_index)
+    pd.testing.assert_frame_equal(pareto_front(full, cost="backbones"), front)
+    nyu = pareto_front(recommend(published_table("nyuv2", "resnet34"), "resnet34@321", k=None))
+    assert nyu.paper_index.tolist() == [0, 45]
+
+
+def test_pareto_front_bad_input(taskonomy):
+    with pytest.raises(ConfigError, match=r"cost column 'macs' not in the frame.*only when block_costs are given"):
+        pareto_front(recommend(taskonomy, k=3))
+    with pytest.raises(ConfigError, match="score column 'accuracy'"):
+        pareto_front(recommend(taskonomy, "resnet34", k=3), score="accuracy")
+    with pytest.raises(ConfigError, match="holds NaN"):
+        pareto_front(recommend(taskonomy, [1, 1, 1, 1, 1], k=3), cost="params")
+    with pytest.raises(ConfigError, match="expected a DataFrame"):
+        pareto_front([1, 2, 3])
 
 
 def test_bad_input(taskonomy):

@@ -122,3 +122,21 @@ def test_top_k_errors():
     with pytest.raises(ConfigError, match="k must be a positive integer"):
         search_top_k(PairScores.from_table(table), k=0)
     assert [str(L) for L in top_k(table, k=2)] == ["[012]x3 [01,2]x2", "[012]x5"]
+
+
+def test_top_k_returns_search_statistics_on_request():
+    from mtlkit.treemtl import SearchStats, check_budget
+
+    table = published_table("taskonomy", "resnet34")
+    costs = get_block_costs("resnet34")
+    layouts, stats = top_k(table, costs, budget=3, k=5, return_stats=True)
+    assert layouts == top_k(table, costs, budget=3, k=5)
+    assert isinstance(stats, SearchStats) and stats.expanded > 0 and stats.collected >= 5 and stats.lambdas > 1
+    scores = PairScores.from_table(table)
+    bp, direct = search_top_k(scores, costs.per_block("macs"), check_budget(3, table.T, costs), 5)
+    assert direct == stats and layouts == [Layout.from_branch_points(5, 5, r.tolist()) for r in bp]
+    assert [str(L) for L in layouts] == [str(L) for L in recommend(table, costs, budget=3, k=5).layout]
+    _, unbudgeted = top_k(table, k=3, return_stats=True)
+    assert unbudgeted.lambdas == 1                     # no budget: lambda = 0 only, the bound is exact
+    assert check_budget(None, 5, costs) is None
+    assert check_budget(2, 5, costs) == pytest.approx(2 * sum(costs.macs))

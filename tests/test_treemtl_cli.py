@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from mtlkit.treemtl import cli, published_table
@@ -27,10 +29,10 @@ def test_help_documents_every_option():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     options = [o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
-    assert len(options) == 13
+    assert len(options) == 15
     for option in options:
         assert option in proc.stdout
-    assert "MACs" in proc.stdout
+    assert "MACs" in proc.stdout and "what-if" in proc.stdout
 
 
 def test_run_published_with_budget(capsys):
@@ -64,6 +66,11 @@ def test_run_table_csv_output(capsys, tmp_path):
     (["--table", NYU, "--block-costs", "1,2,x"], "expected comma-separated numbers"),
     (["--table", NYU, "--task-names", "a,b"], "only 2 task names"),
     (["--table", NYU, "--block-costs", "1,2,3", "--budget", "2"], "has 3 blocks"),
+    (["--published", "nyuv2/resnet34", "--tasks", "0,1", "--drop-task", "2"], "at most one of --tasks and --drop"),
+    (["--published", "nyuv2/resnet34", "--drop-task", "depth,normal"], "unknown task 'depth'"),
+    (["--published", "nyuv2/resnet34", "--drop-task", "0,1"], "leaves 1 task(s)"),
+    (["--published", "nyuv2/resnet34", "--tasks", ","], "expected comma-separated task names or indices"),
+    (["--published", "nyuv2/resnet34", "--tasks", "0,7"], "task index must be in 0..2, got 7"),
 ])
 def test_bad_input_exits_2_with_a_message(capsys, argv, message):
     rc, out, err = _run(argv, capsys)
@@ -73,3 +80,22 @@ def test_bad_input_exits_2_with_a_message(capsys, argv, message):
 
 def test_published_tables_exist():
     assert published_table("nyuv2", "mobilenet").T == 3
+
+
+def test_what_if_subsets_of_tasks(capsys):
+    from mtlkit.treemtl import recommend
+
+    tko = published_table("taskonomy", "resnet34")
+    rc, out, err = _run(["--published", "taskonomy/resnet34", "--drop-task", "edge_texture", "--budget", "2",
+                         "--k", "3", "--format", "csv"], capsys)
+    assert rc == 0, err
+    want = recommend(tko.without("edge_texture"), "resnet34@224", budget=2, k=3)
+    got = pd.read_csv(io.StringIO(out), index_col="rank")
+    assert got.paper_index.tolist() == want.paper_index.tolist() and got.layout.tolist() == list(map(str, want.layout))
+    assert "est_edge_texture" not in out and "est_keypoints2d" in out
+    rc, out, _ = _run(["--published", "taskonomy/resnet34", "--tasks", "keypoints2d,0,normal", "--k", "2"], capsys)
+    assert rc == 0
+    assert "T=3 tasks ['segment_semantic', 'normal', 'keypoints2d']" in out and "51 layouts" in out
+    assert "restricted to" in out
+    top = recommend(tko.subset([0, 1, 3]), "resnet34@224", k=2)
+    assert str(top.layout.iloc[0]) in out

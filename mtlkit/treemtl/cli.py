@@ -5,6 +5,8 @@ Examples::
     python -m mtlkit recommend --published taskonomy/resnet34 --budget 3 --k 5
     python -m mtlkit recommend --table my_2task.csv --task-names seg,normal,depth --backbone resnet34 --budget 2
     python -m mtlkit recommend --table my_2task.csv --block-costs 1,3,4,6,3 --budget 2.5 --k 10 --format csv
+    python -m mtlkit recommend --published taskonomy/resnet34 --drop-task edge_texture --budget 2   # what if ...
+    python -m mtlkit recommend --published taskonomy/resnet34 --tasks 0,1,3 --k 3                   # ... a subset
 """
 from __future__ import annotations
 
@@ -31,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "taskonomy/mobilenetv2 (block costs default to that backbone at the paper's input size)")
     src.add_argument("--task-names", metavar="A,B,...",
                      help="comma-separated task names in index order (also maps named '(a, b)-i' columns)")
+    what = parser.add_argument_group("what-if: rank layouts for a subset of the table's tasks (at most one of)")
+    what.add_argument("--tasks", metavar="A,B,...",
+                      help="keep only these tasks (names or indices, at least 2); they keep the table's order and "
+                           "the two-task results of their pairs, the weights are recomputed")
+    what.add_argument("--drop-task", metavar="A[,B...]",
+                      help="leave these tasks (names or indices) out, keep all the others")
     cost = parser.add_argument_group("block costs (one of; needed for --budget)")
     cost.add_argument("--backbone", metavar="NAME",
                       help="registered per-block costs: resnet34, mobilenetv2 (or NAME@SIZE, e.g. resnet34@321)")
@@ -57,6 +65,14 @@ def _floats(text: str, what: str) -> list[float]:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+
+
+def _task_list(text: str, what: str) -> list:
+    """Comma-separated task names or indices (digits are indices)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ConfigError(f"{what}: expected comma-separated task names or indices, got {text!r}")
+    return [int(x) if x.isdigit() else x for x in items]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -90,6 +106,12 @@ def _run(args: argparse.Namespace) -> str:
         if names is not None:
             table = TwoTaskTable(table.values, tuple(names), table.source)
         default_costs = (backbone, _PAPER_INPUT.get(dataset.lower()))
+    if args.tasks and args.drop_task:
+        raise ConfigError("give at most one of --tasks and --drop-task")
+    if args.tasks:
+        table = table.subset(_task_list(args.tasks, "--tasks"))
+    elif args.drop_task:
+        table = table.without(*_task_list(args.drop_task, "--drop-task"))
     if args.backbone and args.block_costs:
         raise ConfigError("give at most one of --backbone and --block-costs")
     if args.block_params and not args.block_costs:

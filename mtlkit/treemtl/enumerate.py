@@ -12,12 +12,17 @@
   or splits into parts (the part holding its smallest task first); no cuts, no deduplication. The same set as the
   paper's enumerator, in another (documented, deterministic) order.
 * :func:`paper_index` / :func:`paper_layout` — map a layout to its paper index and back.
+* :func:`iter_cut_steps` — the authors' DFS step by step, for teaching and inspection: every cut it tries (parent,
+  block, task set, split, child, new or duplicate, paper index), written from the spec's pseudo-code with
+  :class:`Layout` objects and list states, independently of the hashed enumerator (the two agree, tested).
 """
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from functools import lru_cache
 from math import comb
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 
@@ -262,7 +267,7 @@ def enumerate_layouts(T: int, B: int, order: Literal["paper", "fast"] = "paper",
         The list of layouts (complete, no duplicates).
     """
     bp = branch_point_matrix(T, B, order=order, max_layouts=max_layouts)
-    return [Layout.from_branch_points(T, B, row.tolist()) for row in bp]
+    return Layout.from_branch_matrix(T, B, bp)
 
 
 def paper_index(layout: Layout, max_layouts: int | None = 200_000) -> int:
@@ -285,9 +290,151 @@ def paper_layout(T: int, B: int, index: int, max_layouts: int | None = 200_000) 
     return Layout.from_branch_points(T, B, _decode([codes[index]], T, B)[0].tolist())
 
 
+@lru_cache(maxsize=8)
+def _paper_lookup(T: int, B: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted int64 codes of the paper order and the paper index of each (for vectorised look-ups)."""
+    codes, _ = _paper_order(T, B)
+    arr = np.asarray(codes, dtype=np.int64)
+    perm = np.argsort(arr, kind="stable")
+    return arr[perm], perm.astype(np.int64)
+
+
 def paper_indices(bp: np.ndarray, T: int, B: int) -> np.ndarray:
-    """Paper indices of the rows of a branch-point matrix (int64 array)."""
-    _, where = _paper_order(T, B)
+    """Paper indices of the rows of a branch-point matrix (int64 array).
+
+    Raises:
+        ConfigError: a row that is not a layout of ``T`` tasks and ``B`` blocks.
+    """
+    bp = np.asarray(bp)
+    npairs = T * (T - 1) // 2
+    if bp.ndim != 2 or bp.shape[1] != npairs:
+        raise ConfigError(f"paper_indices: expected a (N, {npairs}) branch-point matrix, got shape {bp.shape}")
+    if bp.size and (bp.min() < 0 or bp.max() > B):
+        r = int(np.argwhere((bp < 0) | (bp > B))[0][0])
+        raise ConfigError(f"paper_indices: branching points must lie in 0..{B}; row {r} is {bp[r].tolist()}")
     base, place = _encoding(T, B)
+    if base ** npairs < 2 ** 62:                              # vectorised: int64 codes, binary search
+        sorted_codes, index = _paper_lookup(T, B)
+        powers = np.array([place[p] for p in pairs(T)], dtype=np.int64)
+        codes = bp.astype(np.int64) @ powers
+        pos = np.minimum(np.searchsorted(sorted_codes, codes), len(sorted_codes) - 1)
+        bad = np.flatnonzero(sorted_codes[pos] != codes)
+        if len(bad):
+            raise ConfigError(f"paper_indices: row {int(bad[0])} {bp[bad[0]].tolist()} is not a layout of T={T} "
+                              f"tasks and B={B} blocks")
+        return index[pos]
+    _, where = _paper_order(T, B)
     weights = [place[p] for p in pairs(T)]
-    return np.array([where[sum(int(b) * w for b, w in zip(row, weights))] for row in bp], dtype=np.int64)
+    out = []
+    for r, row in enumerate(bp):
+        code = sum(int(b) * w for b, w in zip(row, weights))
+        if code not in where:
+            raise ConfigError(f"paper_indices: row {r} {row.tolist()} is not a layout of T={T} tasks and B={B} "
+                              "blocks")
+        out.append(where[code])
+    return np.array(out, dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------------ step-by-step trace
+@dataclass(frozen=True)
+class CutStep:
+    """One cut tried by the authors' cut-based DFS (spec §2), as :func:`iter_cut_steps` yields it.
+
+    Attributes:
+        step: 1-based number of the cut among all cuts tried.
+        depth: recursion depth of the parent's expansion (1 = a cut of ``L0``).
+        parent: the layout being expanded.
+        parent_index: its paper index ``#k``.
+        block: the block cut (``lowest_avail_cut <= block < B``; the cut applies to it and every deeper block).
+        task_set: the task set (group) of ``block`` that is split, sorted.
+        split: ``(l1, l2)``, both sorted: ``l1`` is cut off, ``l2`` keeps the set's smallest task (the order of
+            the authors' ``divide_set``).
+        block_order: the groups of the parent's ``block`` in the code's list order (remove + append history), the
+            order in which the DFS visits them; for ``T >= 4`` it differs from the sorted order of :class:`Layout`.
+        child: the layout the cut produces.
+        new: True if ``child`` is found for the first time (it gets the next index and is expanded at once);
+            False for a duplicate (the code's ``Lp in list``: skipped, not expanded).
+        index: the child's paper index (new, or the earlier index the duplicate repeats).
+    """
+
+    step: int
+    depth: int
+    parent: Layout
+    parent_index: int
+    block: int
+    task_set: tuple[int, ...]
+    split: tuple[tuple[int, ...], tuple[int, ...]]
+    block_order: tuple[tuple[int, ...], ...]
+    child: Layout
+    new: bool
+    index: int
+
+    def row(self) -> dict:
+        """Plain values for a table row: ``depth``, ``parent``, ``block``, ``l1``, ``l2``, ``result``, ``index``,
+        ``new`` (layouts as strings)."""
+        return dict(depth=self.depth, parent=self.parent_index, block=self.block, l1=list(self.split[0]),
+                    l2=list(self.split[1]), result=str(self.child), index=self.index, new=self.new)
+
+
+def _divide_set(S: tuple[int, ...]) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The authors' ``divide_set`` (spec §2), over the set's members in ascending (Python set) order."""
+    for pattern in itertools.product([True, False], repeat=len(S)):
+        if pattern[0] is False and sum(pattern) != 0:
+            l1 = tuple(x for bit, x in zip(pattern, S) if bit)
+            yield l1, tuple(x for x in S if x not in l1)
+
+
+def iter_cut_steps(T: int, B: int, max_layouts: int | None = 1_000_000) -> Iterator[CutStep]:
+    """Replay the authors' cut-based enumerator (spec §2) one cut at a time.
+
+    The DFS of the paper's §3.2 as the code runs it: from ``L0`` (everything shared), for each block from the last
+    cut position on, for each task set of the block in the code's list order, for each split in ``divide_set``
+    order, apply the cut to the block and every deeper block (remove the set, append ``l1`` then ``l2``); a child
+    not seen before gets the next index and is expanded at once (depth-first, pre-order, at most ``T-1`` cuts); a
+    duplicate is skipped. The children with ``new=True``, in order, are ``enumerate_layouts(T, B)[1:]`` for every
+    ``T`` and ``B`` (the paper's ``#1, #2, ...``; tested).
+
+    This is a readable trace, not the fast path: it builds a :class:`Layout` per cut (T=5, B=5: 7,556 layouts,
+    about twice as many cuts, a fraction of a second to a few seconds). Stop early with ``itertools.islice``.
+
+    Args:
+        T: number of tasks (>= 2).
+        B: number of branching points (>= 1).
+        max_layouts: refuse spaces larger than this (the generator keeps a set of the layouts found).
+
+    Yields:
+        :class:`CutStep` records, in the order the DFS tries the cuts.
+
+    Example:
+        >>> [s.index for s in iter_cut_steps(3, 2) if s.new]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    """
+    T, B = _check_tb(T, B)
+    _guard(T, B, max_layouts)
+    full = tuple(range(T))
+    root_state = ((full,),) * B                    # B blocks, each a list (tuple) of task sets in list order
+    root = Layout(root_state)
+    index = {root: 0}
+    counter = itertools.count(1)
+
+    def visit(state, layout: Layout, num_cut: int, lowest: int, depth: int) -> Iterator[CutStep]:
+        if num_cut >= T - 1:
+            return
+        for i in range(lowest, B):
+            for S in state[i]:
+                if len(S) == 1:
+                    continue
+                for l1, l2 in _divide_set(S):
+                    block = tuple(x for x in state[i] if x != S) + (l1, l2)     # remove + append
+                    child_state = state[:i] + (block,) * (B - i)
+                    child = Layout(child_state)
+                    known = index.get(child)
+                    new = known is None
+                    if new:
+                        known = index[child] = len(index)
+                    yield CutStep(next(counter), depth, layout, index[layout], i, S, (l1, l2), state[i], child,
+                                  new, known)
+                    if new:
+                        yield from visit(child_state, child, num_cut + 1, i, depth + 1)
+
+    yield from visit(root_state, root, 0, 0, 1)

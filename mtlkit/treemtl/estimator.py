@@ -192,6 +192,113 @@ class TwoTaskTable:
         """Write :meth:`to_frame` (round-trippable floats)."""
         self.to_frame().to_csv(path)
 
+    # ------------------------------------------------------------------------------------------- what-if
+    def subset(self, tasks: Iterable[int | str]) -> "TwoTaskTable":
+        """The table restricted to some of its tasks: the same measurements, fewer pairs.
+
+        The kept tasks keep their names and their order in this table (the order of ``tasks`` does not matter),
+        so layouts restricted with :meth:`Layout.restrict <mtlkit.treemtl.layout.Layout.restrict>` on the same
+        indices match: ``table.subset(S).estimate(L.restrict(S))`` is ``L``'s estimate from the pairs inside ``S``.
+        Task weights are recomputed by whoever uses the new table (SVDE over the remaining partners).
+
+        Args:
+            tasks: at least two task names or indices, no repeats.
+
+        Returns:
+            A new table (``source`` says which tasks were kept).
+        """
+        keep = self._indices(tasks, "subset")
+        if len(keep) < 2:
+            raise ConfigError("subset: a two-task table needs at least 2 tasks, got "
+                              f"{[self.task_names[t] for t in keep]}")
+        names = [self.task_names[t] for t in keep]
+        return TwoTaskTable(self.values[np.ix_(keep, keep)], names,
+                            source=f"{self.source or '(in memory)'} restricted to {names}")
+
+    def without(self, *tasks: int | str) -> "TwoTaskTable":
+        """The table without some tasks (names or indices): :meth:`subset` of the others."""
+        drop = set(self._indices(tasks, "without"))
+        keep = [t for t in range(self.T) if t not in drop]
+        if len(keep) < 2:
+            raise ConfigError(f"without: removing {[self.task_names[t] for t in sorted(drop)]} leaves "
+                              f"{len(keep)} task(s); a two-task table needs at least 2")
+        names = [self.task_names[t] for t in keep]
+        return TwoTaskTable(self.values[np.ix_(keep, keep)], names,
+                            source=f"{self.source or '(in memory)'} without "
+                                   f"{', '.join(self.task_names[t] for t in sorted(drop))}")
+
+    def merge(self, *others: "TwoTaskTable", atol: float = 0.0) -> "TwoTaskTable":
+        """Combine tables over overlapping task sets into one table over all their tasks (matched by name).
+
+        The workflow it serves is "add a task": the existing table plus the results of the new pairs only — e.g.
+        one two-task table per new pair (``TwoTaskGrid.table(tasks=(old, new))``) — give the table over ``T+1``
+        tasks. A pair present in several tables must hold the same values (within ``atol``); every pair of the
+        union must be in at least one table.
+
+        Args:
+            others: tables with the same number of branching points ``B``.
+            atol: largest accepted absolute difference between two tables' values of the same pair.
+
+        Returns:
+            The merged table: this table's tasks first, then the others' new tasks in order of appearance.
+
+        Raises:
+            ConfigError: a table with another ``B``, or not a :class:`TwoTaskTable`.
+            DataError: a pair with conflicting values, or pairs that no table covers (listed).
+        """
+        tables = (self,) + tuple(others)
+        for i, tab in enumerate(tables[1:], 1):
+            if not isinstance(tab, TwoTaskTable):
+                raise ConfigError(f"merge: argument {i} must be a TwoTaskTable, got {type(tab).__name__}")
+            if tab.B != self.B:
+                raise ConfigError(f"merge: all tables need the same branching points; this table has B={self.B}, "
+                                  f"table {i}{_src(tab.source)} has B={tab.B}")
+        names: list[str] = []
+        for tab in tables:
+            names += [n for n in tab.task_names if n not in names]
+        T = len(names)
+        values = np.zeros((T, T, self.B + 1))
+        owner = np.full((T, T), -1)
+        for i, tab in enumerate(tables):
+            where = [names.index(n) for n in tab.task_names]
+            for a, c in pairs(tab.T):
+                x, y = where[a], where[c]
+                new = np.stack([tab.values[a, c], tab.values[c, a]])
+                if owner[x, y] >= 0:
+                    old = np.stack([values[x, y], values[y, x]])
+                    diff = float(np.abs(new - old).max())
+                    if not diff <= atol:
+                        first = tables[owner[x, y]]
+                        raise DataError(f"merge: pair ({names[x]}, {names[y]}) differs between table "
+                                        f"{owner[x, y]}{_src(first.source)} and table {i}{_src(tab.source)} "
+                                        f"(largest difference {diff:g} > atol={atol:g})")
+                    continue
+                values[x, y], values[y, x] = new
+                owner[x, y] = owner[y, x] = i
+        missing = [(names[a], names[c]) for a, c in pairs(T) if owner[a, c] < 0]
+        if missing:
+            raise DataError(f"merge: no table holds the pair(s) {missing[:8]}{' ...' if len(missing) > 8 else ''}; "
+                            f"the merged tasks {names} need every pair")
+        return TwoTaskTable(values, names, source=" + ".join(t.source or "(in memory)" for t in tables))
+
+    def _indices(self, tasks: Iterable[int | str], what: str) -> list[int]:
+        if isinstance(tasks, (str, bytes)):
+            tasks = [tasks]
+        try:
+            items = list(tasks)
+        except TypeError:
+            raise ConfigError(f"{what}: expected task names or indices, got {tasks!r}") from None
+        idx = []
+        for t in items:
+            if not isinstance(t, (str, int, np.integer)) or isinstance(t, bool):
+                raise ConfigError(f"{what}: tasks are names or indices, got {t!r}")
+            idx.append(self.task_index(t))
+        if not idx:
+            raise ConfigError(f"{what}: expected at least one task, got none")
+        if len(set(idx)) != len(idx):
+            raise ConfigError(f"{what}: a task is listed twice in {items}")
+        return sorted(idx)
+
     # ------------------------------------------------------------------------------------------- queries
     def value(self, t: int, u: int, b: int) -> float:
         """Task ``t``'s relative performance in the two-task model with ``u`` branching at ``b``."""

@@ -23,7 +23,17 @@ branching point (``k = pair_index·(B+1) + b``) and entry ``k`` belongs to shard
 copies of it, merged afterwards with ``--merge``); every entry's model, data order and initialisation depend only
 on the spec, so the merged table equals a single unsharded run.
 
+**Adding a task** trains only the new pairs: a grid whose spec differs from an existing grid's only in its task list
+takes over the existing grid's finished entries by task name (:meth:`TwoTaskGrid.reuse`, ``--reuse``) — a two-task
+model of ``(a, c)`` does not depend on which other tasks the experiment lists (same backbone and head seeds, same
+images and data order; tested bit for bit) — and :meth:`TwoTaskGrid.run` then trains the missing ``T·(B+1)``
+entries of the new task. Without the old grid's folder (only its table), train the new pairs alone
+(``run(pairs=grid.pairs_with(new))``, ``--pairs-with``) and combine the tables with
+:meth:`TwoTaskTable.merge <mtlkit.treemtl.estimator.TwoTaskTable.merge>` (``grid.table(tasks=...)`` gives the table
+of any subset of tasks whose pairs are finished).
+
 Command line: ``python -m mtlkit grid DIR --tasks segment_semantic,depth_zbuffer,normal --blocks 3 [--shard 0/4]``;
+``python -m mtlkit grid NEW_DIR --reuse OLD_DIR --tasks a,b,c,d`` (the other options default to OLD_DIR's);
 ``--help`` documents every option. Python: :func:`train_two_task_grid` or :class:`TwoTaskGrid`.
 """
 from __future__ import annotations
@@ -139,6 +149,41 @@ class TwoTaskGrid:
         i, n = parse_shard(shard)
         return [e for e in self.entries if e.index % n == i]
 
+    def entry(self, pair: "Sequence[int | str]", branch: int) -> GridEntry:
+        """The entry of a task pair (names or indices, any order) at branching point ``branch``."""
+        a, c = self._pair(pair)
+        if isinstance(branch, bool) or not isinstance(branch, int) or not 0 <= branch <= self.B:
+            raise ConfigError(f"branch must be an int in 0..{self.B}, got {branch!r}")
+        return self.entries[pairs(self.spec.T).index((a, c)) * (self.B + 1) + branch]
+
+    def pairs_with(self, *tasks: int | str) -> list[tuple[int, int]]:
+        """The task pairs (index pairs) that involve at least one of ``tasks`` (names or indices): the entries a new
+        task adds."""
+        idx = {self._task(t) for t in tasks}
+        if not idx:
+            raise ConfigError("pairs_with: expected at least one task name or index")
+        return [p for p in pairs(self.spec.T) if idx & set(p)]
+
+    def _task(self, task: int | str) -> int:
+        names = self.spec.tasks
+        if isinstance(task, str):
+            if task not in names:
+                raise ConfigError(f"task {task!r} is not one of this grid's tasks {list(names)}")
+            return names.index(task)
+        if isinstance(task, bool) or not isinstance(task, int) or not 0 <= task < len(names):
+            raise ConfigError(f"task index must be an int in 0..{len(names) - 1}, got {task!r}")
+        return task
+
+    def _pair(self, pair: "Sequence[int | str]") -> tuple[int, int]:
+        try:
+            x, y = pair
+        except (TypeError, ValueError):
+            raise ConfigError(f"a task pair must be two task names or indices, got {pair!r}") from None
+        a, c = sorted((self._task(x), self._task(y)))
+        if a == c:
+            raise ConfigError(f"a task pair needs two different tasks, got {pair!r}")
+        return a, c
+
     def entry_dir(self, entry: GridEntry) -> Path:
         """The folder of one entry."""
         return self.directory / "entries" / entry.name
@@ -167,11 +212,13 @@ class TwoTaskGrid:
     # ------------------------------------------------------------------------------------------------ training
     def run(self, shard: "str | tuple[int, int] | None" = None, *, device: str = "cpu", progress: bool = True,
             data: ExperimentData | None = None, checkpoint_every: int | None = None,
-            num_workers: int = 0) -> list[dict]:
+            num_workers: int = 0, pairs: "Iterable[Sequence[int | str]] | None" = None) -> list[dict]:
         """Train the unfinished entries of one shard (all by default), one after the other.
 
         Args:
             shard: ``"i/n"`` / ``(i, n)``; None = the whole grid.
+            pairs: train only these task pairs (names or indices, e.g. ``grid.pairs_with("normal")``); None = all.
+                Shards still split by the entry index, so ``shard`` and ``pairs`` combine.
             device: ``"cpu"`` or ``"cuda[:N]"``.
             progress: progress bars (one over the shard's entries, one per model).
             data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train).
@@ -184,6 +231,9 @@ class TwoTaskGrid:
         from tqdm.auto import tqdm
 
         todo = self.shard(shard)
+        if pairs is not None:
+            wanted = {self._pair(p) for p in pairs}
+            todo = [e for e in todo if e.pair in wanted]
         if data is None and any(self.result(e) is None for e in todo):
             data = self.spec.load_data(num_workers)
         out = []
@@ -214,19 +264,33 @@ class TwoTaskGrid:
                                      task=task, metric=m, value=v))
         return pd.DataFrame(rows, columns=["pair", "a", "c", "branch", "task", "metric", "value"])
 
-    def table(self):
+    def table(self, tasks: "Iterable[int | str] | None" = None):
         """The two-task table (:class:`~mtlkit.treemtl.TwoTaskTable`, task names = the spec's tasks).
 
+        Args:
+            tasks: only these tasks (names or indices, at least 2; kept in the spec's order): needs only their
+                pairs' entries, e.g. one pair's table ``grid.table(tasks=("depth_zbuffer", "normal"))`` for
+                :meth:`TwoTaskTable.merge <mtlkit.treemtl.estimator.TwoTaskTable.merge>`. None = all tasks.
+
         Raises:
-            ConfigError: some entries are not finished (listed).
+            ConfigError: some of the entries needed are not finished (listed).
         """
-        missing = self.missing()
+        if tasks is None:
+            idx = list(range(self.spec.T))
+        else:
+            idx = sorted({self._task(t) for t in ([tasks] if isinstance(tasks, str) else tasks)})
+            if len(idx) < 2:
+                raise ConfigError(f"table: tasks must name at least 2 different tasks, got {tasks!r}")
+        keep = set(idx)
+        entries = [e for e in self.entries if set(e.pair) <= keep]
+        missing = [e for e in entries if self.result(e) is None]
         if missing:
             names = ", ".join(e.name for e in missing[:8]) + (" ..." if len(missing) > 8 else "")
             raise ConfigError(f"the two-task grid in {str(self.directory)!r} is incomplete: {len(missing)} of "
-                              f"{len(self.entries)} entries are not finished ({names}); run the missing shards")
-        return table_from_results({(e.pair, e.branch): self.result(e) for e in self.entries}, self.spec.tasks,
-                                  self.B)
+                              f"{len(entries)} entries are not finished ({names}); run the missing shards")
+        where = {t: i for i, t in enumerate(idx)}
+        results = {((where[e.pair[0]], where[e.pair[1]]), e.branch): self.result(e) for e in entries}
+        return table_from_results(results, [self.spec.tasks[t] for t in idx], self.B)
 
     def write_table(self, path: str | Path | None = None) -> Path:
         """Write the table (published CSV format) and the raw metrics next to it; returns the table's path."""
@@ -271,6 +335,57 @@ class TwoTaskGrid:
                 elif mine["metrics"] != theirs["metrics"]:
                     raise ConfigError(f"entry {e.name}: {str(other)!r} holds different metrics than "
                                       f"{str(self.directory)!r}; refusing to merge")
+        return copied
+
+
+    def reuse(self, others: Iterable[str | Path]) -> int:
+        """Take over the finished entries of grids that differ from this one at most in their task list.
+
+        An entry of another grid whose two tasks are both among this grid's tasks is the same model here (same
+        backbone, blocks, heads seeded by task name, data and optimiser; only the task list may differ), so its
+        recorded result is copied under this grid's numbering (with ``reused_from`` = its folder) and
+        :meth:`run` trains only the rest — for a grid with one task more, the ``T·(B+1)`` entries of the new task.
+
+        Args:
+            others: directories of existing grids.
+
+        Returns:
+            The number of entries copied.
+
+        Raises:
+            ConfigError: another grid's experiment differs in anything but the tasks, or holds a different result
+                for an entry this grid has already finished.
+        """
+        copied = 0
+        where = {name: i for i, name in enumerate(self.spec.tasks)}
+        for other in others:
+            src = TwoTaskGrid(other)
+            differ = [d for d in self.spec.differences(src.spec) if not d.startswith("tasks:")]
+            if differ:
+                raise ConfigError(f"cannot reuse {str(other)!r}: its experiment differs in more than the task list "
+                                  f"({'; '.join(differ)})")
+            for e in src.entries:
+                names = [src.spec.tasks[t] for t in e.pair]
+                if not all(n in where for n in names):
+                    continue
+                theirs = src.result(e)
+                if theirs is None:
+                    continue
+                mine_entry = self.entry(names, e.branch)
+                mine = self.result(mine_entry)
+                if mine is None:
+                    a, c = mine_entry.pair
+                    record = dict(theirs, entry=mine_entry.index, pair=[a, c],
+                                  tasks=[self.spec.tasks[a], self.spec.tasks[c]],
+                                  reused_from=str(src.entry_dir(e)))
+                    dst = self.entry_dir(mine_entry)
+                    dst.mkdir(parents=True, exist_ok=True)
+                    _write_json(dst / RESULT_NAME, record)
+                    copied += 1
+                elif mine["metrics"] != theirs["metrics"]:
+                    raise ConfigError(f"entry {mine_entry.name} ({names[0]}, {names[1]}, b={e.branch}): "
+                                      f"{str(other)!r} holds different metrics than {str(self.directory)!r}; "
+                                      "refusing to reuse")
         return copied
 
 
@@ -414,6 +529,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="checkpoint interval in iterations (default: 5 checkpoints per model)")
     r.add_argument("--merge", nargs="+", metavar="DIR", default=(),
                    help="first copy finished entries from these directories of the same grid")
+    r.add_argument("--reuse", nargs="+", metavar="DIR", default=(),
+                   help="first take over the finished entries of these grids, whose experiment may differ in the "
+                        "task list only (add a task: only the new pairs are trained); for a new DIR the experiment "
+                        "options default to the first one's")
+    r.add_argument("--pairs-with", metavar="TASK[,TASK]", default=None,
+                   help="train only the pairs that involve one of these tasks (names or indices)")
     r.add_argument("--status", action="store_true", help="print which entries are done and exit")
     r.add_argument("--table", metavar="CSV", default=None,
                    help="write the table here too (it is always written to DIR/two_task_table.csv when complete)")
@@ -437,24 +558,35 @@ def main(args: argparse.Namespace) -> int:
     """Run ``python -m mtlkit grid``."""
     directory = Path(args.directory)
     recorded = TwoTaskGrid(directory).spec if (directory / SPEC_NAME).is_file() else None
-    spec = spec_from_args(args, recorded)
+    reuse = list(getattr(args, "reuse", ()) or ())
+    if recorded is None and reuse:
+        spec = spec_from_args(args, TwoTaskGrid(reuse[0]).spec)     # the reused grid's options, overridden
+    else:
+        spec = spec_from_args(args, recorded)
     if spec is None:
         raise SystemExit(f"python -m mtlkit grid: {directory} holds no grid yet; give --tasks (and any other "
                          "experiment options) to create one")
     grid = TwoTaskGrid(directory, spec)
     if args.merge:
         print(f"merged {grid.merge_from(args.merge)} finished entries from {', '.join(map(str, args.merge))}")
+    if reuse:
+        print(f"reused {grid.reuse(reuse)} finished entries from {', '.join(map(str, reuse))}")
+    only = None
+    if getattr(args, "pairs_with", None):
+        tasks = [int(t) if t.strip().isdigit() else t.strip() for t in args.pairs_with.split(",") if t.strip()]
+        only = grid.pairs_with(*tasks)
     if args.status:
         st = grid.status()
         print(st.to_string())
         print(f"{int(st['done'].sum())} of {len(st)} entries done")
         return 0
     grid.run(args.shard, device=args.device, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-             num_workers=args.workers)
+             num_workers=args.workers, pairs=only)
     left = grid.missing()
     if left:
-        print(f"shard {args.shard or '0/1'} done; {len(left)} of {len(grid.entries)} entries of the grid are not "
-              "finished yet (other shards); the table is written when all are")
+        scope = f"shard {args.shard or '0/1'}" + (f" (pairs with {args.pairs_with})" if only is not None else "")
+        print(f"{scope} done; {len(left)} of {len(grid.entries)} entries of the grid are not finished yet (other "
+              "shards or pairs); the table is written when all are")
         return 0
     path = grid.write_table()
     print(f"two-task table: {path}")

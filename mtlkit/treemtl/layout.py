@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from mtlkit.errors import ConfigError
 
 Group = tuple[int, ...]
@@ -169,6 +171,109 @@ class Layout:
             blocks.extend([groups] * (int(rep) if rep else 1))
         return cls(blocks)
 
+    @classmethod
+    def from_branch_matrix(cls, T: int, B: int, bp) -> "list[Layout]":
+        """Many layouts at once: one per row of a branch-point matrix (vectorised :meth:`from_branch_points`).
+
+        Every row is checked (values in ``0..B``, an ultrametric) with numpy; each distinct partition of a block is
+        built once and shared, so 7,556 layouts take milliseconds instead of a second. The layouts equal
+        ``[Layout.from_branch_points(T, B, row) for row in bp]`` (same blocks, hashes and branch points).
+
+        Args:
+            T: number of tasks.
+            B: number of blocks.
+            bp: ``(N, T(T-1)/2)`` integer array, columns in :func:`pairs` order (what the enumerators return).
+
+        Returns:
+            The ``N`` layouts, in row order.
+
+        Raises:
+            ConfigError: wrong shape, a value outside ``0..B`` or a non-integer, or a row that is not a tree (the
+                first such row is named).
+        """
+        T, B = _check_tb(T, B, minimum_t=1)
+        P = pairs(T)
+        raw = np.asarray(bp)
+        if raw.ndim != 2 or raw.shape[1] != len(P):
+            raise ConfigError(f"from_branch_matrix: expected a (N, {len(P)}) branch-point matrix for T={T}, "
+                              f"got shape {raw.shape}")
+        if raw.size and not np.issubdtype(raw.dtype, np.integer):
+            if not np.issubdtype(raw.dtype, np.number) or not np.all(np.mod(raw, 1) == 0):
+                raise ConfigError(f"from_branch_matrix: branching points must be integers, got dtype {raw.dtype}")
+        m = raw.astype(np.int64)
+        if m.shape[0] <= 16:                                       # a few rows: the numpy set-up costs more
+            out = []
+            for r, row in enumerate(m.tolist()):
+                try:
+                    out.append(cls.from_branch_points(T, B, row))
+                except ConfigError as err:
+                    raise ConfigError(f"from_branch_matrix: row {r} {row}: {err}") from None
+            return out
+        if m.size and (m.min() < 0 or m.max() > B):
+            r = int(np.argwhere((m < 0) | (m > B))[0][0])
+            raise ConfigError(f"from_branch_matrix: branching points must lie in 0..{B}; row {r} is {m[r].tolist()}")
+        col = {p: i for i, p in enumerate(P)}
+        get = lambda i, j: m[:, col[(i, j) if i < j else (j, i)]]  # noqa: E731
+        for i, j, k in itertools.combinations(range(T), 3):      # b(x,z) >= min(b(x,y), b(y,z)), all orders
+            for x, y, z in ((i, j, k), (j, k, i), (k, i, j)):
+                bad = np.flatnonzero(get(x, z) < np.minimum(get(x, y), get(y, z)))
+                if len(bad):
+                    r = int(bad[0])
+                    raise ConfigError(f"from_branch_matrix: row {r} {m[r].tolist()} is not a tree: "
+                                      f"b({x},{y})={get(x, y)[r]}, b({y},{z})={get(y, z)[r]} but "
+                                      f"b({x},{z})={get(x, z)[r]}")
+        per_block = []
+        for c in range(B):
+            together = m > c                                       # (N, P): pair still shares block c
+            if len(P) <= 62:                                       # one int64 code per row
+                codes = together.astype(np.int64) @ (np.int64(1) << np.arange(len(P), dtype=np.int64))
+                first, inverse = np.unique(codes, return_index=True, return_inverse=True)[1:]
+            else:
+                first, inverse = np.unique(np.packbits(together, axis=1), axis=0, return_index=True,
+                                           return_inverse=True)[1:]
+            parts = [_partition_of(together[r], T, col) for r in first]
+            per_block.append([parts[i] for i in np.asarray(inverse).reshape(-1).tolist()])
+        out = []
+        new = object.__new__
+        for blocks, row in zip(zip(*per_block), m.tolist()):
+            obj = new(cls)
+            object.__setattr__(obj, "blocks", blocks)
+            object.__setattr__(obj, "T", T)
+            object.__setattr__(obj, "B", B)
+            obj.__dict__["branch_points"] = tuple(row)              # the cached_property, already known
+            out.append(obj)
+        return out
+
+    # ----------------------------------------------------------------------------------------------- subsets
+    def restrict(self, tasks: Iterable[int]) -> "Layout":
+        """The layout induced on a subset of the tasks, renumbered ``0..k-1`` in increasing task order.
+
+        Every pair of kept tasks keeps its branching point (what a model with the other tasks' heads removed and
+        their private branches pruned computes). Pairs with :meth:`TwoTaskTable.subset
+        <mtlkit.treemtl.estimator.TwoTaskTable.subset>`, which keeps the same order.
+
+        Args:
+            tasks: task indices to keep (any order, no repeats, at least one).
+
+        Returns:
+            The layout for ``len(tasks)`` tasks and the same ``B`` blocks.
+
+        Example:
+            >>> Layout.parse("[03,124] [03,12,4]x2 [03,1,2,4]x2").restrict([1, 2, 4])
+            Layout.parse('[012] [01,2]x2 [0,1,2]x2')
+        """
+        keep = _task_subset(tasks, self.T, "restrict")
+        new = {t: i for i, t in enumerate(keep)}
+        blocks = [[[new[t] for t in g if t in new] for g in part if any(t in new for t in g)] for part in self.blocks]
+        return Layout(blocks)
+
+    def without(self, *tasks: int) -> "Layout":
+        """The layout with some tasks removed (:meth:`restrict` to the others)."""
+        drop = set(_task_subset(tasks, self.T, "without"))
+        if len(drop) == self.T:
+            raise ConfigError(f"without: cannot remove all {self.T} tasks")
+        return self.restrict([t for t in range(self.T) if t not in drop])
+
     # ----------------------------------------------------------------------------------------------- queries
     def groups(self, block: int) -> Partition:
         """The task groups sharing block ``block`` (each group = one copy of the block)."""
@@ -259,34 +364,45 @@ class Layout:
         return f"Layout.parse({str(self)!r})"
 
     # ----------------------------------------------------------------------------------------------- drawing
-    def to_networkx(self, task_names: Sequence[str] | None = None):
+    def to_networkx(self, task_names: Sequence[str] | None = None, label_width: int | None = None):
         """The model tree as a ``networkx.DiGraph``.
 
         Nodes: ``"input"``, one node ``(c, group)`` per copy of block ``c`` and one head node ``("head", t)`` per task.
         Each node has attributes ``block`` (``-1`` input, ``B`` heads) and ``label``.
+
+        Args:
+            task_names: labels for the tasks (default ``t0, t1, ...``).
+            label_width: wrap each node's task list into lines of at most this many characters (names are kept
+                whole and shortened with "…" only if a single name is longer); None = one line.
         """
         import networkx as nx
 
         names = _names(task_names, self.T)
+        width = _check_width(label_width)
         G = nx.DiGraph()
         G.add_node("input", block=-1, label="input")
         for c, part in enumerate(self.blocks):
             for g in part:
-                G.add_node((c, g), block=c, label=f"b{c}\n" + ",".join(names[t] for t in g))
+                G.add_node((c, g), block=c, label=f"b{c}\n" + _wrap([names[t] for t in g], width))
                 parent = "input" if c == 0 else next((c - 1, h) for h in self.blocks[c - 1] if g[0] in h)
                 G.add_edge(parent, (c, g))
         for t in range(self.T):
-            G.add_node(("head", t), block=self.B, label=names[t])
+            G.add_node(("head", t), block=self.B, label=_wrap([names[t]], width))
             G.add_edge(next((self.B - 1, g) for g in self.blocks[-1] if t in g), ("head", t))
         return G
 
-    def draw(self, ax=None, task_names: Sequence[str] | None = None, title: str | None = None):
+    def draw(self, ax=None, task_names: Sequence[str] | None = None, title: str | None = None,
+             label_width: int | None = None, font_size: float = 8):
         """Draw the tree, input on the left, one column per block, task heads on the right.
 
         Args:
             ax: a matplotlib Axes (a new figure is made if None).
             task_names: labels for the tasks (default ``t0, t1, ...``).
             title: Axes title (default: the layout string).
+            label_width: wrap each node's task names into lines of at most this many characters, so long names
+                (``segment_semantic``) do not run into the neighbouring columns; a single longer name is shortened
+                with "…". None (default): one line per node.
+            font_size: size of the node labels.
 
         Returns:
             The matplotlib Axes.
@@ -294,9 +410,11 @@ class Layout:
         import matplotlib.pyplot as plt
         import networkx as nx
 
-        G = self.to_networkx(task_names)
+        G = self.to_networkx(task_names, label_width)
         if ax is None:
-            _, ax = plt.subplots(figsize=(1.6 * (self.B + 2), 0.8 * self.T + 1.2))
+            lines = max(str(label).count("\n") + 1 for _, label in G.nodes(data="label"))   # 2 without wrapping
+            extra = 0.12 * max(0, lines - 2) * self.T
+            _, ax = plt.subplots(figsize=(1.6 * (self.B + 2), 0.8 * self.T + 1.2 + extra))
         # tasks sorted by their group index block after block make every group a contiguous run of rows;
         # a node's height = mean row of the tasks below it, so the tree never crosses itself
         path = {t: tuple(next(i for i, g in enumerate(part) if t in g) for part in self.blocks) for t in range(self.T)}
@@ -306,11 +424,70 @@ class Layout:
             tasks = ([node[1]] if node[0] == "head" else list(node[1])) if node != "input" else list(range(self.T))
             pos[node] = (data["block"], -sum(row[t] for t in tasks) / len(tasks))
         nx.draw_networkx_edges(G, pos, ax=ax, arrows=False, edge_color="0.5")
-        nx.draw_networkx_labels(G, pos, labels=dict(G.nodes(data="label")), ax=ax, font_size=8,
+        nx.draw_networkx_labels(G, pos, labels=dict(G.nodes(data="label")), ax=ax, font_size=font_size,
                                 bbox=dict(boxstyle="round", fc="white", ec="0.3"))
         ax.set_title(str(self) if title is None else title, fontsize=9)
         ax.set_axis_off()
         return ax
+
+
+def _partition_of(together: np.ndarray, T: int, col: dict) -> Partition:
+    """Canonical partition from a boolean "pair shares the block" row (an equivalence relation)."""
+    groups: list[list[int]] = []
+    for t in range(T):
+        for g in groups:
+            if together[col[(g[0], t)]]:
+                g.append(t)
+                break
+        else:
+            groups.append([t])
+    return tuple(tuple(g) for g in groups)       # groups by smallest task, members ascending: canonical
+
+
+def _check_width(width: int | None) -> int | None:
+    if width is None:
+        return None
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 2:
+        raise ConfigError(f"label_width must be None or an integer >= 2 (characters per line), got {width!r}")
+    return int(width)
+
+
+def _wrap(names: list[str], width: int | None) -> str:
+    """Names joined by commas, wrapped into lines of at most ``width`` characters (a line break separates too)."""
+    if width is None:
+        return ",".join(names)
+    names = [n if len(n) <= width else n[:width - 1] + "…" for n in names]
+    lines, line = [], ""
+    for n in names:
+        if not line:
+            line = n
+        elif len(line) + 1 + len(n) <= width:
+            line += "," + n
+        else:
+            lines.append(line)
+            line = n
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def _task_subset(tasks: Iterable[int], T: int, what: str) -> list[int]:
+    """Validated, sorted task indices (ints in 0..T-1, no repeats, at least one)."""
+    if isinstance(tasks, (str, bytes)):
+        raise ConfigError(f"{what}: tasks must be task indices, got the string {tasks!r}")
+    try:
+        items = list(tasks)
+    except TypeError:
+        raise ConfigError(f"{what}: tasks must be a sequence of task indices, got {tasks!r}") from None
+    out = []
+    for t in items:
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < T:
+            raise ConfigError(f"{what}: tasks must be task indices in 0..{T - 1}, got {t!r}")
+        out.append(int(t))
+    if not out:
+        raise ConfigError(f"{what}: expected at least one task index, got none")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"{what}: a task is listed twice in {items}")
+    return sorted(out)
 
 
 def _names(task_names: Sequence[str] | None, T: int) -> list[str]:

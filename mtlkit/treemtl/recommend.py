@@ -55,7 +55,8 @@ def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[flo
         relative performance, %), and with block costs ``macs``, ``flops`` (= 2 × macs), ``params``, ``macs_pct``
         and ``params_pct`` (the paper's FLOPs(%) and #Params(%): backbone cost relative to T independent backbones)
         and ``backbones`` (cost in number of backbones, on ``budget_on``). ``df.attrs`` holds the weights, T, B, the
-        number of layouts and the method.
+        number of layouts, the method and ``search_stats`` (the :class:`~mtlkit.treemtl.topk.SearchStats` of
+        ``method="search"``, else None).
 
     Raises:
         ConfigError: k < 1, a budget without block costs, a budget below one backbone (the cheapest layout), a
@@ -83,14 +84,17 @@ def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[flo
         if k is None:
             raise ConfigError("k=None (the full ranking) needs method='enumerate'")
         per_block = costs.per_block(budget_on) if costs is not None else None
-        bp, _ = search_top_k(scores, per_block, budget_abs, int(k))
+        bp, stats = search_top_k(scores, per_block, budget_abs, int(k))
     else:
         bp = branch_point_matrix(T, B)            # refuses spaces above enumerate.MAX_LAYOUTS
         if budget_abs is not None:
             bp = bp[layout_cost_matrix(bp, T, costs.per_block(budget_on)) <= budget_abs]
         order = ranking_order(scores.ranking_keys(bp), bp)
         bp = bp[order if k is None else order[:k]]
-    return _frame(table, scores, costs, bp, n_layouts, method, budget, budget_on)
+        stats = None
+    df = _frame(table, scores, costs, bp, n_layouts, method, budget, budget_on)
+    df.attrs["search_stats"] = stats
+    return df
 
 
 def _frame(table: TwoTaskTable, scores: PairScores, costs: BlockCosts | None, bp: np.ndarray, n_layouts: int,
@@ -98,7 +102,7 @@ def _frame(table: TwoTaskTable, scores: PairScores, costs: BlockCosts | None, bp
     T, B = table.T, table.B
     est = table.estimate_matrix(bp)
     data: dict[str, object] = {
-        "layout": [Layout.from_branch_points(T, B, row.tolist()) for row in bp],
+        "layout": Layout.from_branch_matrix(T, B, bp),         # vectorised: milliseconds for 7,556 rows
         "paper_index": (pd.array(paper_indices(bp, T, B), dtype="Int64") if n_layouts <= PAPER_INDEX_LIMIT
                         else pd.array([pd.NA] * len(bp), dtype="Int64")),
         "score": est @ scores.weights,
@@ -124,3 +128,44 @@ def _frame(table: TwoTaskTable, scores: PairScores, costs: BlockCosts | None, bp
                     weights=dict(zip(table.task_names, scores.weights.tolist())),
                     block_costs=None if costs is None else costs.name, source=table.source)
     return df
+
+
+def pareto_front(frame: pd.DataFrame, score: str = "score", cost: str = "macs") -> pd.DataFrame:
+    """The rows of a :func:`recommend` frame that no other row beats on both axes (lower cost, higher score).
+
+    A row is on the front iff every row that costs at most as much scores lower, except rows with exactly the same
+    cost and score (all of those are kept: none dominates the others). These are the layouts that are the top-1
+    under *some* budget. Use ``recommend(table, block_costs, k=None)`` to get every layout.
+
+    Args:
+        frame: a :func:`recommend` DataFrame (or any frame with the two columns).
+        score: the column to maximise.
+        cost: the column to minimise (``"macs"``, ``"params"``, ``"backbones"``, ...).
+
+    Returns:
+        The front's rows, cost ascending (score ascending along the front), with their original index (rank).
+
+    Raises:
+        ConfigError: a column is missing (e.g. no cost columns because the frame was made without block costs) or
+            holds NaN.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"pareto_front: expected a DataFrame (from recommend), got {type(frame).__name__}")
+    for what, col in (("score", score), ("cost", cost)):
+        if col not in frame.columns:
+            hint = " (recommend() adds cost columns only when block_costs are given)" if what == "cost" else ""
+            raise ConfigError(f"pareto_front: {what} column {col!r} not in the frame; columns are "
+                              f"{list(frame.columns)}{hint}")
+        if frame[col].isna().any():
+            raise ConfigError(f"pareto_front: {what} column {col!r} holds NaN (e.g. params of block costs without "
+                              "parameter counts)")
+    c = frame[cost].to_numpy(dtype=np.float64)
+    v = frame[score].to_numpy(dtype=np.float64)
+    order = np.lexsort((-v, c))                             # cost ascending, best score first within a cost
+    c, v = c[order], v[order]
+    new_cost = np.r_[True, c[1:] != c[:-1]]                 # first row of each distinct cost = its best score
+    group = np.cumsum(new_cost) - 1
+    best = v[new_cost]                                      # best score per cost, cost ascending
+    before = np.r_[-np.inf, np.maximum.accumulate(best)[:-1]]   # best score of any strictly cheaper row
+    keep = (v == best[group]) & (best[group] > before[group])
+    return frame.iloc[order[keep]]

@@ -228,7 +228,8 @@ def search_top_k(scores: PairScores, per_block: Sequence[float] | None = None, b
 
 
 def top_k(table: TwoTaskTable, block_costs=None, budget: float | None = None, k: int = 5, *,
-          weights: "str | Sequence[float]" = "svde", budget_on: str = "macs") -> list[Layout]:
+          weights: "str | Sequence[float]" = "svde", budget_on: str = "macs",
+          return_stats: bool = False) -> "list[Layout] | tuple[list[Layout], SearchStats]":
     """The exact top-k layouts of a two-task table, without enumerating the design space.
 
     Args:
@@ -239,9 +240,12 @@ def top_k(table: TwoTaskTable, block_costs=None, budget: float | None = None, k:
         k: number of layouts.
         weights: task weights (see :func:`~mtlkit.treemtl.estimator.task_weights`).
         budget_on: ``"macs"`` (the paper's FLOPs) or ``"params"``.
+        return_stats: also return what the search did (:class:`SearchStats`: nodes expanded and pushed, complete
+            layouts collected, Lagrange multipliers).
 
     Returns:
-        The layouts, best first, in the order of :func:`mtlkit.treemtl.recommend`.
+        The layouts, best first, in the order of :func:`mtlkit.treemtl.recommend`; with ``return_stats=True`` the
+        pair ``(layouts, stats)``.
     """
     from mtlkit.treemtl.costs import as_block_costs, check_budget
 
@@ -254,5 +258,6 @@ def top_k(table: TwoTaskTable, block_costs=None, budget: float | None = None, k:
         budget_abs = check_budget(budget, table.T, costs, budget_on)
     elif budget is not None:
         raise ConfigError("budget given without block_costs; pass the backbone's per-block costs")
-    bp, _ = search_top_k(scores, per_block, budget_abs, k)
-    return [Layout.from_branch_points(table.T, table.B, row.tolist()) for row in bp]
+    bp, stats = search_top_k(scores, per_block, budget_abs, k)
+    layouts = Layout.from_branch_matrix(table.T, table.B, bp)
+    return (layouts, stats) if return_stats else layouts
