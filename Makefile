@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.mtlkit-installed
 SCALE  ?= cpu
 DEVICE ?= cpu
 DATA_ROOT ?=
+JOBS   ?= 2
 
 .PHONY: run test lab reproduce env sync clean-executed
 
@@ -22,13 +23,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	TQDM_MININTERVAL=5 $(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE)
+	TQDM_MININTERVAL=5 $(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --jobs $(JOBS)
 
 reproduce: $(STAMP)
 	$(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --only reproductions $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 test: $(STAMP)
-	TQDM_DISABLE=1 $(BIN)/python -m pytest -q
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -541,6 +541,31 @@ def check_finite(losses: Mapping[str, torch.Tensor | float], iteration: int) -> 
 
 
 # ------------------------------------------------------------------------------------------------------ the loop
+_HELD_LOCKS: set[str] = set()  # run dirs this process has locked (the lock is re-entrant within a process)
+
+
+@contextlib.contextmanager
+def _run_dir_lock(run_dir: Path | None):
+    """Hold an exclusive ``flock`` on ``run_dir/.lock`` (no-op without a run dir, without fcntl, or if held)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        fcntl = None
+    key = str(run_dir.resolve()) if run_dir is not None else None
+    if fcntl is None or key is None or key in _HELD_LOCKS:
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _HELD_LOCKS.add(key)
+        try:
+            yield
+        finally:
+            _HELD_LOCKS.discard(key)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class _PlainDict:
     """Checkpoints a plain dict in place (so loops can keep e.g. ``{"tau": 5.0}`` next to the modules)."""
 
@@ -585,77 +610,82 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
 
     Returns:
         The :class:`History`; ``iteration`` in every row is the number of completed iterations.
+
+    Outside DDP the run holds an exclusive lock on ``run_dir`` (``fcntl.flock`` on ``run_dir/.lock``, where
+    available): a second process asking for the same run (e.g. two notebooks run in parallel that share a cached
+    run, :mod:`mtlkit.cache`) waits, then resumes the finished checkpoint instead of training it again.
     """
     info = dist_info or DistInfo()
-    states = {k: (_PlainDict(v) if isinstance(v, dict) else v) for k, v in (state or {}).items()}
-    streams = dict(streams or {})
     run_dir = Path(run_dir) if run_dir is not None else None
-    ckpt_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
-    start = 0
-    if resume and ckpt_path is not None and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path)
-        old = ckpt.get("meta", {})
-        new = dict(meta or {})
-        changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in match_meta if old.get(k) != new.get(k)]
-        if changed:
-            raise ConfigError(f"run_dir {str(run_dir)!r} holds a checkpoint of a different run "
-                              f"({'; '.join(changed)}); use resume=False to start over or another run_dir")
-        missing = sorted((set(states) - set(ckpt["state"])) | (set(streams) - set(ckpt["streams"])))
-        if missing:
-            raise ConfigError(f"checkpoint {str(ckpt_path)!r} has no state for {missing}; "
-                              f"use another run_dir or resume=False")
-        for k, obj in states.items():
-            try:
-                obj.load_state_dict(ckpt["state"][k])
-            except (RuntimeError, ValueError, KeyError) as exc:
-                first_line = str(exc).splitlines()[0][:300]
-                raise ConfigError(f"checkpoint {str(ckpt_path)!r}: state {k!r} does not fit the current object "
-                                  f"({first_line}); use resume=False or another run_dir") from None
-        for k, s in streams.items():
-            s.load_state_dict(ckpt["streams"][k])  # may consume RNG (dataset transforms): restore RNG after
-        _set_rng_state(ckpt["rng"])
-        start = int(ckpt["iteration"])
-    writer = info.is_main and run_dir is not None
-    if writer:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    train_log = _CsvLog(run_dir / TRAIN_LOG if writer else None, start, keep=start > 0)
-    eval_log = _CsvLog(run_dir / EVAL_LOG if writer and eval_fn is not None else None, start, keep=start > 0)
+    with _run_dir_lock(run_dir if not info.enabled else None):
+        states = {k: (_PlainDict(v) if isinstance(v, dict) else v) for k, v in (state or {}).items()}
+        streams = dict(streams or {})
+        ckpt_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
+        start = 0
+        if resume and ckpt_path is not None and ckpt_path.is_file():
+            ckpt = load_checkpoint(ckpt_path)
+            old = ckpt.get("meta", {})
+            new = dict(meta or {})
+            changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in match_meta if old.get(k) != new.get(k)]
+            if changed:
+                raise ConfigError(f"run_dir {str(run_dir)!r} holds a checkpoint of a different run "
+                                  f"({'; '.join(changed)}); use resume=False to start over or another run_dir")
+            missing = sorted((set(states) - set(ckpt["state"])) | (set(streams) - set(ckpt["streams"])))
+            if missing:
+                raise ConfigError(f"checkpoint {str(ckpt_path)!r} has no state for {missing}; "
+                                  f"use another run_dir or resume=False")
+            for k, obj in states.items():
+                try:
+                    obj.load_state_dict(ckpt["state"][k])
+                except (RuntimeError, ValueError, KeyError) as exc:
+                    first_line = str(exc).splitlines()[0][:300]
+                    raise ConfigError(f"checkpoint {str(ckpt_path)!r}: state {k!r} does not fit the current object "
+                                      f"({first_line}); use resume=False or another run_dir") from None
+            for k, s in streams.items():
+                s.load_state_dict(ckpt["streams"][k])  # may consume RNG (dataset transforms): restore RNG after
+            _set_rng_state(ckpt["rng"])
+            start = int(ckpt["iteration"])
+        writer = info.is_main and run_dir is not None
+        if writer:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        train_log = _CsvLog(run_dir / TRAIN_LOG if writer else None, start, keep=start > 0)
+        eval_log = _CsvLog(run_dir / EVAL_LOG if writer and eval_fn is not None else None, start, keep=start > 0)
 
-    from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-    bar = tqdm(total=iterations, initial=start, desc=desc, disable=not (progress and info.is_main),
-               dynamic_ncols=True)
-    t0 = time.perf_counter()
+        bar = tqdm(total=iterations, initial=start, desc=desc, disable=not (progress and info.is_main),
+                   dynamic_ncols=True)
+        t0 = time.perf_counter()
 
-    def due(every: int, done: int) -> bool:
-        return done == iterations or (every > 0 and done % every == 0)
+        def due(every: int, done: int) -> bool:
+            return done == iterations or (every > 0 and done % every == 0)
 
-    try:
-        for i in range(start, iterations):
-            logs = dict(step_fn(i))
-            done = i + 1
-            bar.update(1)
-            if due(log_every, done):
-                row = {"iteration": done, **{k: float(v) for k, v in logs.items()},
-                       "time_s": round(time.perf_counter() - t0, 3)}
-                train_log.append(row)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k.startswith("loss")}, refresh=False)
-            if eval_fn is not None and due(eval_every, done):
-                if info.is_main:
-                    eval_log.append({"iteration": done, **_flatten(eval_fn(done))})
-                _barrier(info)
-            if ckpt_path is not None and due(checkpoint_every, done):
-                if info.is_main:
-                    save_checkpoint(ckpt_path, {
-                        "format": _CKPT_FORMAT, "iteration": done,
-                        "state": {k: obj.state_dict() for k, obj in states.items()},
-                        "streams": {k: s.state_dict() for k, s in streams.items()},
-                        "rng": _rng_state(), "meta": dict(meta or {}),
-                    })
-                _barrier(info)
-    finally:
-        bar.close()
-    return History(train=train_log.rows, eval=eval_log.rows, iterations=iterations, resumed_from=start)
+        try:
+            for i in range(start, iterations):
+                logs = dict(step_fn(i))
+                done = i + 1
+                bar.update(1)
+                if due(log_every, done):
+                    row = {"iteration": done, **{k: float(v) for k, v in logs.items()},
+                           "time_s": round(time.perf_counter() - t0, 3)}
+                    train_log.append(row)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k.startswith("loss")}, refresh=False)
+                if eval_fn is not None and due(eval_every, done):
+                    if info.is_main:
+                        eval_log.append({"iteration": done, **_flatten(eval_fn(done))})
+                    _barrier(info)
+                if ckpt_path is not None and due(checkpoint_every, done):
+                    if info.is_main:
+                        save_checkpoint(ckpt_path, {
+                            "format": _CKPT_FORMAT, "iteration": done,
+                            "state": {k: obj.state_dict() for k, obj in states.items()},
+                            "streams": {k: s.state_dict() for k, s in streams.items()},
+                            "rng": _rng_state(), "meta": dict(meta or {}),
+                        })
+                    _barrier(info)
+        finally:
+            bar.close()
+        return History(train=train_log.rows, eval=eval_log.rows, iterations=iterations, resumed_from=start)
 
 
 # -------------------------------------------------------------------------------------------- multi-task training

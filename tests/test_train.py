@@ -123,7 +123,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         train(_model(), make_tasks(), _loaders("joint"), cfg, run_dir=tmp_path, progress=False)
     assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["iteration"] == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME, TRAIN_LOG]
+    # no temp file left behind (".lock" is the run-dir lock of run_loop, empty by design)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", CHECKPOINT_NAME, TRAIN_LOG]
 
 
 def test_run_loop_restores_plain_dict_state_and_streams(tmp_path):
@@ -282,3 +283,21 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
         for row_one, row_two in zip(logs[0][1:], logs[1][1:]):
             a, b = (torch.tensor([float(v) for v in r.split(",")[:-1]]) for r in (row_one, row_two))
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_two_processes_sharing_a_run_dir_train_it_once(tmp_path):
+    """The run-dir lock: the second process waits, then resumes the finished run (same weights, one log)."""
+    import json
+    import subprocess
+    import sys
+
+    worker = Path(__file__).with_name("lock_worker.py")
+    run = tmp_path / "shared_run"
+    procs = [subprocess.Popen([sys.executable, str(worker), str(run)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o["resumed_from"] for o in outs) == [0, 20]  # one trained, the other found it finished
+    assert outs[0]["w"] == outs[1]["w"]
+    rows = (run / "train_log.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 20  # header + one row per iteration, written by one process only
