@@ -44,8 +44,8 @@ import pandas as pd
 import mtlkit
 from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
-from mtlkit.treemtl import (Layout, branch_point_matrix, count_layouts, enumerate_layouts, paper_index,
-                            paper_layout, pairs)
+from mtlkit.treemtl import (Layout, branch_point_matrix, count_layouts, enumerate_layouts, iter_cut_steps,
+                            paper_index, paper_layout, pairs)
 from mtlkit.viz import savefig, use_style
 
 out = check_params(scale, seed, device, out_dir)
@@ -105,13 +105,15 @@ except ConfigError as err:
 print("pairs          :", pairs(3))
 print("branch points  :", fig2.branch_points, "  e.g. b(0,1) =", fig2.branch_point(0, 1))
 print("round trip     :", Layout.from_branch_points(3, 5, fig2.branch_points) == fig2)
-G = fig2.to_networkx(["seg", "normal", "depth"])
+NYU_TASKS = ["segment_semantic", "normal", "depth_zbuffer"]    # the NYUv2 tasks of the paper, in its order
+G = fig2.to_networkx(NYU_TASKS)
 print(f"as a networkx tree: {G.number_of_nodes()} nodes = input + {sum(fig2.num_groups)} block copies + 3 heads")
 
-fig, axes = plt.subplots(3, 1, figsize=(11, 9.5))
-Layout.all_shared(3, 5).draw(ax=axes[0], task_names=["seg", "nrm", "dep"], title="L0: everything shared  [012]x5")
-fig2.draw(ax=axes[1], task_names=["seg", "nrm", "dep"], title=f"paper Fig. 2(a): {fig2}")
-Layout.independent(3, 5).draw(ax=axes[2], task_names=["seg", "nrm", "dep"], title="independent models  [0,1,2]x5")
+fig, axes = plt.subplots(3, 1, figsize=(11, 10))
+draw = dict(task_names=NYU_TASKS, label_width=16)     # one task name per line: long names do not overlap
+Layout.all_shared(3, 5).draw(ax=axes[0], title="L0: everything shared  [012]x5", **draw)
+fig2.draw(ax=axes[1], title=f"paper Fig. 2(a): {fig2}", **draw)
+Layout.independent(3, 5).draw(ax=axes[2], title="independent models  [0,1,2]x5", **draw)
 fig.suptitle("Three layouts for T = 3 tasks, B = 5 blocks\n(node = one copy of block b_c, shared by the tasks named in it; leaves = task heads)")
 fig.tight_layout()
 savefig(fig, "04_layouts")
@@ -151,56 +153,23 @@ plt.show()
 # (spec §2) fixes the details that decide the *order*, and so the paper's layout numbers `#k`:
 #
 # * blocks are tried shallow to deep, but only from the position of the last cut on (`lowest_avail_cut`);
-# * in a block, each task set with two or more tasks is split in every way into $(l_1, l_2)$, in the order of
+# * in a block, each task set with two or more tasks (in the block's list order, see the end of this section) is
+#   split in every way into $(l_1, l_2)$, in the order of
 #   `itertools.product([True, False], ...)` over its sorted members, $l_2$ always holding the smallest task;
 # * at most $T-1$ cuts (then every task is alone at the last block);
 # * a new layout is appended to the list (its index is its position) and explored at once (depth-first, pre-order);
 #   a layout already in the list is a **duplicate** and is not explored again.
 #
 # `enumerate_layouts(T, B)` replays exactly that (with a hash set instead of the code's linear list scan). To *see*
-# the steps, the cell below spells the same recursion out with `Layout.cut` and records every cut. It is a teaching
-# trace, checked against the library right after: for $T = 3$ each block has at most one splittable set at every
-# step, so the canonical group order of `Layout` gives the code's order; for $T \ge 4$ the code's order also depends
-# on the within-block list order of its sets (remove + append), which the library tracks and this trace does not.
+# the steps, `iter_cut_steps(T, B)` runs the same DFS written out with `Layout` objects and the code's list states,
+# and yields one record per cut tried: the parent and its index, the block, the task set cut, the split
+# $(l_1, l_2)$, the child, whether it is new or a duplicate, and its paper index. Its new children, in order, are
+# `enumerate_layouts(T, B)[1:]` for every $T$ and $B$ (tested in `tests/test_enumerate.py`).
 
 # %%
-def divide_set(S):
-    """All two-way splits (l1, l2) of a task set in the authors' order (spec §2); l2 holds min(S)."""
-    S = sorted(S)
-    for pattern in itertools.product([True, False], repeat=len(S)):
-        if pattern[0] is False and any(pattern):
-            l1 = {x for bit, x in zip(pattern, S) if bit}
-            yield l1, set(S) - l1
-
-
-def trace_cut_enumeration(T, B):
-    """The cut-based DFS written out with Layout.cut; returns (layouts in discovery order, one record per cut)."""
-    found, index, log = [Layout.all_shared(T, B)], {}, []
-    index[found[0]] = 0
-
-    def visit(L, num_cut, lowest, depth):
-        if num_cut >= T - 1:
-            return
-        for i in range(lowest, B):                       # blocks from the last cut position on
-            for S in L.groups(i):
-                if len(S) == 1:
-                    continue
-                for l1, l2 in divide_set(S):
-                    child = L.cut(i, l1)                  # cut block i and every deeper block
-                    new = child not in index
-                    log.append(dict(depth=depth, parent=index[L], block=i, l1=sorted(l1), l2=sorted(l2),
-                                    result=str(child), index=index[child] if not new else len(found),
-                                    new=new))
-                    if new:
-                        index[child] = len(found)
-                        found.append(child)
-                        visit(child, num_cut + 1, i, depth + 1)
-
-    visit(found[0], 0, 0, 1)
-    return found, pd.DataFrame(log, index=pd.RangeIndex(1, len(log) + 1, name="step"))
-
-
-found, log = trace_cut_enumeration(3, trace_B)
+cut_steps = list(iter_cut_steps(3, trace_B))                  # one CutStep per cut tried
+log = pd.DataFrame([s.row() for s in cut_steps], index=pd.RangeIndex(1, len(cut_steps) + 1, name="step"))
+found = [Layout.all_shared(3, trace_B)] + [s.child for s in cut_steps if s.new]
 print(f"T=3, B={trace_B}: {len(log)} cuts tried, {log.new.sum()} new layouts + L0 = {len(found)}, "
       f"{(~log.new).sum()} duplicates (not explored again)")
 print("trace == enumerate_layouts(3, B) in the paper's order:", found == enumerate_layouts(3, trace_B))
@@ -241,18 +210,29 @@ for _, row in log.iterrows():
     print("    " * (row["depth"] - 1) + f"cut b{row['block']} {row['l1']}|{row['l2']}  -> {mark} {row['result']}")
 
 # %% [markdown]
-# For larger $T$ the trace finds the same *set* as the library, in a different order (section 3's caveat), so paper
-# indices must come from `enumerate_layouts`/`paper_index`, never from a re-implementation:
+# For $T \ge 4$ one detail becomes visible: a block can hold two splittable task sets, and the code visits them in
+# its **list order**, which records how the block was built (the cut set is removed, $l_1$ and $l_2$ are appended
+# at the end), not in sorted order. `CutStep.block_order` shows that list. The first place where it matters for
+# $T = 4$, $B = 3$:
 
 # %%
-for T, B in [(3, 5), (4, 3)]:
-    f, lg = trace_cut_enumeration(T, B)
-    ref = enumerate_layouts(T, B)
-    print(f"T={T}, B={B}: {len(f)} layouts ({(~lg.new).sum()} duplicate cuts); same set: {set(f) == set(ref)}; "
-          f"same order: {f == ref}")
+first = next(s for s in iter_cut_steps(4, 3)
+             if [g for g in s.block_order if len(g) > 1] != [g for g in sorted(s.block_order) if len(g) > 1])
+print(f"step {first.step}: expanding #{first.parent_index} = {first.parent}; block {first.block} in the code's list "
+      f"order: {[set(g) for g in first.block_order]} (sorted: {[set(g) for g in sorted(first.block_order)]})")
+print(f"  the code cuts {set(first.task_set)} first -> #{first.index} = {first.child}")
+for T, B in [(3, 5), (4, 3), (4, 5)]:
+    st = list(iter_cut_steps(T, B))
+    f = [Layout.all_shared(T, B)] + [s.child for s in st if s.new]
+    print(f"T={T}, B={B}: {len(f)} layouts ({sum(not s.new for s in st)} duplicate cuts of {len(st)}); "
+          f"same order as enumerate_layouts: {f == enumerate_layouts(T, B)}")
 print("paper #45 for T=3, B=5:", paper_layout(3, 5, 45), "  paper_index(Fig. 2(a)) =", paper_index(fig2))
 
 # %% [markdown]
+# A trace that visits the sets in sorted order would cut $\{0,3\}$ first and give the layouts found from here on
+# other numbers (the same set, another order), which is why paper indices must come from `enumerate_layouts` /
+# `paper_index` (or this trace), never from a re-implementation that ignores the list order.
+#
 # ## 4. Why the enumeration is complete (Theorem 3.1)
 #
 # Theorem 3.1 claims the cut-based enumeration explores the design space completely. With the refinement property
@@ -465,7 +445,7 @@ print("branch-point matrix:", bp.shape, bp.dtype, "columns = pairs", pairs(5)[:3
 #    (`paper_layout(5, 5, 958)`, the Taskonomy 4-model pick of Table 2) with three cuts. Is there a sequence whose
 #    cut positions decrease? Does it still give #958?
 # 3. **Count the duplicates.** How many cuts does the DFS try for T = 3, B = 5, and how many are duplicates? How does
-#    the share of wasted cuts grow for T = 4 (use `trace_cut_enumeration`)?
+#    the share of wasted cuts grow for T = 4 (use `iter_cut_steps`)?
 # 4. **Where enumeration stops.** For B = 5 and for B = 17, what is the largest T with at most $10^6$ layouts (the
 #    limit of `recommend(method="auto")`)?
 #

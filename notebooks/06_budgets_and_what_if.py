@@ -19,7 +19,9 @@
 # The same questions from the command line close the notebook.
 #
 # The recommender is exact numpy arithmetic on the authors' published two-task tables (notebook 05) and the
-# measured per-block costs of their backbones. `scale` only changes the sizes of the search in section 5.
+# measured per-block costs of their backbones. `scale` only changes section 5: the sizes of the search and the
+# backbone whose blocks the branching-point detector measures (ResNet-34 at cpu scale, a tiny test network at smoke
+# scale).
 #
 # *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
 # used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
@@ -43,18 +45,18 @@ import pandas as pd
 import mtlkit
 from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
-from mtlkit.treemtl import (Layout, PairScores, TwoTaskTable, as_block_costs, count_layouts, get_block_costs,
-                            layout_costs, paper_layout, published_table, recommend, search_top_k)
-from mtlkit.treemtl.costs import check_budget
+from mtlkit.treemtl import (TwoTaskTable, count_layouts, get_block_costs, layout_costs, paper_layout, pareto_front,
+                            published_table, recommend, top_k)
 from mtlkit.viz import savefig, use_style
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
 if not isinstance(new_task_gain, (int, float)) or isinstance(new_task_gain, bool):
     raise ConfigError(f"new_task_gain must be a number (percentage points per shared block), got {new_task_gain!r}")
-SIZES = {  # (T, B) of the search that is checked against enumeration, and of the search beyond enumeration
-    "smoke": dict(check=(4, 5), big=(5, 5), budgets=[None, 2], detect_blocks=False),
-    "cpu": dict(check=(5, 9), big=(8, 17), budgets=[None, 2, 3, 4], detect_blocks=True),
+SIZES = {  # (T, B) of the search checked against enumeration and of the search beyond enumeration; the backbone
+    # (and input size) whose blocks give the costs in section 5: tiny_resnet has 4 blocks, ResNet-34 17
+    "smoke": dict(check=(4, 3), big=(5, 4), budgets=[None, 2], backbone="tiny_resnet", input_size=32),
+    "cpu": dict(check=(5, 9), big=(8, 17), budgets=[None, 2, 3, 4], backbone="resnet34", input_size=224),
 }
 SIZES["paper"] = SIZES["cpu"]
 SIZES = SIZES[scale]
@@ -154,16 +156,10 @@ pd.DataFrame(rows).set_index("budget").round(2)
 #
 # A budget is a vertical line in the plane *(cost, estimated score)*. The layouts worth recommending under *some*
 # budget are those no other layout beats on both axes: the **Pareto front** (lower cost, higher score). We rank all
-# 7,556 Taskonomy layouts once and keep the front with a running maximum.
+# 7,556 Taskonomy layouts once (`k=None`) and keep the front with `pareto_front(frame, score="score",
+# cost="backbones")`: sorted by cost, a layout is on the front iff it scores higher than every cheaper one.
 
 # %%
-def pareto_front(df, cost="backbones"):
-    """Rows of a recommend() frame that no other row beats on both cost (lower) and score (higher)."""
-    by_cost = df.sort_values([cost, "score"], ascending=[True, False])
-    best_before = by_cost.score.cummax().shift(fill_value=-np.inf)
-    return by_cost[by_cost.score > best_before]
-
-
 def plot_front(ax, full, front, title, picks=()):
     ax.scatter(full.backbones, full.score, s=5, color="0.7", label=f"all {len(full):,} layouts", rasterized=True)
     ax.step(front.backbones, front.score, where="post", color="C3", lw=1.5)
@@ -186,7 +182,7 @@ def plot_front(ax, full, front, title, picks=()):
 
 
 full_r = recommend(tko, resnet, k=None)                          # every layout, ranked, with costs
-front_r = pareto_front(full_r)
+front_r = pareto_front(full_r, cost="backbones")
 fig, ax = plt.subplots(figsize=(10, 5.5))
 plot_front(ax, full_r, front_r, "Taskonomy / Deeplab-ResNet34: estimated score vs cost (blue rings: paper Table 2)",
            picks=[i for i in PAPER_TABLE2.values()])
@@ -209,32 +205,20 @@ front_r[["layout", "paper_index", "score", "backbones", "macs_pct", "params_pct"
 # ### 4a. Drop a task
 #
 # Without edge detection, the two-task results of the other pairs do not change — the sub-table is the published one
-# restricted to four tasks. mtlkit has no helper for that (yet); the public constructor does it in one line. The
-# SVDE weights are recomputed over the remaining partners.
+# restricted to four tasks: `TwoTaskTable.without(task)` (or `.subset(tasks)`) keeps the names and the order of the
+# remaining tasks. The SVDE weights are recomputed over the remaining partners. To compare with the 5-task answer,
+# `Layout.without(task)` removes a task from a layout (its leaf and private branch; every other pair keeps its
+# branching point), renumbering the tasks in the same order.
 
 # %%
-def without(table, task):
-    """The two-task table restricted to all tasks but one (same measurements, fewer pairs)."""
-    keep = [t for t in range(table.T) if t != table.task_index(task)]
-    return TwoTaskTable(table.values[np.ix_(keep, keep)], [table.task_names[t] for t in keep],
-                        source=f"{table.source} without {task}")
-
-
-def drop_leaf(layout, task):
-    """A layout with one task removed (the other pairs keep their branching points)."""
-    keep = [t for t in range(layout.T) if t != task]
-    return Layout.from_branch_points(len(keep), layout.B, [layout.branch_point(keep[i], keep[j])
-                                                           for i in range(len(keep)) for j in range(i + 1, len(keep))])
-
-
-no_edge = without(tko, "edge_texture")
+no_edge = tko.without("edge_texture")
 print("T=4 tasks:", no_edge.task_names, f"-> {recommend(no_edge, k=1).attrs['n_layouts']} layouts")
 print("weights:", {SHORT[n]: round(w, 3) for n, w in recommend(no_edge, k=1).attrs["weights"].items()})
 rows = []
 for budget in (None, 3, 2):
     five = recommend(tko, resnet, budget=budget, k=1).iloc[0]
     ranked4 = recommend(no_edge, resnet, budget=budget, k=None)
-    cut = drop_leaf(five.layout, tko.task_index("edge_texture"))
+    cut = five.layout.without(tko.task_index("edge_texture"))
     rows.append(dict(budget="none" if budget is None else f"{budget} models", top1_5_tasks=f"#{five.paper_index}",
                      without_edge_leaf=str(cut),
                      its_rank_for_4_tasks=int(ranked4.index[[L == cut for L in ranked4.layout]][0]),
@@ -251,22 +235,38 @@ pd.DataFrame(rows).set_index("budget")
 #
 # ### 4b. Add a task (hypothetical)
 #
-# Suppose a sixth task, **`edge_occlusion` — hypothetical, not measured by anyone**: we *assume* it behaves with
-# every existing task exactly like `edge_texture` does (we copy edge's rows), and we *type in* its two-task results
+# Adding a task needs only the **new pairs**: $T$ new two-task models per branching point, $T(B+1)$ in all, merged
+# into the existing table. For your own tasks the two-task grid does exactly that: a grid whose experiment differs
+# from an existing one only in its task list takes over the finished models of the old grid and trains the new
+# pairs (`mtlkit/treemtl/README.md`, "Adding a task"):
+#
+# ```bash
+# python -m mtlkit grid runs/grid4 --reuse runs/grid3 --tasks segment_semantic,normal,depth_zbuffer,edge_texture
+# ```
+#
+# or, with only the old table at hand, `old_table.merge(*new_pair_tables)` (`TwoTaskTable.merge` matches tasks by
+# name and checks that every pair is covered). Here nobody can train the authors' models again, so the new pairs
+# are **hypothetical**: a sixth task, **`edge_occlusion`, not measured by anyone**. We *assume* it behaves with every
+# existing task exactly like `edge_texture` does (we copy edge's columns), and we *type in* its two-task results
 # with `edge_texture` itself: both gain `new_task_gain` points per shared block (a parameter; try a negative value).
-# Six tasks on five blocks make 120,196 layouts — still enumerable.
+# Each new pair is a small two-task table; `merge` puts them together with the published five-task table. Six
+# tasks on five blocks make 120,196 layouts — still enumerable.
 
 # %%
-T6 = tko.T + 1
-values = np.zeros((T6, T6, tko.B + 1))
-values[:tko.T, :tko.T] = tko.values
-edge = tko.task_index("edge_texture")
-for u in range(tko.T):
-    if u != edge:
-        values[T6 - 1, u] = tko.values[edge, u]                       # new task with u, as edge with u (assumed)
-        values[u, T6 - 1] = tko.values[u, edge]                       # u with the new task, as u with edge (assumed)
-values[edge, T6 - 1] = values[T6 - 1, edge] = new_task_gain * np.arange(tko.B + 1)   # typed in: b = 0..5
-six = TwoTaskTable(values, tko.task_names + ("edge_occlusion",), source="HYPOTHETICAL: Taskonomy + edge_occlusion")
+NEW = "edge_occlusion"
+new_pairs = []
+for u, name in enumerate(tko.task_names):
+    v = np.zeros((2, 2, tko.B + 1))                                   # tasks (name, NEW)
+    if name == "edge_texture":
+        v[0, 1] = v[1, 0] = new_task_gain * np.arange(tko.B + 1)      # typed in: b = 0..5
+    else:
+        edge = tko.task_index("edge_texture")
+        v[0, 1] = tko.values[u, edge]                                 # u with the new task, as u with edge (assumed)
+        v[1, 0] = tko.values[edge, u]                                 # the new task with u, as edge with u (assumed)
+    new_pairs.append(TwoTaskTable(v, [name, NEW], source=f"HYPOTHETICAL ({name}, {NEW})"))
+six = tko.merge(*new_pairs)                                           # 10 measured pairs + 5 hypothetical ones
+print("tasks:", six.task_names, f"(T={six.T}); pairs from the published table: {tko.T * (tko.T - 1) // 2}, "
+      f"hypothetical: {len(new_pairs)}")
 t0 = time.perf_counter()
 top_six = recommend(six, resnet, k=3)
 print(f"{top_six.attrs['n_layouts']:,} layouts ranked in {time.perf_counter() - t0:.2f} s (this run)")
@@ -322,7 +322,7 @@ top1_by_budget(tko, resnet, budgets).round(3)
 # %%
 tko_m = published_table("taskonomy", "mobilenetv2")
 full_m = recommend(tko_m, mobilenet, k=None)
-front_m = pareto_front(full_m)
+front_m = pareto_front(full_m, cost="backbones")
 compare = pd.concat({"ResNet-34": top1_by_budget(tko, resnet, [1, 2, 3, 4, 5])[["top1", "layout", "backbones"]],
                      "MobileNetV2": top1_by_budget(tko_m, mobilenet, [1, 2, 3, 4, 5])[["top1", "layout",
                                                                                        "backbones"]]}, axis=1)
@@ -360,27 +360,25 @@ front_m[["layout", "paper_index", "score", "backbones", "macs_pct", "params_pct"
 # We need a two-task table for 8 tasks on 17 blocks, and nobody has measured one: the table below is **synthetic**
 # (random, seeded). Each task gets a hidden "family"; within a family a task's two-task result drifts up by 0.3 points
 # per shared block, across families down by 0.2, plus Gaussian noise (σ = 1) at every block. The block costs are
-# real: at cpu scale, torchvision's ResNet-34 at 224×224 measured by the branching-point detector `branching_points`
-# (17 blocks, coarsened to B when a size below is smaller); at smoke scale (no torch, to stay fast) the five
-# registered coarse blocks of Deeplab-ResNet34.
+# measured: the branching-point detector `branching_points` (§3.3) cuts the backbone into blocks and measures each
+# one's MACs — at cpu scale torchvision's ResNet-34 at 224×224 (17 blocks, FLOP-balanced `coarsen` to B when a size
+# below is smaller), at smoke scale `tiny_resnet` at 32×32 (4 blocks; a test of the code path, not a result).
 
 # %%
-if SIZES["detect_blocks"]:
-    import torch                                                   # only here: the rest of the notebook is numpy
-    import torchvision
+import torch                                                       # only here: the rest of the notebook is numpy
 
-    from mtlkit.treemtl import branching_points
+from mtlkit.backbones import get_backbone
+from mtlkit.treemtl import branching_points, coarsen
 
-    features = torch.nn.Sequential(*list(torchvision.models.resnet34().children())[:-2])   # conv1 .. layer4
-    fine_blocks = branching_points(features, torch.zeros(1, 3, 224, 224))
-    print(f"detected {fine_blocks.B} blocks; one backbone = {sum(fine_blocks.block_costs().macs) / 1e9:.3f} GMACs")
+size = SIZES["input_size"]
+fine_blocks = branching_points(get_backbone(SIZES["backbone"]), torch.zeros(1, 3, size, size))
+print(f"{SIZES['backbone']} at {size}×{size}: detected {fine_blocks.B} blocks; one backbone = "
+      f"{sum(fine_blocks.block_costs().macs) / 1e9:.4f} GMACs")
 
 
 def block_costs_for(B):
-    """Per-block costs for B blocks: detected ResNet-34 blocks (cpu scale) or the registered coarse ones (smoke)."""
-    if not SIZES["detect_blocks"]:
-        return as_block_costs("resnet34@224", B)                   # raises if B != 5
-    return (fine_blocks if B == fine_blocks.B else fine_blocks.coarsen(B)).block_costs()
+    """Per-block costs for B blocks: the detected blocks, coarsened to B (similar FLOPs) if there are more."""
+    return (fine_blocks if B == fine_blocks.B else coarsen(fine_blocks, B)).block_costs()
 
 
 def synthetic_table(T, B, rng):
@@ -417,22 +415,21 @@ for budget in SIZES["budgets"]:
           f"enumerate {t_enum * 1e3:.0f} ms, search {t_srch * 1e3:.0f} ms (this run)")
 
 # %% [markdown]
-# **Then, beyond enumeration.** `search_top_k` is the engine under `recommend(method="search")`; called directly it
-# also reports what it did: nodes expanded and pushed on the heap, complete layouts collected, number of Lagrange
-# multipliers.
+# **Then, beyond enumeration.** `top_k(table, block_costs, budget, k)` is the search under `recommend(method="search")`;
+# with `return_stats=True` it also reports what it did: nodes expanded and pushed on the heap, complete layouts
+# collected, number of Lagrange multipliers.
 
 # %%
 T, B = SIZES["big"]
 table_b, family = synthetic_table(T, B, rng)
 costs_b = block_costs_for(B)
-scores_b = PairScores.from_table(table_b)                         # SVDE weights, the score as a sum over pairs
 print(f"SYNTHETIC table: T={T} tasks, B={B} blocks, {count_layouts(T, B):,} layouts; hidden families {family}")
 rows = []
 for budget in SIZES["budgets"]:
     t0 = time.perf_counter()
-    bp, stats = search_top_k(scores_b, costs_b.per_block("macs"), check_budget(budget, T, costs_b), k=5)
+    layouts, stats = top_k(table_b, costs_b, budget, k=5, return_stats=True)    # SVDE weights, budget on MACs
     seconds = time.perf_counter() - t0
-    best = Layout.from_branch_points(T, B, bp[0].tolist())
+    best = layouts[0]
     cost = layout_costs(best, costs_b)
     rows.append(dict(budget="none" if budget is None else f"{budget} models", seconds=round(seconds, 3),
                      expanded=stats.expanded, pushed=stats.pushed, collected=stats.collected,
@@ -456,13 +453,16 @@ recommend(table_b, costs_b, budget=budget, k=3, method="search")[["layout", "sco
 # ## 6. The same from the command line
 #
 # `python -m mtlkit recommend` runs the recommender without Python code — on a published table or on any two-task
-# CSV in the same format (here the 4-task sub-table of section 4a, written with `TwoTaskTable.to_csv`). `--help`
-# lists every option (weights, budget on MACs or params, `--method search`, CSV output).
+# CSV in the same format (here the 4-task sub-table of section 4a, written with `TwoTaskTable.to_csv`). The
+# what-if options `--drop-task NAME` and `--tasks A,B,...` restrict any table to some of its tasks, so the second
+# and third commands ask the same question. `--help` lists every option (weights, budget on MACs or params,
+# `--method search`, CSV output).
 #
 # ```bash
 # python -m mtlkit recommend --published taskonomy/resnet34 --budget 3 --k 5
 # python -m mtlkit recommend --table taskonomy_without_edge.csv \
 #     --task-names segment_semantic,normal,depth_zbuffer,keypoints2d --backbone resnet34 --budget 2 --k 3
+# python -m mtlkit recommend --published taskonomy/resnet34 --drop-task edge_texture --budget 2 --k 3
 # ```
 
 # %%
@@ -470,7 +470,8 @@ csv = out / "taskonomy_without_edge.csv"
 no_edge.to_csv(csv)
 for args in (["--published", "taskonomy/resnet34", "--budget", "3", "--k", "5"],
              ["--table", str(csv), "--task-names", ",".join(no_edge.task_names), "--backbone", "resnet34",
-              "--budget", "2", "--k", "3"]):
+              "--budget", "2", "--k", "3"],
+             ["--published", "taskonomy/resnet34", "--drop-task", "edge_texture", "--budget", "2", "--k", "3"]):
     print("$ python -m mtlkit recommend", " ".join(args))
     result = subprocess.run([sys.executable, "-m", "mtlkit", "recommend", *args], capture_output=True, text=True)
     print(result.stdout or result.stderr)
@@ -481,7 +482,7 @@ for args in (["--published", "taskonomy/resnet34", "--budget", "3", "--k", "5"],
 # 1. **Parameters instead of MACs.** Redo section 4c for MobileNetV2 with `budget_on="params"`
 #    (`top1_by_budget(tko_m, mobilenet, budgets, budget_on="params")`). At which budgets does the top-1 change, and
 #    why does that happen on MobileNetV2 but not on ResNet-34?
-# 2. **Drop another task.** Use `without(tko, "segment_semantic")`. Which task then gets the largest weight, and does
+# 2. **Drop another task.** Use `tko.without("segment_semantic")`. Which task then gets the largest weight, and does
 #    the 4-task top-1 within 3 models still keep keypoints apart from depth?
 # 3. **A conflicting new task.** Rerun the notebook (or section 4b) with `new_task_gain = -1.0`. Where does the
 #    hypothetical task go?

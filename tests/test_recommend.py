@@ -222,3 +222,12 @@ def test_readme_example_runs(capsys):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "1037" in out and "1046" in out
+
+
+def test_readme_what_if_example_runs():
+    readme = (Path(__file__).resolve().parents[1] / "mtlkit" / "treemtl" / "README.md").read_text()
+    code = readme.split("## What-if analyses", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    env: dict = {}
+    exec(compile(code, "README.md", "exec"), env)
+    assert len(env["front"]) == 11 and env["three"].T == 3 and env["no_edge"].T == 4
+    assert str(env["best5"].without(4)) == "[0,123] [0,12,3]x2 [0,1,2,3]x2" and env["stats"].expanded > 0

@@ -26,7 +26,7 @@ on the spec, so the merged table equals a single unsharded run.
 **Adding a task** trains only the new pairs: a grid whose spec differs from an existing grid's only in its task list
 takes over the existing grid's finished entries by task name (:meth:`TwoTaskGrid.reuse`, ``--reuse``) — a two-task
 model of ``(a, c)`` does not depend on which other tasks the experiment lists (same backbone and head seeds, same
-images and data order; tested bit for bit) — and :meth:`TwoTaskGrid.run` then trains the missing ``T·(B+1)``
+images and data order; tested bit for bit on SynthScenes) — and :meth:`TwoTaskGrid.run` then trains the missing ``T·(B+1)``
 entries of the new task. Without the old grid's folder (only its table), train the new pairs alone
 (``run(pairs=grid.pairs_with(new))``, ``--pairs-with``) and combine the tables with
 :meth:`TwoTaskTable.merge <mtlkit.treemtl.estimator.TwoTaskTable.merge>` (``grid.table(tasks=...)`` gives the table
