@@ -213,13 +213,13 @@ def bench_frame(table, repeats: int) -> None:
     print(f"\n4. recommend(table, 'resnet34', k=None): the full ranked frame, T={table.T}, B={table.B} ({n:,} rows)")
     recommend(table, "resnet34", k=None)                       # warm the cached paper order
     t_frame, df = timed(lambda: recommend(table, "resnet34", k=None), repeats)
-    print(f"   recommend(k=None)                          {t_frame * 1e3:9.1f} ms   (median of {repeats})")
+    print(f"   {'recommend(k=None)':47s} {t_frame * 1e3:9.1f} ms   (median of {repeats})")
     bp = branch_point_matrix(table.T, table.B)
     t_one, one = timed(lambda: [Layout.from_branch_points(table.T, table.B, row.tolist()) for row in bp], repeats)
     t_many, many = timed(lambda: Layout.from_branch_matrix(table.T, table.B, bp), repeats)
     assert one == many and [L.branch_points for L in one] == [L.branch_points for L in many]
-    print(f"   layouts one by one (Layout.from_branch_points) {t_one * 1e3:9.1f} ms   (median of {repeats})")
-    print(f"   layouts at once (Layout.from_branch_matrix)    {t_many * 1e3:9.1f} ms   (median of {repeats}); "
+    print(f"   {'layouts one by one (Layout.from_branch_points)':47s} {t_one * 1e3:9.1f} ms   (median of {repeats})")
+    print(f"   {'layouts at once (Layout.from_branch_matrix)':47s} {t_many * 1e3:9.1f} ms   (median of {repeats}); "
           f"equal lists; ratio {t_one / t_many:.0f}x")
     print(f"   top of the frame: {df.paper_index.iloc[:5].tolist()}")
 
