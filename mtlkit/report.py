@@ -342,32 +342,37 @@ def _ranking_section(table: str, summary, values) -> list[str]:
 
 
 def _results_section(table: str, summary, values, paper_datasets: list[str]) -> list[str]:
+    """One table per (scale, dataset, backbone, device) of the trained results, paper values alongside."""
     from mtlkit.paper import PUBLISHED_DATASET
 
     rows = summary[(summary.table == table) & (summary.dataset != PUBLISHED_DATASET)]
     known = values[values.value != ""]
     out: list[str] = []
-    if not rows.empty:
-        pv = {(r.setting, r.method, r.task, r.metric): r for r in values.itertuples()}
+    pv = {(r.setting, r.method, r.task, r.metric): r for r in values.itertuples()}
+    groups = rows.groupby(["scale", "dataset", "backbone", "device"], sort=False) if not rows.empty else []
+    for (scale, dataset, backbone, device), g in groups:
+        comparable = _comparable(scale, dataset, paper_datasets)
+        where = _where(g.iloc[0])
+        if comparable:
+            note = "the paper's experiment: compared"
+        else:
+            note = ("a stand-in, not the paper's experiment: shown, never compared with the paper's numbers"
+                    if scale != "paper" else "not the paper's dataset: shown, not compared")
         body = []
-        for r in rows.itertuples():
+        for r in g.itertuples():
             p = pv.get((r.setting, r.method, r.task, r.metric))
             printed = p.value if p is not None and p.value else ""
             dec = max(_decimals(printed), 2) if printed and "." in printed else None
-            ours = _fmt(r.mean, dec)
-            ours += f" ± {_fmt(r.sd, dec)}" if r.n > 1 else ""
-            ours += f" (n={r.n})"
-            if not printed:
-                diff = "—"
-            elif _comparable(r.scale, r.dataset, paper_datasets):
-                diff = _fmt(r.mean - float(printed), dec)
-                diff = diff if diff.startswith("−") else "+" + diff
-            else:
-                diff = "not comparable (stand-in)"
+            ours = _fmt(r.mean, dec) + (f" ± {_fmt(r.sd, dec)}" if r.n > 1 else "") + f" (n={r.n})"
             paper_cell = (printed.replace("-", "−") + _MARKS.get(p.source_kind, "")) if printed else "—"
-            body.append([r.setting, r.method, r.task, r.metric, paper_cell, ours, _where(r), diff])
-        out += ["", "**Results** (ours = mean ± sd over seeds, n runs; labelled scale · dataset):", ""]
-        out += _md_table(["setting", "method", "task", "metric", "paper", "ours", "ours: where", "ours − paper"], body)
+            row = [r.setting, r.method, r.task, r.metric, paper_cell, ours]
+            if comparable:
+                diff = _fmt(r.mean - float(printed), dec) if printed else "—"
+                row.append(diff if diff.startswith(("−", "—")) else "+" + diff)
+            body.append(row)
+        out += ["", f"**Results: {where}** — {note} (ours = mean ± sd over seeds, n runs):", ""]
+        header = ["setting", "method", "task", "metric", "paper", f"ours ({scale} · {dataset})"]
+        out += _md_table(header + (["ours − paper"] if comparable else []), body)
     done = set(zip(rows.setting, rows.method)) if not rows.empty else set()
     missing = sorted({m for s, m in zip(known.setting, known.method) if (s, m) not in done})
     if missing and not known.empty:

@@ -122,10 +122,16 @@ def test_default_locations_are_in_the_checkout(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------------- report
-def _results_table(text: str, setting: str, method: str, task: str, metric: str) -> list[str]:
-    rows = [line for line in text.splitlines()
-            if line.startswith(f"| {setting} | {method} | {task} | {metric} |")]
-    return [[c.strip() for c in line.strip("|").split("|")] for line in rows]
+def _section(text: str, where: str) -> list[list[str]]:
+    """The rows of the results table headed ``**Results: <where>**``."""
+    lines = text.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith(f"**Results: {where}**"))
+    rows = []
+    for line in lines[i + 4:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
 
 
 def test_report_labels_every_cell_and_compares_only_the_papers_experiment(results):
@@ -135,17 +141,20 @@ def test_report_labels_every_cell_and_compares_only_the_papers_experiment(result
         record("treemtl_table1", [ROW], scale="paper", seed=seed, device="cuda", dataset="NYUv2")
         record("treemtl_table1", [{**ROW, "value": v}], scale="paper", seed=seed, device="cuda", dataset="NYUv2")
     record("treemtl_table1", [{**ROW, "value": 99.0}], scale="smoke", seed=0, dataset="SynthScenes", **kw)
-    record("treemtl_table1", [{**ROW, "value": 20.0}], scale="paper", seed=0, dataset="SynthScenes", **kw)
+    record("treemtl_table1", [{**ROW, "value": 20.0, "backbone": "tiny_resnet"}], scale="paper", seed=0,
+           dataset="SynthScenes", **kw)
     text = render_report()
-    rows = _results_table(text, "no budget", "#0", "segment_semantic", "mIoU")
-    by_where = {r[6]: r for r in rows}
     # paper value 25.23 (2 decimals): ours at paper scale on NYUv2, 3 seeds, compared
-    assert by_where["paper · NYUv2 · cuda"][4:] == ["25.23", "25.50 ± 0.50 (n=3)", "paper · NYUv2 · cuda", "+0.27"]
-    # CPU scale on SynthScenes, and paper scale on the wrong dataset: shown, never compared
-    assert by_where["cpu · SynthScenes"][5:] == ["30.00 (n=1)", "cpu · SynthScenes", "not comparable (stand-in)"]
-    assert by_where["paper · SynthScenes"][7] == "not comparable (stand-in)"
-    assert "smoke" not in by_where and "99.00" not in text  # smoke rows are left out by default
-    assert "smoke · SynthScenes" in render_report(include_smoke=True)
+    assert "**Results: paper · NYUv2 · cuda** — the paper's experiment: compared" in text
+    assert _section(text, "paper · NYUv2 · cuda") == [
+        ["no budget", "#0", "segment_semantic", "mIoU", "25.23", "25.50 ± 0.50 (n=3)", "+0.27"]]
+    # CPU scale on SynthScenes, and paper scale on the wrong dataset: shown, never compared (no difference column)
+    assert "**Results: cpu · SynthScenes** — a stand-in, not the paper's experiment" in text
+    assert _section(text, "cpu · SynthScenes") == [
+        ["no budget", "#0", "segment_semantic", "mIoU", "25.23", "30.00 (n=1)"]]
+    assert "**Results: paper · SynthScenes · tiny_resnet** — not the paper's dataset: shown, not compared" in text
+    assert "99.00" not in text and "smoke · SynthScenes" not in text  # smoke rows are left out by default
+    assert "**Results: smoke · SynthScenes**" in render_report(include_smoke=True)
     assert "Smoke-scale rows are left out." in text
 
 
@@ -253,7 +262,9 @@ def test_budget_of_rejects_other_text():
 # --------------------------------------------------------------------------------- reproduction parameters
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(scale="huge"), ConfigError, r"scale must be one of"),
-    (dict(backbone="resnet9000"), ConfigError, r"unknown backbone 'resnet9000'; valid backbones are: .*resnet34"),
+    (dict(backbone="resnet9000"), ConfigError, r"backbone: unknown backbone .resnet9000.; valid backbones are: .*resnet34"),
+    (dict(cpu_backbone="tiny9"), ConfigError, r"cpu_backbone: unknown backbone .tiny9."),
+    (dict(weights="/nonexistent/w.pt"), FileNotFoundError, r"weights file ./nonexistent/w.pt. does not exist"),
     (dict(scale="paper"), ConfigError, r"scale='paper' trains on the real datasets: set data_root"),
     (dict(data_root="/nonexistent/mtl"), FileNotFoundError, r"data_root='/nonexistent/mtl' is not a directory"),
     (dict(device="tpu"), ConfigError, r"device must be"),
@@ -279,13 +290,14 @@ def test_reproduction_notebooks_declare_and_validate_their_parameters_first(nb_p
     import papermill as pm
 
     declared = pm.inspect_notebook(str(nb_path))
-    assert {"scale", "seed", "device", "out_dir", "data_root", "backbone"} <= set(declared)
+    assert {"scale", "seed", "device", "out_dir", "data_root", "backbone", "cpu_backbone", "iterations",
+            "backbone_weights", "workers"} <= set(declared)
     assert declared["data_root"]["default"] == "None"
     nb = nbformat.read(nb_path, as_version=4)
     i = next(k for k, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     validation = nb.cells[i + 1].source
-    assert "check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)" \
-        in validation
+    assert "check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root,\n" \
+           "                                cpu_backbone=cpu_backbone, weights=backbone_weights)" in validation
 
 
 @pytest.mark.notebook
@@ -309,3 +321,86 @@ def test_a_bad_parameter_stops_the_notebook_in_its_validation_cell(tmp_path, par
     ran = [k for k, c in enumerate(code) if c.get("execution_count")]
     assert ran[-1] == injected + 1  # the first code cell after the parameters failed; nothing after it ran
     assert any(o.get("ename") for o in code[injected + 1].outputs)
+
+
+# ------------------------------------------------------------------------------------------------ trained part
+def test_training_plan_by_scale():
+    from mtlkit.paper import training_plan
+
+    cpu = training_plan("treemtl_table2", "cpu", backbone="deeplab_resnet34")
+    assert (cpu.dataset, cpu.backbone_label, cpu.head, cpu.metric_set) == \
+        ("SynthScenes", "tiny_resnet(blocks=(2, 2))", "light", "taskonomy")
+    assert cpu.tasks == ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
+    paper = training_plan("treemtl_table2", "paper", backbone="deeplab_resnet34")
+    assert (paper.dataset, paper.backbone, paper.head, paper.iterations, paper.batch, paper.lr, paper.lr_step,
+            paper.lr_gamma) == ("Taskonomy", "deeplab_resnet34", "aspp", 50_000, 16, 1e-4, 10_000, 0.3)
+    nyu = training_plan("treemtl_table5", "paper", backbone="mobilenet_v2", iterations=10)
+    assert (nyu.dataset, nyu.iterations, nyu.lr, nyu.lr_step, nyu.lr_gamma) == ("NYUv2", 10, 1e-3, 4_000, 0.5)
+    with pytest.raises(ConfigError, match="iterations must be a positive int"):
+        training_plan("treemtl_table1", "cpu", backbone="deeplab_resnet34", iterations=0)
+    with pytest.raises(ConfigError, match="unknown TreeMTL table"):
+        training_plan("treemtl_table3", "cpu", backbone="deeplab_resnet34")
+
+
+def test_trained_layouts_are_the_picks_plus_differing_top1s():
+    from mtlkit.paper import trained_layouts_of
+
+    t2 = trained_layouts_of(pick_ranking("treemtl_table2"))
+    assert t2[("no budget", "#353")] == "[0,1234] [0,12,34] [0,12,3,4]x2 [0,1,2,3,4]"
+    assert t2[("3 models", RECOMMENDER_TOP1)] == "[03,124]x3 [03,1,24]x2"
+    assert len(t2) == 7 and ("4 models", RECOMMENDER_TOP1) not in t2  # #958 is its own top-1
+    assert len(trained_layouts_of(pick_ranking("treemtl_table1"))) == 5  # the top-1 #45 is a pick
+    assert list(trained_layouts_of(pick_ranking("treemtl_table6"))) == [("no budget", RECOMMENDER_TOP1)]
+
+
+@pytest.mark.parametrize("backbone, names", [
+    ("deeplab_resnet34", ["conv1…maxpool", "layer1.0…layer1.2", "layer2.0…layer2.3", "layer3.0…layer3.5",
+                          "layer4.0…layer4.2"]),
+    ("mobilenet_v2", None),
+])
+def test_paper_backbones_are_cut_into_the_papers_five_blocks(backbone, names):
+    from mtlkit.backbones import get_backbone
+    from mtlkit.paper import PAPER_MAPPINGS, _blocks_for, training_plan
+
+    plan = training_plan("treemtl_table1", "paper", backbone=backbone)
+    blocks = _blocks_for(get_backbone(backbone), plan, 64)
+    assert blocks.B == 5
+    assert [b.fine for b in blocks] == [tuple(g) for g in PAPER_MAPPINGS[backbone]]
+    if names:
+        assert [b.name for b in blocks] == names
+
+
+def test_a_backbone_with_too_few_blocks_is_refused():
+    from mtlkit.backbones import get_backbone
+    from mtlkit.paper import _blocks_for, training_plan
+
+    plan = training_plan("treemtl_table1", "cpu", backbone="deeplab_resnet34", cpu_backbone="tiny_cnn")
+    with pytest.raises(ConfigError, match="tiny_cnn has 3 branching points; the paper's layouts need 5"):
+        _blocks_for(get_backbone("tiny_cnn"), plan, 32)
+
+
+def test_train_layouts_at_smoke_scale_records_metrics_and_deltas(monkeypatch, tmp_path, results):
+    from mtlkit.delta import delta_t
+    from mtlkit.paper import delta_table, train_layouts, training_plan
+
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
+    plan = training_plan("treemtl_table5", "smoke", backbone="mobilenet_v2")
+    layouts = {("no budget", "Top-1"): "[012]x5", ("no budget", RECOMMENDER_TOP1): "[012]x4 [01,2]",
+               ("no budget", "again"): "[012]x5"}
+    out = train_layouts(plan, layouts, seed=0)
+    assert len(list((tmp_path / "cache").glob("treemtl-layout-*"))) == 2  # equal layouts are trained once
+    assert out.metrics[("no budget", "Top-1")] == out.metrics[("no budget", "again")]
+    assert set(out.reference) == set(plan.tasks)
+    d = delta_t(out.metrics[("no budget", "Top-1")], out.reference, zero_reference="skip")
+    assert out.deltas[("no budget", "Top-1")].overall == pytest.approx(d.overall)
+    path = record("treemtl_table5", out.rows, scale="smoke", seed=0, device="cpu", dataset=plan.dataset)
+    rows = _read(path)
+    assert {r["backbone"] for r in rows} == {"tiny_resnet(blocks=(2, 2))"}
+    assert {(r["method"], r["task"]) for r in rows if r["metric"] == "delta_t"} >= {("Top-1", "all"),
+                                                                                 ("Top-1", "normal")}
+    table = delta_table(out)
+    assert table.loc[("no budget", "Top-1", "[012]x5"), ("all", "paper")] == 5.2
+    assert table.loc[("no budget", "Top-1", "[012]x5"), ("all", "ours")] == pytest.approx(d.overall)
+    # a second call is served by the run cache: same numbers
+    again = train_layouts(plan, layouts, seed=0)
+    assert again.metrics == out.metrics
