@@ -387,7 +387,7 @@ def test_train_layouts_at_smoke_scale_records_metrics_and_deltas(monkeypatch, tm
     plan = training_plan("treemtl_table5", "smoke", backbone="mobilenet_v2")
     layouts = {("no budget", "Top-1"): "[012]x5", ("no budget", RECOMMENDER_TOP1): "[012]x4 [01,2]",
                ("no budget", "again"): "[012]x5"}
-    out = train_layouts(plan, layouts, seed=0)
+    out = train_layouts(plan, layouts, seed=0, threads=1)
     assert len(list((tmp_path / "cache").glob("treemtl-layout-*"))) == 2  # equal layouts are trained once
     assert out.metrics[("no budget", "Top-1")] == out.metrics[("no budget", "again")]
     assert set(out.reference) == set(plan.tasks)
@@ -402,5 +402,29 @@ def test_train_layouts_at_smoke_scale_records_metrics_and_deltas(monkeypatch, tm
     assert table.loc[("no budget", "Top-1", "[012]x5"), ("all", "paper")] == 5.2
     assert table.loc[("no budget", "Top-1", "[012]x5"), ("all", "ours")] == pytest.approx(d.overall)
     # a second call is served by the run cache: same numbers
-    again = train_layouts(plan, layouts, seed=0)
+    again = train_layouts(plan, layouts, seed=0, threads=1)
     assert again.metrics == out.metrics
+
+
+def test_the_paper_scale_path_runs_on_a_fabricated_taskonomy(monkeypatch, tmp_path):
+    """The real-data branch of train_layouts (dataset under data_root, its task options, paper-compatible
+    evaluators), with a small backbone and one iteration instead of the paper's model and schedule."""
+    import dataclasses
+
+    from fabricate import fabricate_taskonomy
+    from mtlkit.paper import train_layouts, training_plan
+
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
+    fabricate_taskonomy(tmp_path / "data" / "Taskonomy", n=4)
+    plan = training_plan("treemtl_table6", "paper", backbone="mobilenet_v2")
+    assert plan.dataset == "Taskonomy" and plan.head == "aspp"
+    small = dataclasses.replace(plan, backbone="tiny_resnet", backbone_options=(("blocks", (2, 2)),), head="light",
+                                iterations=1, batch=2)
+    out = train_layouts(small, {("no budget", RECOMMENDER_TOP1): "[0134,2]x3 [03,14,2]x2"}, seed=0,
+                        data_root=tmp_path / "data", threads=1)
+    assert {(r["task"], r["metric"]) for r in out.rows if r["method"] == "Ind. Models"} == {
+        ("segment_semantic", "err"), ("normal", "cos_sim"), ("depth_zbuffer", "abs_err"), ("keypoints2d", "err"),
+        ("edge_texture", "err")}
+    assert set(out.deltas[("no budget", RECOMMENDER_TOP1)].per_task) == set(plan.tasks)
+    with pytest.raises(ConfigError, match="Taskonomy needs data_root"):
+        train_layouts(small, {("no budget", "x"): "[01234]x5"}, seed=0)
