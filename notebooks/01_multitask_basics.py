@@ -17,21 +17,21 @@
 #    direction of each metric is better — and what their labels look like on SynthScenes.
 # 2. Why mtlkit's evaluators accumulate over the whole dataset, and how the *paper-compatible* evaluators (the
 #    original code's conventions) differ from them, on a tiny example you can check by hand.
-# 3. The relative performance $\Delta_t$ that both papers report (AutoMTL §4.4 of the spec, TreeMTL §4.1).
+# 3. The relative performance $\Delta_t$ that both papers report (AutoMTL: spec `automtl.md` §4.4; TreeMTL §4.1).
 # 4. Hard parameter sharing (one backbone, one head per task) against single-task models: what it saves and why it
 #    can help or hurt.
 # 5. The **pairwise experiment**: a single-task model per task and a hard-shared model per *pair* of tasks, summarised
 #    as a task × partner $\Delta_t$ matrix that shows which pairs help each other and which interfere.
 #
-# Everything runs on a laptop CPU in about two minutes at `scale="cpu"`. The single-task models and the three-task
-# model are exactly the runs of `00_quickstart` (same data, same settings, same cache key), so after the quickstart
-# they are loaded, not trained again.
+# Everything runs on a laptop CPU in a few minutes at `scale="cpu"` (seven small training runs of about 15 s each on
+# an idle 2-core machine). The single-task models and the three-task model are exactly the runs of `00_quickstart`
+# (same data, same settings, same cache key), so after the quickstart they are loaded, not trained again.
 
 # %% tags=["parameters"]
 scale = "cpu"  # "smoke" (tests, seconds) | "cpu" (minutes) | "paper" (bigger, still SynthScenes: not a paper table)
 seed = 0
 device = "cpu"
-out_dir = "../executed/multitask_basics"
+out_dir = "../executed/01_multitask_basics"
 pair_tasks = ("segment_semantic", "depth_zbuffer", "normal")  # 2-5 SynthScenes tasks, in the quickstart's order
 
 # %%
@@ -61,6 +61,7 @@ TASKS = tuple(pair_tasks)
 if len(TASKS) < 2 or len(set(TASKS)) != len(TASKS) or any(t not in ALL_TASKS for t in TASKS):
     raise ConfigError(f"pair_tasks must be 2 to 5 distinct names out of {ALL_TASKS}, got {pair_tasks!r}")
 use_style()
+pd.set_option("display.max_colwidth", None)
 SIZES = {  # the quickstart's sizes: same data and settings give the same cached runs
     "smoke": dict(n_train=16, n_test=8, resolution=32, iterations=3, batch=4),
     "cpu": dict(n_train=1024, n_test=128, resolution=64, iterations=600, batch=16),
@@ -71,12 +72,13 @@ print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, s
 # %% [markdown]
 # ## 1. Five dense tasks
 #
-# Both papers use the same five pixel-wise tasks (the Taskonomy subset of AdaShare): **semantic segmentation**,
-# **depth** (z-buffer), **surface normals**, **2-D keypoints** and **texture edges**. In mtlkit a task is an object
-# that knows how many channels its head must output, its training loss, and its evaluator with the metrics and their
-# directions (↑ higher is better, ↓ lower is better). Losses follow the original code (spec §4.2): cross-entropy for
-# segmentation, L1 on valid pixels for depth, $1-\cos$ between normalised vectors for normals, L1 for keypoints and
-# edges.
+# Both papers' largest benchmark, Taskonomy, has five pixel-wise tasks (NYUv2 and CityScapes use subsets of them):
+# **semantic segmentation**, **depth** (z-buffer), **surface normals**, **2-D keypoints** and **texture edges**. In
+# mtlkit a task is an object that knows how many channels its head must output, its training loss, and its evaluator
+# with the metrics and their directions (↑ higher is better, ↓ lower is better). Losses follow the original code
+# (spec §4.2): cross-entropy for segmentation, L1 on valid pixels for depth, $1-\cos$ between normalised vectors for
+# normals, L1 for keypoints and edges (mtlkit upsamples the prediction bilinearly to the label size;
+# `paper_compat=True` downsamples the label instead, as the original).
 
 # %%
 gallery = SynthScenes("test", size=3, resolution=96, seed=seed)  # all five tasks, three scenes, for the figures
@@ -245,6 +247,8 @@ def train_hard_shared(names):
     kind = f"stl-{names[0]}" if len(names) == 1 else "hard-shared"
     run = run_dir(kind, model="tiny_resnet+light", trained=list(names), data=data_key, config=config)
     history = train(model, subset, train_loader, config, run_dir=run)
+    cached = history.resumed_from == config.iterations  # a finished run in the cache returns at once
+    print(f"{' + '.join(names):45s} {'loaded from the run cache' if cached else 'trained'}  ({run.name})")
     return model, history
 
 
@@ -263,19 +267,22 @@ stl_models, reference = {}, {}
 for name in TASKS:
     stl_models[name], _ = train_hard_shared((name,))
     reference[name] = evaluate(stl_models[name], {name: tasks[name]}, test_loader, device=device)[name]
-pd.DataFrame({t: pd.Series(m) for t, m in reference.items()}).T.round(3)
 
 # %% [markdown]
-# The same predictions scored by the paper-compatible evaluators. SynthScenes has no void pixels, every image has the
-# same size and the test batches are equal (but possibly the last), so what can differ here is the resizing of the
-# $h\times w$ head output to the label size (nearest instead of bilinear), the per-batch means when the last batch is
-# smaller, and, for mIoU, the $TP\neq0$ rule if some class is never predicted correctly.
+# Their test metrics (column `mtlkit`), next to the same predictions scored by the paper-compatible evaluators.
+# SynthScenes has no void pixels, every image has the same size and the test batches are equal (but possibly the
+# last), so what can differ here is the resizing of the $h\times w$ head output to the label size (nearest instead of
+# bilinear), the per-batch means when the last batch is smaller, and, for mIoU, the $TP\neq0$ rule if some class is
+# never predicted correctly. Whatever the size of the differences in the last column, they are differences of
+# *evaluation*, not of the model: compare a model only with references scored the same way.
 
 # %%
 paper_tasks = {n: get_task(n, paper_compat=True, **train_set.task_options().get(n, {})) for n in TASKS}
 paper_scores = {n: evaluate(stl_models[n], {n: paper_tasks[n]}, test_loader, device=device)[n] for n in TASKS}
-pd.DataFrame([{"task": t, "metric": m, "mtlkit": reference[t][m], "paper-compatible": paper_scores[t][m]}
-              for t in TASKS for m in tasks[t].metrics]).set_index(["task", "metric"]).round(3)
+scores = pd.DataFrame([{"task": t, "metric": m, "mtlkit": reference[t][m], "paper-compatible": paper_scores[t][m]}
+                       for t in TASKS for m in tasks[t].metrics]).set_index(["task", "metric"])
+scores["relative difference (%)"] = 100 * (scores["paper-compatible"] - scores["mtlkit"]) / scores["mtlkit"]
+scores.round(3)
 
 # %% [markdown]
 # ## 6. The pairwise experiment
@@ -287,7 +294,7 @@ pd.DataFrame([{"task": t, "metric": m, "mtlkit": reference[t][m], "paper-compati
 
 # %%
 pairs = list(itertools.combinations(TASKS, 2))
-multi = {}  # tuple of tasks -> (metrics, DeltaResult, parameters)
+multi = {}  # tuple of tasks -> (metrics, DeltaResult, number of parameters, model)
 for names in pairs + ([TASKS] if len(TASKS) > 2 else []):
     model, _ = train_hard_shared(names)
     metrics = evaluate(model, {n: tasks[n] for n in names}, test_loader, device=device)
@@ -303,6 +310,7 @@ for (a, b) in pairs:
     d = multi[(a, b)][1].per_task
     delta_matrix.loc[a, b], delta_matrix.loc[b, a] = d[a], d[b]
 overall = {" + ".join(k): v[1].overall for k, v in multi.items()}
+delta_matrix.to_csv(out / "pairwise_delta.csv")  # the matrix of the figure, for later notebooks or your own plots
 
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw=dict(width_ratios=[1.1, 1]))
 lim = max(1.0, float(np.nanmax(np.abs(delta_matrix.values))))
@@ -346,7 +354,7 @@ for label, p in (("best pair ", best), ("worst pair", worst)):
 verdict = {True: "helps", False: "interferes"}
 print(f"\nAt scale={scale}, seed={seed}: sharing {verdict[pair_overall[best] > 0]} for the best pair and "
       f"{verdict[pair_overall[worst] > 0]} for the worst pair; "
-      f"{sum(v > 0 for v in pair_overall.values())} of {len(pairs)} pairs have ΔT > 0.")
+      f"pairs with ΔT > 0: {sum(v > 0 for v in pair_overall.values())} of {len(pairs)}.")
 if scale == "smoke":
     print("(smoke scale: 3 iterations; these numbers prove the code path only)")
 pd.DataFrame({" + ".join(p): pd.Series({f"{t}/{m}": v for t, ms in multi[p][1].per_metric.items()
@@ -367,7 +375,7 @@ pd.DataFrame({" + ".join(p): pd.Series({f"{t}/{m}": v for t, ms in multi[p][1].p
 # %%
 def shared_gradients(model, names, n_batches=4):
     """Per task: the gradient of its loss w.r.t. the backbone, summed over a few training batches (flattened)."""
-    model = copy.deepcopy(model).train()  # train-mode BN, as in training; the copy keeps the model's BN statistics
+    model = copy.deepcopy(model).train()  # train-mode BN as in training, on a copy: the model's BN stats stay
     params = list(model.backbone.parameters())
     grads = {n: torch.zeros(sum(p.numel() for p in params)) for n in names}
     generator = torch.Generator().manual_seed(seed)
@@ -396,8 +404,8 @@ pd.DataFrame(rows).set_index("pair").round(3)
 # Read the table against the matrix above: a ratio far from 1 says one task's loss drives the shared backbone; a
 # cosine near 0 or below says the two tasks want different things from it. These are hints, not proof — one seed,
 # one small backbone, 600 iterations; differences of a percent or two in $\Delta_t$ can change sign with the seed
-# (try it below). TreeMTL's answer to interference is to share only the first blocks and branch afterwards (notebook
-# 04 onward); AutoMTL's is to learn, per layer and task, whether to share at all (notebooks 02 and 03).
+# (try it below). TreeMTL's answer to interference is to share only the first blocks and branch afterwards
+# (notebooks 04–06); AutoMTL's is to learn, per layer and task, whether to share at all (from notebook 02 on).
 #
 # ## Try it
 #
@@ -406,7 +414,7 @@ pd.DataFrame(rows).set_index("pair").round(3)
 # 2. Add `"edge_texture"` to `pair_tasks`. What is the edge model's `err`, and what would a model that predicts 0
 #    everywhere score? What does that say about the edge column and row of the matrix?
 # 3. Give the pair with the most negative $\Delta_T$ loss weights that balance its two gradients (hint: the ratio in
-#    the last table) with `TrainConfig(..., loss_weights={...})`, train it once more and compare $\Delta_t$. (Train it
-#    outside the `multi` loop, with its own `run_dir` key that includes the weights.)
+#    the last table) with `TrainConfig(..., loss_weights={...})`, train it once more and compare $\Delta_t$ (the
+#    solution shows the few lines it takes).
 #
 # Answers: `notebooks/solutions/01_multitask_basics.md`.
