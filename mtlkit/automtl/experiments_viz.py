@@ -23,12 +23,17 @@ def _short(task: str) -> str:
 
 
 def compact_names(policy: Mapping[str, Mapping]) -> dict:
-    """The policy with short, unambiguous node labels: ``layer2.0.conv1`` -> ``L2.0.c1``, ``conv1`` -> ``stem``,
-    ``layer2.0.downsample.0`` -> ``L2.0.ds`` (other names unchanged)."""
+    """The policy with short, unambiguous ResNet node labels: ``layer2.0.conv1`` -> ``L2.0.c1``, ``conv1`` ->
+    ``stem``, ``layer2.0.downsample.0`` -> ``L2.0.ds``; other names (MobileNetV2's ``3.conv.0.0``, ...) unchanged."""
+    import re
+
     def short(name: str) -> str:
         if name == "conv1":
             return "stem"
-        return name.replace("layer", "L").replace(".downsample.0", ".ds").replace(".conv", ".c")
+        m = re.fullmatch(r"layer(\d+)\.(\d+)\.(?:conv(\d+)|(downsample)\.0)", name)
+        if m is None:
+            return name
+        return f"L{m.group(1)}.{m.group(2)}." + (f"c{m.group(3)}" if m.group(3) else "ds")
 
     return {short(n): row for n, row in policy.items()}
 

@@ -1,0 +1,177 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # AutoMTL · Taskonomy comparison (5 tasks: segmentation, normals, depth, keypoints, edges)
+#
+# **What this reproduces.** AutoMTL's Tiny-Taskonomy table (Zhang, Liu & Guan, NeurIPS 2022, §4): single-task
+# networks, hard sharing ("Multi-Task") and AutoMTL on Deeplab-ResNet34 with one ASPP head per task, for five tasks
+# with one metric each (segmentation cross-entropy `err`, normal cosine similarity `cos_sim`, depth `abs_err`,
+# keypoint and edge `err`), the parameters and
+#
+# $$\Delta_t = (-1)^{l_t}\,\frac{M_t-M^{\mathrm{STL}}_t}{M^{\mathrm{STL}}_t}\times 100\,\%,\qquad
+#   \Delta_T = \frac1T\sum_t \Delta_t$$
+#
+# ($l_t = 1$ where lower is better; spec `automtl.md` §4.4). The four models, post-trained by the same code:
+# **Single-Task** (five independent networks), **Multi-Task** (every conv shared, task BNs), **AutoMTL** (the
+# paper's pipeline: depth-weighted regulariser, $\lambda_{reg} = 0.0005$, (100, 400) alternation, one $\tau = 1$
+# sample) and **our resource-aware variant** (expected parameter cost, budget 1.5 backbones, straight-through hard
+# phase, best of 8 samples on `train2`). The paper's soft-sharing and NAS baselines are not implemented in the kit:
+# their rows stay paper-only slots.
+#
+# **Scales.** `smoke` proves the code path. `cpu` is a **stand-in: SynthScenes, not Taskonomy** — the five tasks on
+# procedurally rendered rooms with exact labels (Taskonomy's metric set), `tiny_resnet` with light heads, the
+# Taskonomy preset rescaled to 100 policy-train and 100 post-train iterations on 256 images: kept small, since five
+# tasks cost about five times a single task (about a minute). Its numbers are never compared with the paper's.
+# `paper` is the paper's setting on a GPU with the real Tiny-Taskonomy under `data_root` (Deeplab-ResNet34, ASPP
+# heads, 224 px crops of 256 px images, batch 16, 10 k pre-train, 20 k policy-train and 30 k post-train iterations,
+# task weights 1/3/2/7/7, sample seed 40); it has not been run here (no GPU, no data) — the test suite builds its
+# data loaders, supermodel and configuration on fabricated files.
+
+# %% tags=["parameters"]
+scale = "cpu"  # "smoke" (tests) | "cpu" (make run, SynthScenes stand-in) | "paper" (GPU, Taskonomy under data_root)
+seed = 0
+device = "cpu"
+out_dir = "../executed/automtl_taskonomy"
+data_root = None  # folder holding Taskonomy/ (required at paper scale)
+backbone = "deeplab_resnet34"  # the paper's backbone (paper scale)
+cpu_backbone = "tiny_resnet"  # the stand-in at smoke/cpu scale ("tiny_resnet" or "tiny_cnn")
+workers = 0  # DataLoader workers for the real dataset (4 to 8 on a GPU machine)
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+import mtlkit
+from mtlkit.automtl.experiments import (
+    BACKBONE_LABELS, comparison, dataset_label, experiment_setup, paper_plan,
+)
+from mtlkit.automtl.experiments_viz import plot_comparison, plot_policies
+from mtlkit.paper import check_reproduction_params, paper_values
+from mtlkit.report import record
+from mtlkit.viz import savefig, use_style
+
+start = time.perf_counter()
+out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
+setup = experiment_setup("taskonomy", scale, device=device, backbone=backbone, cpu_backbone=cpu_backbone,
+                         data_root=data_root, workers=workers)
+if scale != "paper":
+    torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is much faster than two
+use_style()
+TABLE = "automtl_taskonomy"
+SETTING = BACKBONE_LABELS[backbone]  # the paper table's setting this run stands for
+DATASET = dataset_label(setup)
+pd.set_option("display.width", 160)
+print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}; trains on: {DATASET}, "
+      f"backbone {setup.backbone}, tasks {list(setup.tasks)}")
+cfg = setup.base_config
+print(f"policy-train {cfg.policy_train_iterations} iterations, (P, N) = ({cfg.policy_steps}, {cfg.network_steps}), "
+      f"tau 5 -> {cfg.final_tau:.4f}, lambda_reg = {cfg.reg_weight}; post-train {cfg.post_train_iterations}")
+
+# %% [markdown]
+# ## 1. What is known of the paper's Taskonomy numbers
+#
+# AutoMTL's own table is not in the material available to this project: `paper_values/automtl_taskonomy.csv` holds
+# the reference constants of the authors' code for the single-task row (most likely the paper's, unverified) and one
+# third-party number. TreeMTL's Table 4 (same authors) **quotes** AutoMTL's Taskonomy result next to its own
+# single-task row (`paper_values/treemtl_table4.csv`, shown below for orientation): Δ_T = +4.7 % at −50.10 %
+# parameters. No Taskonomy architecture is published, so nothing can be reproduced exactly without training.
+
+# %%
+paper = paper_values(TABLE)
+quoted = paper_values("treemtl_table4", known_only=True)
+quoted = quoted[quoted.method.isin(["Ind. Models", "AutoMTL"])]
+pd.concat([paper[paper.value != ""].assign(source_table=TABLE), quoted.assign(source_table="treemtl_table4")])[
+    ["source_table", "method", "task", "metric", "value", "source_kind"]]
+
+# %% [markdown]
+# ## 2. The comparison
+#
+# All four models are post-trained from scratch by `mtlkit.automtl.search.post_train` with the setup's schedule,
+# and cached (`mtlkit.cache`). Δt is against the single-task models of the same seed.
+
+# %%
+comp = comparison(setup, seed, progress=scale == "paper")
+res = comp.runs["AutoMTL (resource-aware, ours)"]
+budget, chosen = res.config.budget, comp.backbones["AutoMTL (resource-aware, ours)"]
+feasible = sum(c["cost"] <= budget + 1e-12 for c in res.discretization.candidates)
+print(f"trained or loaded in {comp.seconds:.0f} s; resource-aware: {feasible} of {len(res.discretization.candidates)} "
+      f"samples within the budget of {budget} backbones, chosen {chosen:.3f}"
+      + ("" if feasible else " (none met it: the cheapest sample is kept)"))
+comp.table().round(3)
+
+# %% [markdown]
+# Every metric, ours next to the paper's values. The paper's full table is not in the material available to this
+# project (section 1). At `cpu` scale the columns are **not comparable** (SynthScenes stand-in, 6 classes instead of
+# 17, tiny backbone, a minute of training).
+
+# %%
+metrics = comp.metrics_table()
+for method in ("Single-Task", "AutoMTL"):
+    metrics[f"paper: {method}"] = [next((r.value for r in paper.itertuples() if r.method == method and r.task == t
+                                         and r.metric == m and r.value), "—") for t, m in metrics.index]
+metrics.round(3)
+
+# %%
+fig = plot_comparison(comp, title=f"Taskonomy comparison at scale={scale}: {DATASET}, backbone {setup.backbone}, "
+                                  f"seed {seed}")
+savefig(fig, "automtl_taskonomy_comparison")
+plt.show()
+searched = {m: comp.models[m].policy for m in comp.runs}
+fig = plot_policies({f"{m}: {comp.backbones[m]:.2f} backbones of conv parameters": p for m, p in searched.items()},
+                    list(setup.tasks), title=f"the searched architectures ({DATASET}, seed {seed})")
+savefig(fig, "automtl_taskonomy_policies")
+plt.show()
+
+# %% [markdown]
+# **Reading it.** With near-uniform learned distributions (spec §2.6) the paper's single $\tau = 1$ sample draws
+# *specific* for about a third of the (node, task) pairs, so its size is set mostly by the draw; the resource-aware
+# search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest one if none does — printed
+# above). At `cpu` scale one seed and a few hundred iterations make Δt differences of a few percent noise-level: run
+# more seeds (`-p seed 1`, `-p seed 2`; the report averages them) before reading a ranking.
+
+# %% [markdown]
+# ## 3. Record
+#
+# The trained rows go to `reproductions/results/automtl_taskonomy.csv` with this run's scale and dataset (at `cpu`
+# scale `SynthScenes (stand-in for Taskonomy)`, never compared with the paper).
+
+# %%
+wall = time.perf_counter() - start
+rows = comp.rows(SETTING)
+path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=DATASET, wall_s=wall)
+print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
+
+# %% [markdown]
+# ## 4. At paper scale
+#
+# `-p scale paper -p device cuda -p data_root /data/mtl` runs the settings below on the real Tiny-Taskonomy
+# (AdaShare's `taskonomy.json` and per-building folders, optionally `semseg_prior_factor.npy`, see
+# `mtlkit/data/taskonomy.py`): the same four models, each cached and resumable.
+# Differences to the paper's code that remain at paper scale: one joint batch of 16 for all tasks with one summed
+# optimizer step per iteration (the original: a batch per task and a step per task), bilinear
+# upsampling in the loss, and the baselines post-trained with AutoMTL's own schedule (30 k iterations) — the
+# authors trained their single-task and hard-sharing baselines with other schedules (spec §3.6).
+
+# %%
+pd.Series(paper_plan("taskonomy", backbone), dtype=object).to_frame("paper scale")
+
+# %% [markdown]
+# ## Try it
+#
+# 1. Which task gains and which loses from sharing at this scale? Compare the per-task Δt of Multi-Task with the
+#    relations built into SynthScenes (normals derive from depth; edges follow texture as well as geometry).
+# 2. Lower the resource budget (`mtlkit.automtl.synth.run_variant(setup, "resource", seed, budget=1.2)`): with five tasks, where does the
+#    search still afford task-specific layers?
+#
+# There are no fixed answers: each question is answered by what your run measures.
