@@ -59,7 +59,7 @@ import torch
 import mtlkit
 from mtlkit.automtl import SearchConfig
 from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, DATASET_NAMES, DATASETS, dataset_label, experiment_setup, hours_estimate, policy_train_wall,
+    DATASET_NAMES, DATASETS, dataset_label, experiment_setup, hours_estimate, policy_train_wall,
     time_policy_train,
 )
 from mtlkit.automtl.experiments_viz import plot_search_cost

@@ -2,7 +2,6 @@
 the paper-scale path on fabricated data, search-cost timing, bad input, and the notebooks' validation cells."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
