@@ -27,7 +27,7 @@ import pandas as pd
 from mtlkit.errors import ConfigError, unknown_name
 
 __all__ = [
-    "PAPER_VALUE_COLUMNS", "PUBLISHED_DATASET", "TreeMTLSetup", "PaperPick", "TREEMTL_TABLES", "TREEMTL_PICKS",
+    "PAPER_VALUE_COLUMNS", "PUBLISHED_DATASET", "PUBLISHED_POLICY", "ARCHITECTURE_FACTS", "EXACT_DATASETS", "TreeMTLSetup", "PaperPick", "TREEMTL_TABLES", "TREEMTL_PICKS",
     "reproductions_dir", "paper_values_dir", "list_tables", "table_info", "paper_values", "known_errors",
     "budget_of", "treemtl_costs", "identify_by_cost", "pick_ranking", "ranking_records",
     "check_reproduction_params", "plot_ranking", "RECOMMENDER_TOP1", "PAPER_MAPPINGS", "TrainingPlan",
@@ -42,6 +42,12 @@ SOURCE_KINDS = ("paper", "paper (implied)", "authors' code", "third-party", "unk
 #: The ``dataset`` of results computed exactly from the authors' published two-task tables (scale-independent,
 #: hence comparable with the paper at every scale).
 PUBLISHED_DATASET = "published two-task table"
+#: The ``dataset`` of results computed exactly from a published AutoMTL architecture (the authors' sampled policy).
+PUBLISHED_POLICY = "published policy"
+#: The ``dataset`` of exact facts about an architecture (node counts, parameters), independent of any data.
+ARCHITECTURE_FACTS = "architecture (exact)"
+#: Exact computations: the same numbers at every scale, so they are compared with the paper at every scale.
+EXACT_DATASETS = (PUBLISHED_DATASET, PUBLISHED_POLICY, ARCHITECTURE_FACTS)
 KNOWN_ERROR_COLUMNS = ("table", "setting", "method", "task", "metric", "kind", "printed", "recomputed", "reason")
 TABLE_COLUMNS = ("table", "paper", "label", "title", "dataset", "backbone", "notebook", "note")
 

@@ -278,9 +278,9 @@ _MARKS = {"paper": "", "paper (implied)": " ⁱ", "authors' code": " †", "thir
 
 
 def _comparable(scale: str, dataset: str, paper_datasets: list[str]) -> bool:
-    from mtlkit.paper import PUBLISHED_DATASET
+    from mtlkit.paper import EXACT_DATASETS
 
-    if dataset == PUBLISHED_DATASET:
+    if dataset in EXACT_DATASETS:
         return True
     return scale == "paper" and dataset.lower() in paper_datasets
 

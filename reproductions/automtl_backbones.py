@@ -62,7 +62,7 @@ from mtlkit.automtl.experiments import (
 from mtlkit.automtl.experiments_viz import plot_backbones, plot_policies
 from mtlkit.backbones import list_backbones
 from mtlkit.errors import ConfigError
-from mtlkit.paper import check_reproduction_params
+from mtlkit.paper import ARCHITECTURE_FACTS, check_reproduction_params
 from mtlkit.report import record
 from mtlkit.viz import savefig, use_style
 
@@ -150,7 +150,7 @@ plt.show()
 # %%
 fact_rows = [dict(setting=BACKBONE_LABELS.get(b, b), method="compiler", task="all", metric=k, value=float(v),
                   backbone=b) for b, f in facts.items() for k, v in f.items()]
-record(TABLE, fact_rows, scale=scale, seed=seed, device=device, dataset="architecture (exact)")
+record(TABLE, fact_rows, scale=scale, seed=seed, device=device, dataset=ARCHITECTURE_FACTS)
 wall = time.perf_counter() - start
 n = len(fact_rows)
 for b, c in comps.items():

@@ -428,3 +428,16 @@ def test_the_paper_scale_path_runs_on_a_fabricated_taskonomy(monkeypatch, tmp_pa
     assert set(out.deltas[("no budget", RECOMMENDER_TOP1)].per_task) == set(plan.tasks)
     with pytest.raises(ConfigError, match="Taskonomy needs data_root"):
         train_layouts(small, {("no budget", "x"): "[01234]x5"}, seed=0)
+
+
+def test_exact_results_are_compared_with_the_paper_at_every_scale(results):
+    """A published architecture counted exactly (dataset PUBLISHED_POLICY) is the paper's number at cpu scale too."""
+    from mtlkit.paper import PUBLISHED_POLICY
+
+    row = {"setting": "Deeplab-ResNet34", "method": "AutoMTL", "task": "all", "metric": "conv_params_paper",
+           "value": 28854656.0}
+    record("automtl_cityscapes", [row], scale="cpu", seed=0, device="cpu", dataset=PUBLISHED_POLICY)
+    text = render_report()
+    assert f"**Results: cpu · {PUBLISHED_POLICY}** — the paper's experiment: compared" in text
+    assert _section(text, f"cpu · {PUBLISHED_POLICY}") == [
+        ["Deeplab-ResNet34", "AutoMTL", "all", "conv_params_paper", "28854656 †", "28,854,656 (n=1)", "+0"]]

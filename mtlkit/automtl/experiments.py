@@ -38,6 +38,7 @@ from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
 from mtlkit.config import check_scale
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.paper import PUBLISHED_POLICY  # dataset label of exact (scale-free) results
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
@@ -67,8 +68,6 @@ METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline"
            "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource")}
 #: The λ_reg values of the paper's ablation (spec §5.3; its Table 6).
 LAMBDAS = (0.01, 0.001, 0.0005, 0.0001)
-#: ``dataset`` label of results computed exactly from a published architecture (scale-independent).
-PUBLISHED_POLICY = "published policy"
 
 #: Stand-in sizes per (dataset, scale): rendered images, resolution, batch, backbone width, stage lengths.
 #: ``nyuv2`` is :data:`mtlkit.automtl.synth.SIZES` (the setup of notebook 03).
