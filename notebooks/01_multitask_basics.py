@@ -351,10 +351,11 @@ for label, p in (("best pair ", best), ("worst pair", worst)):
     d = multi[p][1]
     print(f"{label}: {' + '.join(p):40s} ΔT = {d.overall:+.2f} %  (" +
           ", ".join(f"{t} {v:+.2f} %" for t, v in d.per_task.items()) + ")")
-verdict = {True: "helps", False: "interferes"}
-print(f"\nAt scale={scale}, seed={seed}: sharing {verdict[pair_overall[best] > 0]} for the best pair and "
-      f"{verdict[pair_overall[worst] > 0]} for the worst pair; "
-      f"pairs with ΔT > 0: {sum(v > 0 for v in pair_overall.values())} of {len(pairs)}.")
+n_help = sum(v > 0 for v in pair_overall.values())
+summary = ("sharing helps every pair" if n_help == len(pairs) else
+           "sharing interferes for every pair (no pair has ΔT > 0)" if n_help == 0 else
+           f"sharing helps {n_help} of {len(pairs)} pairs (ΔT > 0) and interferes for the others")
+print(f"\nAt scale={scale}, seed={seed}: {summary}.")
 if scale == "smoke":
     print("(smoke scale: 3 iterations; these numbers prove the code path only)")
 pd.DataFrame({" + ".join(p): pd.Series({f"{t}/{m}": v for t, ms in multi[p][1].per_metric.items()
@@ -409,8 +410,8 @@ pd.DataFrame(rows).set_index("pair").round(3)
 #
 # ## Try it
 #
-# 1. Run the notebook with `seed=1` (and `seed=2`). Which entries of the $\Delta_t$ matrix keep their sign? Is the
-#    best pair still the best?
+# 1. Run the notebook with `seed=1` (and more seeds if you have the time). Which entries of the $\Delta_t$ matrix keep
+#    their sign? Is the best pair still the best, and does it still help?
 # 2. Add `"edge_texture"` to `pair_tasks`. What is the edge model's `err`, and what would a model that predicts 0
 #    everywhere score? What does that say about the edge column and row of the matrix?
 # 3. Give the pair with the most negative $\Delta_T$ loss weights that balance its two gradients (hint: the ratio in
