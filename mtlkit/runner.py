@@ -97,6 +97,7 @@ def execute(notebook: Path, output: Path, parameters: dict, log: Path, threads: 
     env = dict(os.environ if env is None else env)
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning on shared cores
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(output), "-y", json.dumps(parameters),
            "-k", "python3", "--cwd", str(notebook.parent), "--no-progress-bar", "--log-level", "WARNING"]
     with open(log, "w") as handle:

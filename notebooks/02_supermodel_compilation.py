@@ -46,7 +46,8 @@ from torch import nn
 
 import mtlkit
 from mtlkit.automtl import (SuperModel, flops_report, param_report, plot_policy, policy_counts,
-                            policy_from_vectors, trace_backbone)
+                            trace_backbone)
+from mtlkit.automtl.policy import PAPER_CITYSCAPES_VECTORS, paper_cityscapes_policy
 from mtlkit.backbones import backbone_channels, get_backbone, list_backbones
 from mtlkit.config import check_params
 from mtlkit.data.synthetic import NUM_CLASSES
@@ -446,25 +447,18 @@ pd.DataFrame({k: {"tree MFLOPs": v["tree"] / 1e6, "separate MFLOPs": v["separate
 #
 # The AutoMTL notebook prints, for the policy learned on CityScapes (segmentation + depth, Deeplab-ResNet-34),
 # mtlParam = 28,854,656 against 2 × 21,267,648 single-task conv parameters: **32.16 % fewer**. The 72 choices
-# below are the spec's test vector (§7.14), in the original's conv order, which lists each stage's 1×1 projection
-# shortcut before that stage's 3×3 convs; mapped to torchvision `resnet34` module names (the DeepLab variant has the
-# same conv shapes). The policy skips at shape-changing convs, which needs the paper's projection: `skip="project"`.
+# (`mtlkit.automtl.policy.PAPER_CITYSCAPES_VECTORS`, the spec's test vector §7.14) are in the original's conv order,
+# which lists each stage's 1×1 projection shortcut before that stage's 3×3 convs, mapped to torchvision `resnet34`
+# module names (the DeepLab variant has the same conv shapes). The policy skips at shape-changing convs, which needs the paper's projection: `skip="project"`.
 
 # %%
-CITYSCAPES_SEG = ("sp sh sp sk sp sh sh sp sh sh sp sk sh sp sk sp sp sh sk sk sp sh sh sk sp sp sp sp sp sp sk sp sk "
-                  "sh sh sh")
-CITYSCAPES_DEPTH = ("sh sk sh sp sp sk sh sk sh sk sh sk sh sh sh sh sk sh sh sk sk sp sk sh sp sk sp sp sh sh sh sh "
-                    "sh sp sh sh")
-order = ["conv1"] + [f"layer1.{b}.conv{i}" for b in range(3) for i in (1, 2)]
-for stage, blocks in ((2, 4), (3, 6), (4, 3)):
-    order += [f"layer{stage}.0.downsample.0"] + [f"layer{stage}.{b}.conv{i}" for b in range(blocks) for i in (1, 2)]
+print({task: vec[:35] + " …" for task, vec in PAPER_CITYSCAPES_VECTORS.items()})  # 36 choices per task
 
 torch.manual_seed(seed)
 resnet34 = get_backbone("resnet34").to(device)
 cs_heads = {"segment_semantic": nn.Conv2d(512, 19, 1), "depth_zbuffer": nn.Conv2d(512, 1, 1)}  # 1x1 heads, 19 + 1
 cs = SuperModel.from_backbone(resnet34, cs_heads, example, skip="project").to(device)
-cs_policy = cs.validate_policy(policy_from_vectors(order, {"segment_semantic": CITYSCAPES_SEG,
-                                                           "depth_zbuffer": CITYSCAPES_DEPTH}))
+cs_policy = cs.validate_policy(paper_cityscapes_policy())  # {node: {task: choice}} on resnet34's names
 cs_report = param_report(cs, cs_policy)
 print("choices per task:", policy_counts(cs_policy))
 print(f"paper convention: {cs_report['paper']:,} conv parameters vs 2 × {cs_report['paper_single']:,} "
@@ -478,8 +472,6 @@ pd.Series(cs_report).to_csv(out / "cityscapes_param_report.csv")  # both convent
 # %%
 fig, ax = plt.subplots(figsize=(12, 4.2))
 plot_policy(cs_policy, ax=ax, short_names=False, title="AutoMTL's CityScapes policy on ResNet-34 (spec §7.14)")
-ax.grid(False)
-ax.legend(handles=ax.get_legend().legend_handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
 savefig(fig, "02_cityscapes_policy")
 plt.show()
 

@@ -6,26 +6,12 @@ import torch
 from torch import nn
 
 from mtlkit.automtl import SuperModel, count_params, derive, flops_report, param_report, policy_counts
-from mtlkit.automtl.policy import policy_from_vectors
+from mtlkit.automtl.policy import paper_cityscapes_policy
 from mtlkit.backbones import get_backbone
 from mtlkit.errors import ConfigError
 from mtlkit.flops import conv2d_flops, count_flops, count_macs, flops_by_module
 
 torch.set_num_threads(1)
-
-
-# The paper's CityScapes architecture (spec §7.14): conv nodes in the original's file order, which puts each stage's
-# 1x1 projection shortcut before that stage's 3x3 convs, mapped to torchvision resnet34 module names.
-def cityscapes_node_order() -> list[str]:
-    names = ["conv1"] + [f"layer1.{b}.conv{i}" for b in range(3) for i in (1, 2)]
-    for stage, blocks in ((2, 4), (3, 6), (4, 3)):
-        names.append(f"layer{stage}.0.downsample.0")
-        names += [f"layer{stage}.{b}.conv{i}" for b in range(blocks) for i in (1, 2)]
-    return names
-
-
-SEG = "sp sh sp sk sp sh sh sp sh sh sp sk sh sp sk sp sp sh sk sk sp sh sh sk sp sp sp sp sp sp sk sp sk sh sh sh"
-DEPTH = "sh sk sh sp sp sk sh sk sh sk sh sk sh sh sh sh sk sh sh sk sk sp sk sh sp sk sp sp sh sh sh sh sh sp sh sh"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +21,7 @@ def resnet34_cityscapes():
     heads = {"segment_semantic": nn.Conv2d(512, 19, 1), "depth_zbuffer": nn.Conv2d(512, 1, 1)}
     # skip="project": the paper's policy skips at shape-changing convs, which needs the paper's 1x1 projection
     sm = SuperModel.from_backbone(net, heads, torch.zeros(1, 3, 32, 32), skip="project")
-    policy = policy_from_vectors(cityscapes_node_order(), {"segment_semantic": SEG, "depth_zbuffer": DEPTH})
+    policy = paper_cityscapes_policy()  # spec §7.14, in the original's conv order
     return sm, sm.validate_policy(policy)
 
 

@@ -42,9 +42,9 @@ from mtlkit.paper import PUBLISHED_POLICY  # dataset label of exact (scale-free)
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
-    "METHODS", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY", "PAPER_CITYSCAPES_POLICY",
+    "METHODS", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
     "ExperimentSetup", "experiment_setup", "backbone_setup", "dataset_label", "check_cpu_backbone",
-    "paper_cityscapes_node_order", "published_policy_accounting", "published_policy_rows", "Comparison",
+    "published_policy_accounting", "published_policy_rows", "Comparison",
     "comparison", "lambda_ablation", "compiler_facts", "per_task_data", "time_policy_train", "policy_train_wall",
     "hours_estimate", "paper_plan",
 ]
@@ -95,16 +95,6 @@ PAPER_SIZES = {
     "nyuv2": dict(resolution=321, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
     "taskonomy": dict(resolution=224, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
 }
-
-# The paper's CityScapes architecture (spec §7.14): one choice per conv in the original's file order, which lists each
-# stage's 1x1 projection shortcut before that stage's 3x3 convs; node i maps to the i-th torchvision ResNet-34 name.
-PAPER_CITYSCAPES_POLICY = {
-    "segment_semantic": "sp sh sp sk sp sh sh sp sh sh sp sk sh sp sk sp sp sh sk sk sp sh sh sk sp sp sp sp sp sp sk "
-                        "sp sk sh sh sh",
-    "depth_zbuffer": "sh sk sh sp sp sk sh sk sh sk sh sk sh sh sh sh sk sh sh sk sk sp sk sh sp sk sp sp sh sh sh sh "
-                     "sh sp sh sh",
-}
-
 
 def check_cpu_backbone(cpu_backbone: str) -> str:
     """Validate the stand-in backbone of the smoke/cpu comparisons (``tiny_resnet`` or ``tiny_cnn``)."""
@@ -325,15 +315,6 @@ def paper_plan(dataset: str, backbone: str = "deeplab_resnet34") -> dict[str, An
 
 
 # ------------------------------------------------------------------------------------------ the published policy
-def paper_cityscapes_node_order() -> list[str]:
-    """The 36 ResNet-34 conv names in the order of the paper's CityScapes policy vectors (spec §7.14)."""
-    names = ["conv1"] + [f"layer1.{b}.conv{i}" for b in range(3) for i in (1, 2)]
-    for stage, blocks in ((2, 4), (3, 6), (4, 3)):
-        names.append(f"layer{stage}.0.downsample.0")
-        names += [f"layer{stage}.{b}.conv{i}" for b in range(blocks) for i in (1, 2)]
-    return names
-
-
 def published_policy_accounting(backbone: str = "deeplab_resnet34") -> dict[str, Any]:
     """The paper's CityScapes architecture (spec §7.14) counted in both conventions, exactly.
 
@@ -348,7 +329,7 @@ def published_policy_accounting(backbone: str = "deeplab_resnet34") -> dict[str,
     from torch import nn
 
     from mtlkit.automtl.accounting import param_report
-    from mtlkit.automtl.policy import policy_from_vectors
+    from mtlkit.automtl.policy import paper_cityscapes_policy
     from mtlkit.automtl.supermodel import SuperModel
     from mtlkit.backbones import get_backbone
 
@@ -358,7 +339,7 @@ def published_policy_accounting(backbone: str = "deeplab_resnet34") -> dict[str,
         heads = {"segment_semantic": nn.Conv2d(net.out_channels, 19, 1), "depth_zbuffer": nn.Conv2d(net.out_channels, 1, 1)}
         sm = SuperModel.from_backbone(net, heads, torch.zeros(1, 3, 32, 32), skip="project")
     try:
-        policy = sm.validate_policy(policy_from_vectors(paper_cityscapes_node_order(), PAPER_CITYSCAPES_POLICY))
+        policy = sm.validate_policy(paper_cityscapes_policy())
     except ConfigError as err:
         raise ConfigError(f"backbone {backbone!r} does not have ResNet-34's conv names, which the paper's CityScapes "
                           f"policy is written for: {err}") from None

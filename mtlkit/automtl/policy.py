@@ -23,7 +23,7 @@ from mtlkit.errors import ConfigError, unknown_name
 __all__ = [
     "SHARED", "SPECIFIC", "SKIP", "CHOICES", "ALIASES", "Policy",
     "normalize_choice", "validate_policy", "uniform_policy", "argmax_policy", "sample_policy", "policy_counts",
-    "policy_from_vectors",
+    "policy_from_vectors", "PAPER_CITYSCAPES_VECTORS", "paper_cityscapes_node_order", "paper_cityscapes_policy",
 ]
 
 SHARED, SPECIFIC, SKIP = "shared", "specific", "skip"
@@ -205,3 +205,33 @@ def policy_from_vectors(node_names: Sequence[str], vectors: Mapping[str, Sequenc
         for node, choice in zip(node_names, items):
             out[node][task] = ALIASES.get(choice, choice)
     return out
+
+
+# ------------------------------------------------------------------------------------ the paper's CityScapes policy
+#: The architecture AutoMTL reports for CityScapes (spec §7.14; run "no_pre", seed 10, λ = 0.0005): one choice per
+#: conv node and task, in the original's conv order (:func:`paper_cityscapes_node_order`). Counted the paper's way it
+#: has 28,854,656 conv parameters, 32.16 % fewer than two single-task ResNet-34s.
+PAPER_CITYSCAPES_VECTORS = {
+    "segment_semantic": "sp sh sp sk sp sh sh sp sh sh sp sk sh sp sk sp sp sh sk sk sp sh sh sk sp sp sp sp sp sp sk "
+                        "sp sk sh sh sh",
+    "depth_zbuffer": "sh sk sh sp sp sk sh sk sh sk sh sk sh sh sh sh sk sh sh sk sk sp sk sh sp sk sp sp sh sh sh sh "
+                     "sh sp sh sh",
+}
+
+
+def paper_cityscapes_node_order() -> list[str]:
+    """The 36 ResNet-34 conv names (torchvision's; the DeepLab variant has the same) in the vectors' order.
+
+    The original's prototxt lists each stage's 1×1 projection shortcut before that stage's 3×3 convs.
+    """
+    names = ["conv1"] + [f"layer1.{b}.conv{i}" for b in range(3) for i in (1, 2)]
+    for stage, blocks in ((2, 4), (3, 6), (4, 3)):
+        names.append(f"layer{stage}.0.downsample.0")
+        names += [f"layer{stage}.{b}.conv{i}" for b in range(blocks) for i in (1, 2)]
+    return names
+
+
+def paper_cityscapes_policy() -> Policy:
+    """The paper's CityScapes policy as ``{node: {task: choice}}`` on ResNet-34 node names (tasks segment_semantic,
+    depth_zbuffer); it needs a supermodel with ``skip="project"`` (it skips at shape-changing convs)."""
+    return policy_from_vectors(paper_cityscapes_node_order(), PAPER_CITYSCAPES_VECTORS)

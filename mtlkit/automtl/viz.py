@@ -56,8 +56,10 @@ def plot_policy(policy: Mapping[str, Mapping[str, str]], *, tasks: Sequence[str]
     ax.set_xticks(range(len(nodes)), labels, rotation=90, fontsize=6)
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_xlabel("node (graph order)")
-    ax.legend(handles=[Patch(color=POLICY_COLORS[c], label=c) for c in CHOICES], loc="upper center",
-              bbox_to_anchor=(0.5, -0.35 if len(nodes) > 10 else -0.25), ncol=3, frameon=False, fontsize=8)
+    ax.grid(False)  # a style's axes grid would be drawn over the cells
+    # to the right of the heatmap: below it, the legend would collide with long (rotated) node names
+    ax.legend(handles=[Patch(color=POLICY_COLORS[c], label=c) for c in CHOICES], loc="center left",
+              bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     if title:
         ax.set_title(title)
     fig.tight_layout()
