@@ -23,7 +23,7 @@ from mtlkit.heads import get_head, head_in_channels
 
 __all__ = [
     "MultiTaskModel", "single_task_models", "build_model", "build_single_task_models", "as_task_dict",
-    "head_out_channels", "check_heads_match_tasks",
+    "head_out_channels", "check_heads_match_tasks", "check_heads_mapping",
 ]
 
 
@@ -44,13 +44,7 @@ class MultiTaskModel(nn.Module):
         super().__init__()
         if not isinstance(backbone, nn.Module):
             raise ConfigError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
-        if not isinstance(heads, Mapping) or not heads:
-            raise ConfigError(f"heads must be a non-empty dict task name -> nn.Module, got {heads!r}")
-        for name, head in heads.items():
-            if not isinstance(name, str) or not name or "." in name:
-                raise ConfigError(f"task names must be non-empty strings without '.', got {name!r}")
-            if not isinstance(head, nn.Module):
-                raise ConfigError(f"head of task {name!r} must be an nn.Module, got {type(head).__name__}")
+        check_heads_mapping(heads)
         channels = backbone_channels(backbone)
         for name, head in heads.items():
             _check_head_input(name, head, channels)
@@ -120,6 +114,30 @@ def check_heads_match_tasks(heads: Mapping[str, nn.Module], tasks: Mapping[str, 
         if got is not None and got != task.out_channels:
             raise ConfigError(f"head of task {name!r} outputs {got} channels but the task expects "
                               f"task.out_channels={task.out_channels}")
+
+
+def check_heads_mapping(heads: Any) -> dict[str, nn.Module]:
+    """Check the structure every multi-task model needs: a non-empty dict task name -> ``nn.Module``.
+
+    Returns:
+        ``dict(heads)``.
+
+    Raises:
+        ConfigError: not a dict, empty, a task name that is not a non-empty string without '.', a head that is
+            ``None`` or not an ``nn.Module`` — the message names the task.
+    """
+    if not isinstance(heads, Mapping):
+        raise ConfigError(f"heads must be a non-empty dict task name -> nn.Module, got {type(heads).__name__}")
+    if not heads:
+        raise ConfigError("heads is empty: heads must be a non-empty dict task name -> nn.Module (one per task)")
+    for name, head in heads.items():
+        if not isinstance(name, str) or not name or "." in name:
+            raise ConfigError(f"task names must be non-empty strings without '.', got {name!r}")
+        if head is None:
+            raise ConfigError(f"task {name!r} has no head (heads[{name!r}] is None); give an nn.Module per task")
+        if not isinstance(head, nn.Module):
+            raise ConfigError(f"head of task {name!r} must be an nn.Module, got {type(head).__name__}")
+    return dict(heads)
 
 
 def _check_head_input(name: str, head: nn.Module, channels: int) -> None:

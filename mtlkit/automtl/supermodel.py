@@ -107,17 +107,9 @@ class _Plan:
 
 
 def _check_heads(heads: Mapping[str, nn.Module], channels: int) -> dict[str, nn.Module]:
-    if not isinstance(heads, Mapping):
-        raise ConfigError(f"heads must be a dict {{task name: head module}}, got {type(heads).__name__}")
-    if not heads:
-        raise ConfigError("heads is empty: give at least one task, as {task name: head module}")
-    for task, head in heads.items():
-        if not isinstance(task, str) or not task or "." in task:
-            raise ConfigError(f"task names must be non-empty strings without '.', got {task!r}")
-        if head is None:
-            raise ConfigError(f"task {task!r} has no head (heads[{task!r}] is None); give an nn.Module per task")
-        if not isinstance(head, nn.Module):
-            raise ConfigError(f"heads[{task!r}] must be an nn.Module, got {type(head).__name__}")
+    from mtlkit.models import check_heads_mapping
+
+    for task, head in check_heads_mapping(heads).items():
         first = next((m for m in head.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))), None)
         expected = None
         if isinstance(first, nn.Conv2d) and not isinstance(first.weight, nn.parameter.UninitializedParameter):

@@ -23,6 +23,7 @@ from torch import nn
 
 from mtlkit.errors import ConfigError
 from mtlkit.heads import head_in_channels
+from mtlkit.models import check_heads_mapping
 from mtlkit.treemtl.branching import BlockSequence, branching_points, coarsen
 from mtlkit.treemtl.costs import layout_costs
 from mtlkit.treemtl.layout import Layout
@@ -57,13 +58,7 @@ class TreeModel(nn.Module):
         if not isinstance(blocks, BlockSequence):
             raise ConfigError(f"blocks must be a BlockSequence from branching_points()/coarsen(), got "
                               f"{type(blocks).__name__}")
-        if not isinstance(heads, Mapping) or not heads:
-            raise ConfigError(f"heads must be a non-empty dict task name -> nn.Module, got {heads!r}")
-        for name, head in heads.items():
-            if not isinstance(name, str) or not name or "." in name:
-                raise ConfigError(f"task names must be non-empty strings without '.', got {name!r}")
-            if not isinstance(head, nn.Module):
-                raise ConfigError(f"head of task {name!r} must be an nn.Module, got {type(head).__name__}")
+        check_heads_mapping(heads)
         layout = _as_layout(layout)
         names = tuple(heads)
         if layout.T != len(names):
