@@ -19,7 +19,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "tasks", "metrics", "delta", "data", "backbones", "heads", "models", "train", "flops",
-    "automtl", "treemtl", "report", "viz", "config", "cache",
+    "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper",
 }
 
 

@@ -431,8 +431,12 @@ def _differences(root: Path) -> list[str]:
     return out
 
 
-def render_report(*, include_smoke: bool = False) -> str:
-    """The report as markdown (see the module docstring); deterministic for given paper values and results."""
+def render_report(*, include_smoke: bool = False, gpu_hours: bool = True) -> str:
+    """The report as markdown (see the module docstring); deterministic for given paper values and results.
+
+    ``gpu_hours=False`` leaves out the paper-scale GPU-hours estimate (:mod:`mtlkit.compute`; it builds the paper's
+    models on the meta device, a few seconds the first time).
+    """
     from mtlkit.paper import list_tables, paper_values, reproductions_dir
 
     repro = reproductions_dir()
@@ -503,8 +507,26 @@ def render_report(*, include_smoke: bool = False) -> str:
                                [[r.setting, r.method, r.task, r.metric,
                                  _fmt(r.mean) + (f" ± {_fmt(r.sd)}" if r.n > 1 else "") + f" (n={r.n})", _where(r)]
                                 for r in rs.itertuples()])
+    if gpu_hours:
+        lines += _gpu_hours_section()
     lines += _differences(repro.parent)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _gpu_hours_section() -> list[str]:
+    """Expected GPU hours per table at paper scale, estimated from training compute (:mod:`mtlkit.compute`)."""
+    from mtlkit.compute import ASSUMED_TFLOPS, TRAIN_FACTOR, hours_by_table
+
+    rows = [[f"`{t}`", str(models), f"{pflop:,.0f}", f"{hours:,.1f}"] for t, models, pflop, hours in hours_by_table()]
+    return ["", "## Expected GPU hours at paper scale (an estimate, not a measurement)", "",
+            "No paper-scale run has been measured yet. Computed by `mtlkit.compute.gpu_hours()`: Σ over the "
+            f"table's training runs of iterations × batch × {TRAIN_FACTOR} × forward FLOPs per image (counted with "
+            "`torch.utils.flop_counter` on the paper's models, ASPP heads included), at an assumed sustained "
+            f"{ASSUMED_TFLOPS:g} TFLOP/s (about half an RTX 8000's fp32 peak; pass your GPU's figure to "
+            "`gpu_hours(tflops=...)`). Data loading and evaluation are not counted; models that two tables share are "
+            "trained once at run time (run cache) but counted in both rows. Once a table runs at `scale=\"paper\"`, "
+            "its measured wall time appears in its section above.", ""] + _md_table(
+        ["table", "models trained", "training PFLOP", "expected GPU hours"], rows)
 
 
 def _no_values():

@@ -30,7 +30,6 @@ device = "cpu"
 out_dir = "../executed/quickstart"
 
 # %%
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch

@@ -11,7 +11,6 @@ from mtlkit.backbones import get_backbone
 from mtlkit.errors import ConfigError
 from mtlkit.flops import conv2d_flops, count_flops, count_macs, flops_by_module
 
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

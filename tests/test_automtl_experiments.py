@@ -13,7 +13,6 @@ from mtlkit.automtl.synth import compare, synth_setup
 from mtlkit.errors import ConfigError
 from mtlkit.paper import paper_values
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = [ROOT / "reproductions" / f"automtl_{n}.ipynb"
              for n in ("cityscapes", "nyuv2", "taskonomy", "lambda_reg", "backbones", "search_cost")]
@@ -93,6 +92,7 @@ def test_the_nyuv2_stand_in_is_notebook_03s_setup_and_shares_its_runs():
     before = _run_dirs()
     comp = ex.comparison(mine, 0, methods=("Single-Task", "Multi-Task", "AutoMTL"))
     assert _run_dirs() == before  # nothing trained again
+    assert set(comp.models) == {"Single-Task", "Multi-Task", "AutoMTL"}
 
 
 def test_comparison_rows_and_the_lambda_ablation_reuse_the_comparison_run(tmp_path):

@@ -10,8 +10,6 @@ from mtlkit.backbones import backbone_channels, backbone_spec, get_backbone, lis
 from mtlkit.errors import ConfigError
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 # The module docstring's table (channels, output stride).
 DOCUMENTED = {

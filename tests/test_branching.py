@@ -21,16 +21,6 @@ RESNET34_MAPPING = {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14))
 MOBILENET_MAPPING = {0: list(range(7)), 1: list(range(7, 18)), 2: list(range(18, 23)), 3: list(range(23, 31)),
                      4: [31], 5: [32]}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def _x(size=64, n=2, seed=0):
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
 

@@ -20,8 +20,6 @@ from mtlkit.compare import (
 from mtlkit.errors import ConfigError
 from mtlkit.treemtl import Layout, count_layouts, enumerate_layouts
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def setup():

@@ -13,7 +13,6 @@ from mtlkit.automtl import SuperModel, count_params, derive
 from mtlkit.backbones import get_backbone
 from mtlkit.errors import ConfigError
 
-torch.set_num_threads(1)
 
 
 class Block(nn.Module):

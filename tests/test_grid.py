@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mtlkit.__main__ import main as cli
 from mtlkit.delta import delta_t
@@ -20,16 +19,6 @@ from mtlkit.treemtl.grid import TwoTaskGrid, parse_shard, train_two_task_grid
 SPEC = ExperimentSpec(tasks=("segment_semantic", "depth_zbuffer"), backbone="tiny_resnet",
                       backbone_kw={"width": 4}, blocks=2, head="linear", resolution=32, n_train=8, n_test=4,
                       batch_size=4, iterations=4, eval_every=2, eval_last=2, seed=0)
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):

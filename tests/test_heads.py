@@ -9,8 +9,6 @@ from mtlkit.errors import ConfigError
 from mtlkit.heads import ASPPHead, get_head, head_in_channels, list_heads
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 # Spec automtl.md §1.5 table: head parameters for C_feat in {512, 1280} and K in {1, 3, 17, 19, 40}.
 ASPP_PARAMS = {

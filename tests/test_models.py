@@ -11,8 +11,6 @@ from mtlkit.heads import get_head
 from mtlkit.models import MultiTaskModel, build_model, build_single_task_models, single_task_models
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 class Task:  # the part of the mtlkit.tasks contract a model needs
     def __init__(self, name, out_channels):

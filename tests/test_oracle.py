@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from mtlkit.delta import delta_t
 from mtlkit.errors import ConfigError
@@ -13,15 +12,6 @@ from mtlkit.treemtl import Layout, TwoTaskTable, task_weights
 from mtlkit.treemtl.oracle import (
     correlations, oracle_records, oracle_study, plan, plot_oracle, setting_name, study_spec,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

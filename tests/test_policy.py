@@ -12,7 +12,6 @@ from mtlkit.automtl import SuperModel, plot_policy, policy_counts
 from mtlkit.automtl import policy as pol
 from mtlkit.errors import ConfigError
 
-torch.set_num_threads(1)
 
 
 class Net(nn.Module):

@@ -17,7 +17,6 @@ from mtlkit.automtl.regularizer import policy_probs, policy_tensor
 from mtlkit.backbones import get_backbone
 from mtlkit.errors import ConfigError
 
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from mtlkit.errors import ConfigError
 from mtlkit.heads import get_head
 from mtlkit.tasks import get_task
 
-torch.set_num_threads(1)
 TASKS = ("segment_semantic", "depth_zbuffer", "normal")
 
 

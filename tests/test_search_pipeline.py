@@ -4,12 +4,10 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 
 from mtlkit.automtl.synth import SIZES, compare, run_baseline, run_variant, synth_setup
 from mtlkit.delta import delta_t
 
-torch.set_num_threads(1)
 
 
 def test_smoke_comparison_runs_every_model_and_reports_agreement():

@@ -13,7 +13,6 @@ from mtlkit.backbones import backbone_spec, get_backbone, list_backbones
 from mtlkit.heads import get_head
 from mtlkit.errors import ConfigError
 
-torch.set_num_threads(1)
 
 
 # ------------------------------------------------------------------------------------------------ backbones

@@ -23,8 +23,6 @@ from mtlkit.train import (
 )
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 HERE = Path(__file__).resolve().parent
 

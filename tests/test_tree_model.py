@@ -20,16 +20,6 @@ from mtlkit.treemtl.tree_model import TreeModel, copy_key
 TASKS = ("seg", "depth", "normal")
 OUT = {"seg": 6, "depth": 1, "normal": 3}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 def _setup(B=3, seed=0):
     torch.manual_seed(seed)
     backbone = get_backbone("tiny_resnet", width=8)

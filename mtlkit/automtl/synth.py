@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Subset
