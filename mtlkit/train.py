@@ -415,7 +415,9 @@ def _tuplify(x):
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` with ``torch.save`` atomically: a temp file in the same directory, fsync, ``os.replace``.
+    """Write ``payload`` with ``torch.save`` atomically (temp file, fsync, ``os.replace``) with its checksum.
+
+    Stale temp files of killed writers in the same folder are removed (:mod:`mtlkit.integrity`).
 
     Args:
         path: target file.
@@ -424,28 +426,26 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(dict(payload), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from mtlkit.integrity import save_torch
+
+    return save_torch(path, payload)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`run_loop` (``weights_only`` loading, CPU tensors)."""
+    """Read a checkpoint written by :func:`run_loop` (``weights_only`` loading, CPU tensors, checksum verified).
+
+    Raises:
+        FileNotFoundError: no such file.
+        mtlkit.integrity.CorruptFileError: empty, truncated, corrupt or changed since it was written (names the file
+            and the remedy).
+        ConfigError: a valid file that is not an mtlkit checkpoint.
+    """
+    from mtlkit.integrity import load_torch
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {str(path)!r}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != _CKPT_FORMAT:
+    ckpt = load_torch(path, remedy=f"delete it (or its run folder {str(path.parent)!r}, or resume with "
+                                   "resume=False) to train that run afresh")
+    if ckpt.get("format") != _CKPT_FORMAT:
         raise ConfigError(f"{str(path)!r} is not an mtlkit checkpoint (format {_CKPT_FORMAT!r})")
     return ckpt
 

@@ -149,6 +149,11 @@ class ExperimentSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"ExperimentSpec.{name} must be an int >= {low}, got {v!r}")
+        every = self.eval_every or max(1, self.iterations // 10)
+        n_evals = self.iterations // every + (1 if self.iterations % every else 0)
+        if self.eval_last > n_evals:
+            raise ConfigError(f"ExperimentSpec.eval_last: expected at most the number of evaluations ({n_evals}: "
+                              f"iterations={self.iterations}, eval_every={every}), got {self.eval_last}")
         for name in ("lr", "lr_gamma", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (name != "weight_decay" and v == 0):
@@ -310,18 +315,29 @@ class ExperimentData:
 
 
 # ---------------------------------------------------------------------------------------------------- entries
-def read_result(entry_dir: str | Path) -> dict | None:
-    """The recorded result of a finished entry, or None."""
+def read_result(entry_dir: str | Path, *, remedy: str | None = None) -> dict | None:
+    """The recorded result of a finished entry, or None (verified: a corrupt file raises, it is never skipped).
+
+    Raises:
+        mtlkit.integrity.CorruptFileError: ``result.json`` is truncated, corrupt or has no ``metrics``; the message
+            names the file and the remedy.
+    """
+    from mtlkit.integrity import CorruptFileError, read_json
+
     path = Path(entry_dir) / RESULT_NAME
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+    remedy = remedy or f"delete the entry's folder {str(Path(entry_dir))!r} to train it afresh"
+    result = read_json(path, required=("metrics",), remedy=remedy, missing_ok=True)
+    if result is not None and not (isinstance(result["metrics"], dict)
+                                   and all(isinstance(m, dict) for m in result["metrics"].values())):
+        raise CorruptFileError(path, f"'metrics' must map task -> {{metric: value}}, got {result['metrics']!r}",
+                               remedy)
+    return result
 
 
 def _write_json(path: Path, payload: Mapping) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    os.replace(tmp, path)   # atomic: a reader sees the old file or the whole new one
+    from mtlkit.integrity import write_json
+
+    write_json(path, payload)   # atomic, with a checksum
 
 
 def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequence[str], entry_dir: str | Path,
@@ -348,11 +364,21 @@ def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequen
         ``tasks``, ``params`` / ``macs`` (backbone, per image), ``head_params``, ``seconds`` (training time of this
         call), ``resumed_from``.
     """
+    from mtlkit.train import _run_dir_lock
+
     entry_dir = Path(entry_dir)
     done = read_result(entry_dir)
     if done is not None:
         return done
     entry_dir.mkdir(parents=True, exist_ok=True)
+    with _run_dir_lock(entry_dir / "run"):   # a second process on the same entry waits, then reads the result
+        done = read_result(entry_dir)
+        if done is not None:
+            return done
+        return _train_entry(spec, layout, task_names, entry_dir, data, device, progress, checkpoint_every, extra)
+
+
+def _train_entry(spec, layout, task_names, entry_dir: Path, data, device, progress, checkpoint_every, extra) -> dict:
     names = tuple(task_names)
     model = spec.build_model(layout, names, data.tasks)
     t0 = time.perf_counter()
