@@ -1,11 +1,12 @@
 """Command line: ``python -m mtlkit <command> ...`` (also installed as ``mtlkit``).
 
 Commands are implemented in the modules listed in ``COMMANDS``; each provides ``add_arguments(parser)`` and
-``main(args) -> int``. They are imported only when used, so ``--help`` stays fast.
+``main(args) -> int``. They are imported only when used, so ``--help`` stays fast. Every command reports bad input
+as ``error: <argument>: <what was expected>, got <what>`` with exit status 2 and no traceback (``--debug`` shows
+it; :mod:`mtlkit.cli_args`).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
@@ -19,7 +20,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m mtlkit", description=__doc__.splitlines()[0])
+    from mtlkit.cli_args import Parser, join_negative_values, run_command
+
+    parser = Parser(prog="python -m mtlkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -28,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = argv[0]
     if name not in COMMANDS:
-        parser.error(f"unknown command {name!r}; choose from {', '.join(COMMANDS)}")
+        parser.error(f"argument COMMAND: invalid choice: {name!r} (choose from {', '.join(map(repr, COMMANDS))})")
     module = importlib.import_module(COMMANDS[name][0])
-    cmd_parser = argparse.ArgumentParser(prog=f"python -m mtlkit {name}", description=COMMANDS[name][1])
+    cmd_parser = Parser(prog=f"python -m mtlkit {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(argv[1:])
-    return int(module.main(args) or 0)
+    cmd_parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    args = cmd_parser.parse_args(join_negative_values(cmd_parser, argv[1:]))
+    return run_command(module.main, args, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,15 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
+import math
 
-from mtlkit.errors import ConfigError, MtlkitError
+from mtlkit.cli_args import float_arg, int_arg, names_arg, run_command
+from mtlkit.errors import ConfigError
 
 _PAPER_INPUT = {"nyuv2": 321, "taskonomy": 224}
+_BACKBONE_ALIASES = {"resnet": "resnet34", "mobilenet": "mobilenetv2"}
+#: largest ``--k``: the top-k search keeps k layouts in memory
+MAX_K = 10_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--published", metavar="DATASET/BACKBONE",
                      help="one of the authors' tables: nyuv2/resnet34, nyuv2/mobilenetv2, taskonomy/resnet34, "
                           "taskonomy/mobilenetv2 (block costs default to that backbone at the paper's input size)")
-    src.add_argument("--task-names", metavar="A,B,...",
+    src.add_argument("--task-names", metavar="A,B,...", type=names_arg(2),
                      help="comma-separated task names in index order (also maps named '(a, b)-i' columns)")
     what = parser.add_argument_group("what-if: rank layouts for a subset of the table's tasks (at most one of)")
     what.add_argument("--tasks", metavar="A,B,...",
@@ -42,17 +46,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cost = parser.add_argument_group("block costs (one of; needed for --budget)")
     cost.add_argument("--backbone", metavar="NAME",
                       help="registered per-block costs: resnet34, mobilenetv2 (or NAME@SIZE, e.g. resnet34@321)")
-    cost.add_argument("--input-size", type=int, choices=(224, 321),
+    cost.add_argument("--input-size", type=int_arg(), choices=(224, 321),
                       help="input size of the registered costs (default 224, or the paper's size with --published)")
     cost.add_argument("--block-costs", metavar="M0,M1,...",
                       help="comma-separated MACs of one copy of each block (B values)")
     cost.add_argument("--block-params", metavar="P0,P1,...",
                       help="comma-separated parameters of each block (with --block-costs; enables --budget-on params)")
-    parser.add_argument("--budget", type=float, metavar="N",
+    parser.add_argument("--budget", type=float_arg(), metavar="N",
                         help="maximum cost in number of backbone models (>= 1; inclusive); default: no budget")
     parser.add_argument("--budget-on", choices=("macs", "params"), default="macs",
                         help="what the budget limits: macs (the paper's FLOPs, default) or params")
-    parser.add_argument("--k", type=int, default=5, help="number of layouts to print (default 5)")
+    parser.add_argument("--k", type=int_arg(1, MAX_K), default=5,
+                        help=f"number of layouts to print (default 5, at most {MAX_K:,})")
     parser.add_argument("--weights", default="svde", metavar="svde|uniform|W0,W1,...",
                         help="task weights: svde (the authors' SVD-entropy weights, default), uniform, or T numbers")
     parser.add_argument("--method", choices=("auto", "enumerate", "search"), default="auto",
@@ -61,29 +66,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _floats(text: str, what: str) -> list[float]:
+    items = [x.strip() for x in text.split(",")]
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in items]
     except ValueError:
-        raise ConfigError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+        values = None
+    if values is None or not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{what}: expected comma-separated numbers (finite), got {text!r}")
+    return values
 
 
 def _task_list(text: str, what: str) -> list:
     """Comma-separated task names or indices (digits are indices)."""
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    if not items:
-        raise ConfigError(f"{what}: expected comma-separated task names or indices, got {text!r}")
+    items = [x.strip() for x in text.split(",")]
+    if not all(items):
+        raise ConfigError(f"{what}: expected comma-separated task names or indices (none empty), got {text!r}")
     return [int(x) if x.isdigit() else x for x in items]
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``recommend``; print the table; return 0, or 2 with a message on stderr for bad input."""
-    try:
-        print(_run(args))
-        return 0
-    except (MtlkitError, ValueError, KeyError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    """Run ``recommend``; print the table; return 0, or 2 with ``error: ...`` on stderr for bad input."""
+    return run_command(lambda a: print(_run(a)) or 0, args, debug=getattr(args, "debug", False))
 
 
 def _run(args: argparse.Namespace) -> str:
@@ -91,7 +94,7 @@ def _run(args: argparse.Namespace) -> str:
     from mtlkit.treemtl.estimator import TwoTaskTable, published_table
     from mtlkit.treemtl.recommend import recommend
 
-    names = [n.strip() for n in args.task_names.split(",")] if args.task_names else None
+    names = list(args.task_names) if args.task_names else None
     if (args.table is None) == (args.published is None):
         raise ConfigError("give exactly one of --table FILE.csv or --published DATASET/BACKBONE")
     default_costs = None
@@ -105,7 +108,7 @@ def _run(args: argparse.Namespace) -> str:
         table = published_table(dataset, backbone)
         if names is not None:
             table = TwoTaskTable(table.values, tuple(names), table.source)
-        default_costs = (backbone, _PAPER_INPUT.get(dataset.lower()))
+        default_costs = (_BACKBONE_ALIASES.get(backbone.lower(), backbone), _PAPER_INPUT.get(dataset.lower()))
     if args.tasks and args.drop_task:
         raise ConfigError("give at most one of --tasks and --drop-task")
     if args.tasks:

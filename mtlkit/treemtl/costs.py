@@ -129,7 +129,8 @@ def get_block_costs(name: str, input_size: int | None = None) -> BlockCosts:
     elif input_size is not None and not key.endswith(f"@{int(input_size)}"):
         raise ConfigError(f"get_block_costs: name {name!r} already fixes the input size; got input_size={input_size}")
     if key not in PUBLISHED_BLOCK_COSTS:
-        raise unknown_name("block costs", key, PUBLISHED_BLOCK_COSTS)
+        raise ConfigError(f"unknown block costs {key!r}; valid block-cost names are: "
+                          f"{', '.join(sorted(PUBLISHED_BLOCK_COSTS))}")
     return PUBLISHED_BLOCK_COSTS[key]
 
 
@@ -220,7 +221,9 @@ def check_budget(budget: float | None, T: int, costs: BlockCosts, budget_on: str
     except (TypeError, ValueError):
         raise ConfigError(f"budget must be a number of backbone models, got {budget!r}") from None
     one = float(sum(costs.per_block(budget_on)))
-    if not math.isfinite(budget) or budget < 1 - BUDGET_RTOL:
+    if not math.isfinite(budget):
+        raise ConfigError(f"budget: expected a finite number of backbone models >= 1, got {budget}")
+    if budget < 1 - BUDGET_RTOL:
         raise ConfigError(
             f"budget={budget} backbones is below the cheapest layout: all {T} tasks sharing every block costs "
             f"1 backbone = {one:,.0f} {budget_on}; give budget >= 1 (T independent models cost {T})")

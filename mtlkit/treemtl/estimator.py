@@ -165,7 +165,12 @@ class TwoTaskTable:
         if not path.is_file():
             raise FileNotFoundError(f"two-task table: no such file {str(path)!r}")
         # read cells as text and convert with Python's float (correctly rounded), whatever pandas' parser does
-        df = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+        try:
+            df = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise DataError(f"two-task table {str(path)!r}: expected a CSV file in the published format (column "
+                            f"'branch', then '(a, b)-i' columns), got unreadable content ({first})") from None
         return cls.from_frame(df, task_names=task_names, source=str(path))
 
     @classmethod

@@ -31,6 +31,23 @@ ENUMERATE_LIMIT = 1_000_000
 PAPER_INDEX_LIMIT = 200_000
 
 
+#: ``method="search"`` keeps k layouts in memory: k is capped so memory stays bounded.
+MAX_SEARCH_K = 100_000
+
+
+def _check_magnitude(table: TwoTaskTable, scores: PairScores | None) -> None:
+    """Refuse values so large that an estimate or score overflows to inf (a ranking of infs is meaningless)."""
+    T = table.T
+    values = np.asarray(table.values, dtype=np.float64)[~np.eye(T, dtype=bool)]
+    top = float(np.abs(values).max())
+    with np.errstate(over="ignore"):
+        bound = top * (T - 1) * (1.0 if scores is None else max(1.0, float(np.abs(scores.weights).sum())))
+    if not np.isfinite(bound) or bound > 1e300:
+        raise ConfigError(f"two-task table{f' {table.source!r}' if table.source else ''}: expected relative "
+                          f"performances in % small enough that the estimated scores stay finite, got values up to "
+                          f"{top:g} (the scores would overflow)")
+
+
 def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[float] | None" = None,
               budget: float | None = None, k: int | None = 5, *, weights: "str | Sequence[float]" = "svde",
               budget_on: Literal["macs", "params"] = "macs",
@@ -72,7 +89,12 @@ def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[flo
         raise unknown_name("method", method, ["auto", "enumerate", "search"])
     if budget_on not in ("macs", "params"):
         raise unknown_name("budget_on", budget_on, ["macs", "params"])
+    _check_magnitude(table, None)
     scores = PairScores.from_table(table, weights)
+    _check_magnitude(table, scores)
+    if method != "enumerate" and k is not None and k > MAX_SEARCH_K:
+        raise ConfigError(f"k: expected at most {MAX_SEARCH_K:,} layouts (the search keeps k layouts in memory), "
+                          f"got {k:,}")
     costs = as_block_costs(block_costs, B) if block_costs is not None else None
     if costs is None and budget is not None:
         raise ConfigError("budget given without block_costs; pass a backbone name (e.g. 'resnet34') or per-block costs")
