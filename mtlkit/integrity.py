@@ -195,7 +195,7 @@ def load_torch(path: str | Path, *, remedy: str | None = None) -> dict[str, Any]
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
             UnicodeDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
         raise CorruptFileError(path, f"torch.load failed: {type(exc).__name__}: {first}", remedy) from None
     if not isinstance(raw, dict):
         raise CorruptFileError(path, f"expected a checkpoint dict, found a {type(raw).__name__}", remedy)

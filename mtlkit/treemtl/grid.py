@@ -46,9 +46,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from mtlkit.cli_args import int_arg, run_command
 from mtlkit.errors import ConfigError
+from mtlkit.integrity import CorruptFileError, read_json, remove_stale_temps, restart_dir
 from mtlkit.treemtl.experiment import (
-    DATASETS, RESULT_NAME, ExperimentData, ExperimentSpec, _write_json, read_result, train_entry,
+    _FOLDERS, DATASETS, RESULT_NAME, ExperimentData, ExperimentSpec, _write_json, read_result, train_entry,
 )
 from mtlkit.treemtl.layout import Layout, pairs
 
@@ -113,7 +115,9 @@ class TwoTaskGrid:
         path = self.directory / SPEC_NAME
         recorded = None
         if path.is_file():
-            raw = json.loads(path.read_text())
+            raw = read_json(path, required=("format", "spec"), remedy=(
+                f"delete it and run `python -m mtlkit grid {self.directory}` again with the experiment's options "
+                "(finished entries are kept when the options are the same)"))
             if raw.get("format") != _FORMAT:
                 raise ConfigError(f"{path} is not a two-task grid file (format {raw.get('format')!r})")
             recorded = ExperimentSpec.from_dict(raw["spec"])
@@ -129,6 +133,7 @@ class TwoTaskGrid:
                               "use another directory or the recorded settings")
         self.spec = spec
         if recorded is None:
+            _check_before_recording(spec)   # a grid.json is only written for an experiment that can run
             self.directory.mkdir(parents=True, exist_ok=True)
             _write_json(path, {"format": _FORMAT, "spec": spec.to_dict()})
 
@@ -189,8 +194,46 @@ class TwoTaskGrid:
         return self.directory / "entries" / entry.name
 
     def result(self, entry: GridEntry) -> dict | None:
-        """The recorded result of an entry (None if not finished)."""
-        return read_result(self.entry_dir(entry))
+        """The recorded result of an entry (None if not finished).
+
+        Raises:
+            CorruptFileError: its ``result.json`` is truncated or corrupt (the message says how to restart it).
+        """
+        return read_result(self.entry_dir(entry), remedy=self._remedy(entry))
+
+    def _remedy(self, entry: GridEntry) -> str:
+        return (f"restart that entry: python -m mtlkit grid {self.directory} --restart {entry.name} "
+                f"(Python: TwoTaskGrid({str(self.directory)!r}).restart({entry.name!r}))")
+
+    def find(self, entry: "GridEntry | int | str") -> GridEntry:
+        """An entry by its folder name (``"0-1_b2"``), its index, or itself."""
+        if isinstance(entry, GridEntry):
+            return entry
+        by_name = {e.name: e for e in self.entries}
+        if isinstance(entry, str) and entry.strip() in by_name:
+            return by_name[entry.strip()]
+        index = int(entry) if isinstance(entry, str) and entry.strip().isdigit() else entry
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self.entries):
+            return self.entries[index]
+        first = ", ".join(list(by_name)[:4])
+        raise ConfigError(f"entry: expected an entry name such as {first}, ... or an index in "
+                          f"0..{len(self.entries) - 1}, got {entry!r}")
+
+    def restart(self, *entries: "GridEntry | int | str") -> list[GridEntry]:
+        """Delete the folders of some entries (checkpoint, logs, result) so that :meth:`run` trains them afresh.
+
+        Args:
+            entries: entry names (``"0-1_b2"``), indices or :class:`GridEntry` objects.
+
+        Returns:
+            The entries restarted.
+        """
+        found = [self.find(e) for e in entries]
+        if not found:
+            raise ConfigError("restart: expected at least one entry name or index, got none")
+        for e in found:
+            restart_dir(self.entry_dir(e), inside=self.directory)
+        return found
 
     def missing(self) -> list[GridEntry]:
         """Entries without a recorded result."""
@@ -242,9 +285,14 @@ class TwoTaskGrid:
             names = tuple(self.spec.tasks[t] for t in e.pair)
             layout = Layout.from_branch_points(2, self.B, [e.branch])
             bar.set_postfix_str(f"{names[0]}+{names[1]} b={e.branch}", refresh=False)
-            out.append(train_entry(self.spec, layout, names, self.entry_dir(e), data, device=device,
-                                   progress=progress, checkpoint_every=checkpoint_every,
-                                   extra=dict(entry=e.index, pair=list(e.pair), branch=e.branch)))
+            for folder in (self.entry_dir(e), self.entry_dir(e) / "run"):
+                remove_stale_temps(folder)   # left by a process killed while writing
+            try:
+                out.append(train_entry(self.spec, layout, names, self.entry_dir(e), data, device=device,
+                                       progress=progress, checkpoint_every=checkpoint_every,
+                                       extra=dict(entry=e.index, pair=list(e.pair), branch=e.branch)))
+            except CorruptFileError as exc:
+                raise CorruptFileError(exc.path, exc.problem, self._remedy(e)) from None
         bar.close()
         return out
 
@@ -389,6 +437,18 @@ class TwoTaskGrid:
         return copied
 
 
+def _check_before_recording(spec: ExperimentSpec) -> None:
+    """Everything that can fail before training, checked before a new grid records its spec: the blocks, the first
+    model (backbone and head options) and the data folder."""
+    if spec.dataset != "synthscenes":
+        root = Path(spec.data_root) / _FOLDERS[spec.dataset]
+        if not root.is_dir():
+            raise FileNotFoundError(f"data_root: expected a folder holding {_FOLDERS[spec.dataset]}/ (i.e. {root}), "
+                                    f"got {spec.data_root!r}")
+    B = spec.B
+    spec.build_model(Layout.from_branch_points(2, B, [0]), spec.tasks[:2])
+
+
 def table_from_results(results: dict, task_names: Sequence[str], B: int):
     """Two-task table from ``{((a, c), b): result}`` (each with ``metrics[task][metric]``), relative to ``b = 0``.
 
@@ -453,6 +513,13 @@ def _kv(text: str) -> dict[str, Any]:
     return out
 
 
+def _names(text: str, option: str) -> tuple[str, ...]:
+    items = tuple(t.strip() for t in text.split(","))
+    if not all(items):
+        raise ConfigError(f"{option}: expected comma-separated non-empty task names, got {text!r}")
+    return items
+
+
 def _blocks_arg(text: str) -> Any:
     text = text.strip()
     if text.lower() == "detected":
@@ -478,7 +545,7 @@ def _blocks_arg(text: str) -> Any:
 
 
 _SPEC_ARGS = {  # CLI option -> (spec field, parser)
-    "tasks": ("tasks", lambda s: tuple(t.strip() for t in s.split(",") if t.strip())),
+    "tasks": ("tasks", lambda s: _names(s, "--tasks")),
     "backbone": ("backbone", str), "backbone_kw": ("backbone_kw", _kv), "blocks": ("blocks", _blocks_arg),
     "head": ("head", str), "head_kw": ("head_kw", _kv), "dataset": ("dataset", str), "data_root": ("data_root", str),
     "resolution": ("resolution", int), "n_train": ("n_train", int), "n_test": ("n_test", int),
@@ -524,8 +591,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--shard", default=None, help="train only shard i/n (0 <= i < n), e.g. "
                                                  "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT (default: all)")
     r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
-    r.add_argument("--checkpoint-every", type=int, default=None,
+    r.add_argument("--workers", type=int_arg(0), default=0, help="DataLoader worker processes (default 0)")
+    r.add_argument("--checkpoint-every", type=int_arg(1), default=None,
                    help="checkpoint interval in iterations (default: 5 checkpoints per model)")
     r.add_argument("--merge", nargs="+", metavar="DIR", default=(),
                    help="first copy finished entries from these directories of the same grid")
@@ -535,6 +602,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "options default to the first one's")
     r.add_argument("--pairs-with", metavar="TASK[,TASK]", default=None,
                    help="train only the pairs that involve one of these tasks (names or indices)")
+    r.add_argument("--restart", metavar="ENTRY[,ENTRY]", default=None,
+                   help="first delete these entries (names such as 0-1_b2, or indices; see --status) so they are "
+                        "trained afresh, e.g. after a corrupt checkpoint or result")
     r.add_argument("--status", action="store_true", help="print which entries are done and exit")
     r.add_argument("--table", metavar="CSV", default=None,
                    help="write the table here too (it is always written to DIR/two_task_table.csv when complete)")
@@ -542,20 +612,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace, recorded: ExperimentSpec | None) -> ExperimentSpec | None:
-    """The spec the options describe: the recorded one with the given options applied, or a new one."""
-    given = {field: parse(getattr(args, opt)) for opt, (field, parse) in _SPEC_ARGS.items()
-             if getattr(args, opt, None) is not None}
-    if recorded is not None:
-        d = recorded.to_dict()
-        d.update(given)
-        return ExperimentSpec.from_dict(d)
-    if "tasks" not in given:
-        return None
-    return ExperimentSpec(**given)
+    """The spec the options describe: the recorded one with the given options applied, or a new one.
+
+    Raises:
+        ConfigError: a bad option value; the message names the command-line option (``--eval-last: ...``).
+    """
+    try:
+        given = {field: parse(getattr(args, opt)) for opt, (field, parse) in _SPEC_ARGS.items()
+                 if getattr(args, opt, None) is not None}
+        if recorded is not None:
+            d = recorded.to_dict()
+            d.update(given)
+            return ExperimentSpec.from_dict(d)
+        if "tasks" not in given:
+            return None
+        return ExperimentSpec(**given)
+    except ConfigError as exc:
+        raise ConfigError(_option_names(str(exc))) from None
+
+
+_BUILD_ERRORS = (("B (number of coarse blocks)", "--blocks"), ("bad option for head", "--head-kw"),
+                 ("bad option for backbone", "--backbone-kw"), ("data_root:", "--data-root"))
+
+
+def _option_names(message: str) -> str:
+    """``ExperimentSpec.eval_last must ...`` -> ``--eval-last: must ...`` (the CLI user's names)."""
+    for opt, (field, _) in _SPEC_ARGS.items():
+        for prefix in (f"ExperimentSpec.{field}: ", f"ExperimentSpec.{field} ", f"{field} must "):
+            if message.startswith(prefix):
+                rest = message[len(prefix):]
+                return f"--{opt.replace('_', '-')}: " + (f"must {rest}" if prefix.endswith("must ") else rest)
+    return message
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``python -m mtlkit grid``."""
+    """Run ``python -m mtlkit grid``; bad input -> ``error: ...`` on stderr, exit status 2."""
+    return run_command(_main, args, debug=getattr(args, "debug", False))
+
+
+def _main(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
     recorded = TwoTaskGrid(directory).spec if (directory / SPEC_NAME).is_file() else None
     reuse = list(getattr(args, "reuse", ()) or ())
@@ -564,9 +659,26 @@ def main(args: argparse.Namespace) -> int:
     else:
         spec = spec_from_args(args, recorded)
     if spec is None:
-        raise SystemExit(f"python -m mtlkit grid: {directory} holds no grid yet; give --tasks (and any other "
-                         "experiment options) to create one")
-    grid = TwoTaskGrid(directory, spec)
+        raise ConfigError(f"--tasks: expected comma-separated task names for the new grid {str(directory)!r} (it "
+                          "holds no grid.json yet; give --tasks and any other experiment options), got none")
+    try:
+        grid = TwoTaskGrid(directory, spec)
+    except (ConfigError, FileNotFoundError) as exc:
+        message = str(exc.args[0] if exc.args else exc)
+        for start, option in _BUILD_ERRORS:
+            if message.startswith(start):
+                rest = message[len(start):].lstrip() if start.endswith(":") else message
+                raise type(exc)(f"{option}: {rest}") from None
+        raise
+    if getattr(args, "restart", None):
+        names = [x.strip() for x in args.restart.split(",")]
+        if not all(names):
+            raise ConfigError(f"--restart: expected comma-separated entry names or indices, got {args.restart!r}")
+        try:
+            restarted = grid.restart(*names)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("entry: ", "--restart: ", 1)) from None
+        print(f"restarted {', '.join(e.name for e in restarted)}")
     if args.merge:
         print(f"merged {grid.merge_from(args.merge)} finished entries from {', '.join(map(str, args.merge))}")
     if reuse:
