@@ -23,7 +23,7 @@ from mtlkit.heads import get_head, head_in_channels
 
 __all__ = [
     "MultiTaskModel", "single_task_models", "build_model", "build_single_task_models", "as_task_dict",
-    "head_out_channels", "check_heads_match_tasks", "check_heads_mapping",
+    "head_out_channels", "check_heads_match_tasks", "check_heads_mapping", "input_channels", "check_images",
 ]
 
 
@@ -70,6 +70,9 @@ class MultiTaskModel(nn.Module):
             ``{task: (B, K_t, h, w)}`` at feature resolution.
         """
         names = self.task_names if tasks is None else tuple(tasks)
+        if "_in_channels" not in self.__dict__:
+            self.__dict__["_in_channels"] = input_channels(self.backbone)
+        check_images(x, self.__dict__["_in_channels"])
         feats = self.backbone(x)  # (B, C, h, w)
         return {t: self.heads[t](feats) for t in names}
 
@@ -137,7 +140,32 @@ def check_heads_mapping(heads: Any) -> dict[str, nn.Module]:
             raise ConfigError(f"task {name!r} has no head (heads[{name!r}] is None); give an nn.Module per task")
         if not isinstance(head, nn.Module):
             raise ConfigError(f"head of task {name!r} must be an nn.Module, got {type(head).__name__}")
+    owner: dict[int, str] = {}
+    for name, head in heads.items():   # one head object (or parameter) for two tasks would train it for both
+        for obj in (head, *head.parameters()):
+            other = owner.setdefault(id(obj), name)
+            if other != name:
+                what = "the same head object" if obj is head or obj is heads[other] else "shared parameters"
+                raise ConfigError(f"heads[{other!r}] and heads[{name!r}]: expected a separate head per task, got "
+                                  f"{what} (it would be trained by both tasks); build one head per task, e.g. "
+                                  "copy.deepcopy(head)")
     return dict(heads)
+
+
+def input_channels(module: nn.Module) -> int | None:
+    """The channels a backbone's first convolution expects (None without a convolution)."""
+    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if conv is None else conv.in_channels
+
+
+def check_images(x: Any, channels: int | None, what: str = "x") -> None:
+    """A clear error instead of a torch trace for an input that is not ``(B, channels, H, W)``."""
+    if not isinstance(x, torch.Tensor):
+        raise ConfigError(f"{what}: expected an image tensor (B, {channels or 'C'}, H, W), got {type(x).__name__}")
+    if x.dim() != 4 or (channels is not None and x.shape[1] != channels):
+        raise ConfigError(f"{what}: expected images of shape (B, {channels or 'C'}, H, W), got shape "
+                          f"{tuple(x.shape)}" + (" (grey images: repeat the channel, x.expand(-1, 3, -1, -1))"
+                                                 if x.dim() == 4 and x.shape[1] == 1 and channels == 3 else ""))
 
 
 def _check_head_input(name: str, head: nn.Module, channels: int) -> None:
@@ -151,8 +179,11 @@ def _check_head_input(name: str, head: nn.Module, channels: int) -> None:
                 head(torch.zeros(1, channels, 4, 4, device=p.device if p is not None else "cpu"))
             return
         except Exception as exc:  # noqa: BLE001
+            hint = (" (an nn.Linear acts on the last dimension: a head maps (B, C, h, w) to (B, K, h, w), e.g. "
+                    "nn.Conv2d(C, K, 1) or get_head('linear', C, K))"
+                    if any(isinstance(m, nn.Linear) for m in head.modules()) else "")
             raise ConfigError(f"head of task {name!r} does not accept the backbone's {channels}-channel "
-                              f"features: {exc}") from None
+                              f"features: {str(exc).splitlines()[0][:200]}{hint}") from None
         finally:
             for m, mode in modes.items():
                 m.training = mode

@@ -21,9 +21,8 @@ of joint batches (every task's target in each batch: one tree-executed forward f
 """
 from __future__ import annotations
 
+import contextlib
 import csv
-import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from mtlkit.train import (
 __all__ = [
     "SPLITS", "PolicyTrainer", "PolicyTrainResult", "Discretization", "PostTrained", "SearchResult",
     "resolve_tasks", "check_data", "pre_train", "policy_train", "discretize", "score_policies", "post_train",
-    "search", "reinitialize", "policy_train_key", "POLICY_LOG",
+    "search", "reinitialize", "policy_train_key", "POLICY_LOG", "BudgetNotMetWarning", "STAGES",
 ]
 
 SPLITS = ("train", "train1", "train2", "test")
@@ -718,6 +717,10 @@ class SearchResult:
         discretization: the :class:`Discretization` (best-of-N candidates).
         history: ``{"pre_train": History | None, "policy_train": PolicyTrainResult, "post_train": History | None}``.
         config: the :class:`SearchConfig`.
+        budget_met: whether ``cost <= config.budget`` (None without a budget on the resource term). A search whose
+            policy misses its budget warns (:class:`BudgetNotMetWarning`) and says so here and in ``policy.json``.
+        warnings: what went wrong but did not stop the search (e.g. the budget miss), also recorded in
+            ``policy.json``.
     """
 
     policy: dict[str, dict[str, str]]
@@ -729,17 +732,53 @@ class SearchResult:
     discretization: Discretization
     history: dict[str, Any]
     config: SearchConfig
+    budget_met: bool | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class BudgetNotMetWarning(UserWarning):
+    """The searched policy costs more than the budget of the resource term (recorded as ``budget_met=False``)."""
+
+
+#: the stages of :func:`search`, in order: ``restart=`` one of them restarts it and every later one
+STAGES = ("pre_train", "policy_train", "post_train")
 
 
 def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    from mtlkit.integrity import write_json
+
+    write_json(path, obj)   # atomic, with a checksum
+
+
+def _restart(root: Path | None, restart: "str | None") -> None:
+    from mtlkit.integrity import restart_dir
+
+    if restart is None:
+        return
+    if restart not in STAGES:
+        raise unknown_name("stage to restart", restart, STAGES)
+    if root is None:
+        raise ConfigError(f"restart={restart!r} needs a run_dir (without one nothing is stored to restart)")
+    for stage in STAGES[STAGES.index(restart):]:
+        restart_dir(root / stage, inside=root)
+    (root / "policy.json").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _stage(name: str):
+    """A corrupt checkpoint of a stage: the error says how to restart that stage."""
+    from mtlkit.integrity import CorruptFileError
+
+    try:
+        yield
+    except CorruptFileError as exc:
+        raise CorruptFileError(exc.path, exc.problem, f"restart that stage: search(..., restart={name!r}) (it and "
+                               "the later stages run afresh)") from None
 
 
 def search(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None,
-           run_dir: str | Path | None = None, resume: bool = True, progress: bool = True) -> SearchResult:
+           run_dir: str | Path | None = None, resume: bool = True, progress: bool = True,
+           restart: str | None = None) -> SearchResult:
     """The whole AutoMTL pipeline: pre-train, policy-train, discretise, post-train.
 
     Args:
@@ -752,9 +791,13 @@ def search(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None
             second call, a killed one resumes from its last checkpoint.
         resume: resume from ``run_dir``.
         progress: progress bars.
+        restart: ``"pre_train"``, ``"policy_train"`` or ``"post_train"``: delete that stage's folder in
+            ``run_dir`` and every later one first, so they run afresh (e.g. after a corrupt checkpoint; the error
+            names the stage's file). None keeps everything.
 
     Returns:
-        A :class:`SearchResult`.
+        A :class:`SearchResult` (``budget_met=False`` and a :class:`BudgetNotMetWarning` when the policy costs
+        more than the budget).
     """
     _check(supermodel, config)
     tasks = resolve_tasks(supermodel, data, tasks)
@@ -765,20 +808,35 @@ def search(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None
     if config.uses_resource_reg and config.budget is not None:
         ResourceCosts.from_supermodel(supermodel, config.resource).check_budget(config.budget)
     root = Path(run_dir) if run_dir is not None else None
+    _restart(root, restart)
     sub = (lambda name: root / name) if root is not None else (lambda name: None)
-    hist_pre = pre_train(supermodel, data, config, tasks=tasks, run_dir=sub("pre_train"), resume=resume,
-                         progress=progress)
-    hist_policy = policy_train(supermodel, data, config, tasks=tasks, run_dir=sub("policy_train"), resume=resume,
-                               progress=progress)
+    with _stage("pre_train"):
+        hist_pre = pre_train(supermodel, data, config, tasks=tasks, run_dir=sub("pre_train"), resume=resume,
+                             progress=progress)
+    with _stage("policy_train"):
+        hist_policy = policy_train(supermodel, data, config, tasks=tasks, run_dir=sub("policy_train"),
+                                   resume=resume, progress=progress)
     disc = discretize(supermodel, config, data, tasks=tasks)
+    cost = ResourceCosts.from_supermodel(supermodel, config.resource).of_policy(disc.policy)
+    budget = config.budget if config.uses_resource_reg else None
+    budget_met = None if budget is None else bool(cost <= budget + 1e-12)
+    notes = []
+    if budget_met is False:
+        notes.append(f"the searched policy costs {cost:.4f} backbones of {config.resource}, above the budget "
+                     f"{budget:g}: the resource term did not bring it under the budget (raise budget_weight or "
+                     "policy_train_iterations, or use discretize='best_of')")
+        import warnings
+
+        warnings.warn(notes[-1], BudgetNotMetWarning, stacklevel=2)
     if root is not None:
-        _write_json(root / "policy.json", {"method": disc.method, "policy": disc.policy,
+        _write_json(root / "policy.json", {"method": disc.method, "policy": disc.policy, "cost": cost,
+                                           "budget": budget, "budget_met": budget_met, "warnings": notes,
                                            "candidates": [{k: v for k, v in c.items() if k != "policy"}
                                                           for c in disc.candidates]})
-    post = post_train(supermodel, disc.policy, data, config, tasks=tasks, run_dir=sub("post_train"), resume=resume,
-                      progress=progress)
-    cost = ResourceCosts.from_supermodel(supermodel, config.resource).of_policy(disc.policy)
+    with _stage("post_train"):
+        post = post_train(supermodel, disc.policy, data, config, tasks=tasks, run_dir=sub("post_train"),
+                          resume=resume, progress=progress)
     return SearchResult(policy=disc.policy, model=post.model, supermodel=supermodel, metrics=post.metrics,
                         params=post.params, cost=cost, discretization=disc,
                         history={"pre_train": hist_pre, "policy_train": hist_policy, "post_train": post.history},
-                        config=config)
+                        config=config, budget_met=budget_met, warnings=notes)

@@ -207,6 +207,9 @@ class SuperModel(nn.Module):
             raise ConfigError("two searchable modules map to the same key after replacing '.' by '-' in their paths")
         self.virtual_nodes: tuple[VirtualNode, ...] = tuple(vnodes)
         self.nodes: tuple[VirtualNode, ...] = tuple(v for v in vnodes if v.searchable)
+        if not self.nodes:
+            raise ConfigError("backbone: expected at least one nn.Conv2d (AutoMTL searches over the backbone's "
+                              f"convolutions), got none among {len(list(self.backbone.modules()))} modules")
         self._vnode_by_target = {v.name: v for v in vnodes}
         self.max_depth: int = traced.max_depth
         self._fixed_policy: pol.Policy | None = None

@@ -23,7 +23,7 @@ from torch import nn
 
 from mtlkit.errors import ConfigError
 from mtlkit.heads import head_in_channels
-from mtlkit.models import check_heads_mapping
+from mtlkit.models import check_heads_mapping, check_images, input_channels
 from mtlkit.treemtl.branching import BlockSequence, branching_points, coarsen
 from mtlkit.treemtl.costs import layout_costs
 from mtlkit.treemtl.layout import Layout
@@ -154,6 +154,9 @@ class TreeModel(nn.Module):
             ``{task: head output}``.
         """
         names = self.task_names if tasks is None else tuple(tasks)
+        if "_in_channels" not in self.__dict__:
+            self.__dict__["_in_channels"] = input_channels(self)
+        check_images(x, self.__dict__["_in_channels"])
         unknown = [t for t in names if t not in self._leaf]
         if unknown:
             raise ConfigError(f"unknown task(s) {unknown}; the model predicts {list(self.task_names)}")
