@@ -10,7 +10,8 @@ cleans up.
 * :func:`save_torch` / :func:`load_torch` — checkpoints (``torch.save`` payload dicts, ``weights_only`` loading);
 * :func:`write_json` / :func:`read_json` — small JSON records (``result.json``, ``grid.json``, ``policy.json``);
 * :func:`checksum` — the SHA-256 of nested plain values and tensors (what is stored under ``"sha256"``);
-* :func:`restart_dir` — delete a run's folder so it starts afresh.
+* :func:`restart_dir` — delete a run's folder so it starts afresh;
+* :func:`check_csv_complete` — refuse a CSV cut off mid-row (results files).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any, Callable, Mapping
 from mtlkit.errors import DataError
 
 __all__ = ["CorruptFileError", "CHECKSUM_KEY", "checksum", "save_torch", "load_torch", "write_json", "read_json",
-           "remove_stale_temps", "restart_dir", "temp_path"]
+           "remove_stale_temps", "restart_dir", "temp_path", "check_csv_complete"]
 
 #: key of the checksum stored in every checkpoint and JSON record
 CHECKSUM_KEY = "sha256"
@@ -271,3 +272,30 @@ def restart_dir(folder: str | Path, *, inside: str | Path | None = None) -> bool
         return False
     shutil.rmtree(folder)
     return True
+
+
+# ------------------------------------------------------------------------------------------------------- CSV files
+def check_csv_complete(path: str | Path, *, remedy: str | None = None) -> None:
+    """Refuse a CSV file cut off mid-row: every row has the header's number of fields and the file ends with a
+    newline (mtlkit's writers end every row with one), so a truncated results file is never read as fewer rows.
+
+    Raises:
+        CorruptFileError: names the file and the first incomplete line.
+    """
+    import csv
+
+    path = Path(path)
+    data = path.read_bytes()
+    if not data:
+        return
+    if not data.endswith(b"\n"):
+        raise CorruptFileError(path, "the last row is cut off (no newline at the end)", remedy)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})", remedy) from None
+    rows = csv.reader(text.splitlines())
+    header = next(rows)
+    for line, row in enumerate(rows, start=2):
+        if row and len(row) != len(header):
+            raise CorruptFileError(path, f"line {line} has {len(row)} fields, the header has {len(header)}", remedy)

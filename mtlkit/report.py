@@ -193,6 +193,7 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
     with _locked(folder):
         old: list[dict[str, str]] = []
         if path.exists():
+            _check_complete(path)
             with open(path, newline="", encoding="utf-8") as f:
                 old = list(csv.DictReader(f))
         replaced = set(keys)
@@ -208,13 +209,24 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
     return path
 
 
+def _check_complete(path: Path) -> None:
+    """A results file cut off mid-row is an error naming it, never silently fewer rows."""
+    from mtlkit.integrity import check_csv_complete
+
+    check_csv_complete(path, remedy=f"restore it (git checkout -- {path.name} in its folder) or re-run the "
+                                    f"reproduction that writes it (python -m mtlkit run --match {path.stem})")
+
+
 def load_results(table: str | None = None, *, include_smoke: bool = True):
     """Every recorded row (of one table, or of all) as a DataFrame; ``value`` as float, the rest as strings."""
     import pandas as pd
 
     folder = results_dir()
     files = sorted(folder.glob("*.csv")) if table is None else [folder / f"{table}.csv"]
-    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in files if p.is_file()]
+    files = [p for p in files if p.is_file()]
+    for p in files:
+        _check_complete(p)
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in files]
     if not frames:
         return pd.DataFrame(columns=["table", *ROW_COLUMNS, *RUN_COLUMNS])
     df = pd.concat(frames, ignore_index=True).fillna("")
