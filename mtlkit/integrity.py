@@ -190,6 +190,7 @@ def load_torch(path: str | Path, *, remedy: str | None = None) -> dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {str(path)!r}")
+    remove_stale_temps(path.parent)   # a resumed run cleans up after the process that was killed
     if path.stat().st_size == 0:
         raise CorruptFileError(path, "the file is empty", remedy)
     try:
