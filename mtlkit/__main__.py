@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = argv[0]
     if name not in COMMANDS:
-        parser.error(f"argument COMMAND: invalid choice: {name!r} (choose from {', '.join(map(repr, COMMANDS))})")
+        parser.exit(2, f"error: COMMAND: expected one of {', '.join(map(repr, COMMANDS))}, got unknown command "
+                       f"{name!r}\n")
     module = importlib.import_module(COMMANDS[name][0])
     cmd_parser = Parser(prog=f"python -m mtlkit {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)

@@ -480,7 +480,7 @@ def test_bad_table_csv_names_the_file(tmp_path, capsys, content, problem):
     (["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer", "--iterations", "x"],
      "--iterations: expected an integer, got 'x'"),
     (["grid", "DIR"], "--tasks: expected comma-separated task names"),
-    (["nosuch"], "COMMAND: expected one of 'run', 'report', 'recommend', 'grid', got 'nosuch'"),
+    (["nosuch"], "COMMAND: expected one of 'run', 'report', 'recommend', 'grid', got unknown command 'nosuch'"),
 ])
 def test_cli_errors_have_one_style(tmp_path, capsys, argv, message):
     argv = [str(tmp_path / "g") if a == "DIR" else a for a in argv]
