@@ -8,6 +8,7 @@ import sys
 
 import torch
 
+from lock_worker import _Holder   # the same weight holder as the lock test's worker
 from mtlkit.train import run_loop
 
 
@@ -44,18 +45,6 @@ def main(run_dir: str, kill_at: int) -> None:
     history = run_loop(step, iterations=12, state={"w": _Holder(w), "opt": opt}, run_dir=run_dir,
                        checkpoint_every=3, log_every=1, progress=False)
     print(json.dumps({"resumed_from": history.resumed_from, "w": w.detach().tolist()}))
-
-
-class _Holder:
-    def __init__(self, p):
-        self.p = p
-
-    def state_dict(self):
-        return {"p": self.p.detach().clone()}
-
-    def load_state_dict(self, s):
-        with torch.no_grad():
-            self.p.copy_(s["p"])
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch import nn
 
+from lock_worker import _Holder
 from mtlkit.__main__ import main as _main
 from mtlkit.errors import ConfigError
 from mtlkit.train import CHECKPOINT_NAME, load_checkpoint, run_loop
@@ -58,18 +59,6 @@ def _err(capsys) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ a tiny run_loop
-class _Holder:
-    def __init__(self, p):
-        self.p = p
-
-    def state_dict(self):
-        return {"p": self.p.detach().clone()}
-
-    def load_state_dict(self, s):
-        with torch.no_grad():
-            self.p.copy_(s["p"])
-
-
 def _loop(run_dir: Path, iterations: int = 6) -> torch.Tensor:
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.zeros(3))
