@@ -15,6 +15,7 @@ cleans up.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,12 +23,12 @@ import re
 import shutil
 import struct
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from mtlkit.errors import DataError
+from mtlkit.errors import ConfigError, DataError
 
 __all__ = ["CorruptFileError", "CHECKSUM_KEY", "checksum", "save_torch", "load_torch", "write_json", "read_json",
-           "remove_stale_temps", "restart_dir", "temp_path", "check_csv_complete"]
+           "remove_stale_temps", "restart_dir", "restart_stages", "with_remedy", "temp_path", "check_csv_complete"]
 
 #: key of the checksum stored in every checkpoint and JSON record
 CHECKSUM_KEY = "sha256"
@@ -273,6 +274,37 @@ def restart_dir(folder: str | Path, *, inside: str | Path | None = None) -> bool
         return False
     shutil.rmtree(folder)
     return True
+
+
+def restart_stages(root: str | Path | None, stages: Sequence[str], restart: str | None,
+                   also: Sequence[str] = ()) -> None:
+    """Restart stage ``restart`` of a pipeline and every later one: delete their folders ``root/<stage>``.
+
+    Args:
+        root: the pipeline's folder (None: nothing is stored; any ``restart`` is an error).
+        stages: the stage names in order.
+        restart: the first stage to run afresh, or None (keep everything).
+        also: files in ``root`` that depend on the restarted stages (deleted too).
+    """
+    if restart is None:
+        return
+    if restart not in stages:
+        raise ConfigError(f"restart: expected one of the stages {list(stages)}, got {restart!r}")
+    if root is None:
+        raise ConfigError(f"restart={restart!r} needs a run folder (without one nothing is stored to restart)")
+    for stage in stages[list(stages).index(restart):]:
+        restart_dir(Path(root) / stage, inside=root)
+    for name in also:
+        (Path(root) / name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def with_remedy(remedy: str) -> Iterator[None]:
+    """Re-raise a :class:`CorruptFileError` from the block with ``remedy`` (the caller knows the better advice)."""
+    try:
+        yield
+    except CorruptFileError as exc:
+        raise CorruptFileError(exc.path, exc.problem, remedy) from None
 
 
 # ------------------------------------------------------------------------------------------------------- CSV files

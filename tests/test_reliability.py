@@ -191,7 +191,7 @@ def test_search_stage_checkpoint_corrupt_then_restart(tmp_path):
     result = search(make_sm(), make_data(sc), config, tasks=make_tasks(), run_dir=tmp_path, progress=False,
                     restart="policy_train")
     assert load_checkpoint(ckpt)["iteration"] == 4 and result.policy
-    with pytest.raises(ConfigError, match="stage to restart"):
+    with pytest.raises(ConfigError, match=r"restart: expected one of the stages \['pre_train', 'policy_train'"):
         search(make_sm(), make_data(sc), config, tasks=make_tasks(), run_dir=tmp_path, progress=False,
                restart="policy")
 
@@ -449,25 +449,24 @@ def test_bad_table_csv_names_the_file(tmp_path, capsys, content, problem):
     assert err.startswith(f"error: two-task table {str(path)!r}") and problem in err, err
 
 
+_REC = ["recommend", "--published", "nyuv2/resnet34"]
+_GRID = ["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer"]
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["recommend", "--published", "nyuv2/resnet34", "--budget", "inf"], "--budget: expected a finite number, got 'inf'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--budget", "nan"], "--budget: expected a finite number, got 'nan'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--budget", "-inf"],
-     "--budget: expected a finite number, got '-inf'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--budget", "-1e3"], "budget=-1000.0 backbones is below"),
-    (["recommend", "--published", "nyuv2/resnet34", "--k", "-1"], "--k: expected an integer in 1..10000, got '-1'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--k", "2000000"],
-     "--k: expected an integer in 1..10000, got '2000000'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--block-costs", "1,inf,1,1,1"],
-     "--block-costs: expected comma-separated numbers (finite), got '1,inf,1,1,1'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--format", "xml"], "--format: expected one of 'table', 'csv', got 'xml'"),
-    (["recommend", "--published", "nyuv2/resnet34", "--bogus"], "--bogus: expected an option of this command"),
-    (["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer", "--n-train", "-1"], "--n-train: must be an int >= 1, got -1"),
-    (["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer", "--lr", "-inf"], "--lr: must be a finite positive"),
-    (["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer", "--workers", "-1"],
-     "--workers: expected an integer >= 0, got '-1'"),
-    (["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer", "--iterations", "x"],
-     "--iterations: expected an integer, got 'x'"),
+    ([*_REC, "--budget", "inf"], "--budget: expected a finite number, got 'inf'"),
+    ([*_REC, "--budget", "nan"], "--budget: expected a finite number, got 'nan'"),
+    ([*_REC, "--budget", "-inf"], "--budget: expected a finite number, got '-inf'"),
+    ([*_REC, "--budget", "-1e3"], "budget=-1000.0 backbones is below the cheapest layout"),
+    ([*_REC, "--k", "-1"], "--k: expected an integer in 1..10000, got '-1'"),
+    ([*_REC, "--k", "2000000"], "--k: expected an integer in 1..10000, got '2000000'"),
+    ([*_REC, "--block-costs", "1,inf,1,1,1"], "--block-costs: expected comma-separated numbers (finite), got '1,inf"),
+    ([*_REC, "--format", "xml"], "--format: expected one of 'table', 'csv', got 'xml'"),
+    ([*_REC, "--bogus"], "--bogus: expected an option of this command"),
+    ([*_GRID, "--n-train", "-1"], "--n-train: must be an int >= 1, got -1"),
+    ([*_GRID, "--lr", "-inf"], "--lr: must be a finite positive"),
+    ([*_GRID, "--workers", "-1"], "--workers: expected an integer >= 0, got '-1'"),
+    ([*_GRID, "--iterations", "x"], "--iterations: expected an integer, got 'x'"),
     (["grid", "DIR"], "--tasks: expected comma-separated task names"),
     (["nosuch"], "COMMAND: expected one of 'run', 'report', 'recommend', 'grid', got unknown command 'nosuch'"),
 ])

@@ -21,9 +21,9 @@ of joint batches (every task's target in each batch: one tree-executed forward f
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -37,6 +37,7 @@ from mtlkit.automtl.accounting import param_report
 from mtlkit.automtl.regularizer import ResourceCosts, depth_weights, paper_regularizer_from_probs, policy_tensor
 from mtlkit.automtl.search_config import DISCRETIZE, SearchConfig
 from mtlkit.errors import ConfigError, DataError, unknown_name
+from mtlkit.integrity import restart_stages, with_remedy, write_json
 from mtlkit.train import (
     DataStream, History, TrainConfig, check_finite, evaluate, resolve_device, run_loop, to_device, train,
 )
@@ -49,6 +50,7 @@ __all__ = [
 
 SPLITS = ("train", "train1", "train2", "test")
 POLICY_LOG = "policy_log.csv"
+STAGES = ("pre_train", "policy_train", "post_train")   #: the stages of :func:`search` (``restart=``), in order
 _SNAP_FIELDS = ("iteration", "node", "task", "p_shared", "p_specific", "p_skip", "tau")
 
 
@@ -717,10 +719,8 @@ class SearchResult:
         discretization: the :class:`Discretization` (best-of-N candidates).
         history: ``{"pre_train": History | None, "policy_train": PolicyTrainResult, "post_train": History | None}``.
         config: the :class:`SearchConfig`.
-        budget_met: whether ``cost <= config.budget`` (None without a budget on the resource term). A search whose
-            policy misses its budget warns (:class:`BudgetNotMetWarning`) and says so here and in ``policy.json``.
-        warnings: what went wrong but did not stop the search (e.g. the budget miss), also recorded in
-            ``policy.json``.
+        budget_met: ``cost <= config.budget`` (None without a budget); a miss also warns (:class:`BudgetNotMetWarning`).
+        warnings: what went wrong without stopping the search (e.g. the budget miss); also in ``policy.json``.
     """
 
     policy: dict[str, dict[str, str]]
@@ -740,40 +740,9 @@ class BudgetNotMetWarning(UserWarning):
     """The searched policy costs more than the budget of the resource term (recorded as ``budget_met=False``)."""
 
 
-#: the stages of :func:`search`, in order: ``restart=`` one of them restarts it and every later one
-STAGES = ("pre_train", "policy_train", "post_train")
-
-
-def _write_json(path: Path, obj) -> None:
-    from mtlkit.integrity import write_json
-
-    write_json(path, obj)   # atomic, with a checksum
-
-
-def _restart(root: Path | None, restart: "str | None") -> None:
-    from mtlkit.integrity import restart_dir
-
-    if restart is None:
-        return
-    if restart not in STAGES:
-        raise unknown_name("stage to restart", restart, STAGES)
-    if root is None:
-        raise ConfigError(f"restart={restart!r} needs a run_dir (without one nothing is stored to restart)")
-    for stage in STAGES[STAGES.index(restart):]:
-        restart_dir(root / stage, inside=root)
-    (root / "policy.json").unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _stage(name: str):
-    """A corrupt checkpoint of a stage: the error says how to restart that stage."""
-    from mtlkit.integrity import CorruptFileError
-
-    try:
-        yield
-    except CorruptFileError as exc:
-        raise CorruptFileError(exc.path, exc.problem, f"restart that stage: search(..., restart={name!r}) (it and "
-                               "the later stages run afresh)") from None
+def _staged(stage: str, run, *args, **kw):
+    with with_remedy(f"restart that stage: search(..., restart={stage!r}) (it and the later stages run afresh)"):
+        return run(*args, **kw)
 
 
 def search(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None,
@@ -791,13 +760,10 @@ def search(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None
             second call, a killed one resumes from its last checkpoint.
         resume: resume from ``run_dir``.
         progress: progress bars.
-        restart: ``"pre_train"``, ``"policy_train"`` or ``"post_train"``: delete that stage's folder in
-            ``run_dir`` and every later one first, so they run afresh (e.g. after a corrupt checkpoint; the error
-            names the stage's file). None keeps everything.
+        restart: a stage of ``STAGES``: it and the later ones run afresh (their folders are deleted first).
 
     Returns:
-        A :class:`SearchResult` (``budget_met=False`` and a :class:`BudgetNotMetWarning` when the policy costs
-        more than the budget).
+        A :class:`SearchResult` (``budget_met=False`` and a :class:`BudgetNotMetWarning` for a missed budget).
     """
     _check(supermodel, config)
     tasks = resolve_tasks(supermodel, data, tasks)
@@ -808,34 +774,25 @@ def search(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None
     if config.uses_resource_reg and config.budget is not None:
         ResourceCosts.from_supermodel(supermodel, config.resource).check_budget(config.budget)
     root = Path(run_dir) if run_dir is not None else None
-    _restart(root, restart)
+    restart_stages(root, STAGES, restart, also=("policy.json",))
     sub = (lambda name: root / name) if root is not None else (lambda name: None)
-    with _stage("pre_train"):
-        hist_pre = pre_train(supermodel, data, config, tasks=tasks, run_dir=sub("pre_train"), resume=resume,
-                             progress=progress)
-    with _stage("policy_train"):
-        hist_policy = policy_train(supermodel, data, config, tasks=tasks, run_dir=sub("policy_train"),
-                                   resume=resume, progress=progress)
+    kw = dict(tasks=tasks, resume=resume, progress=progress)
+    hist_pre = _staged("pre_train", pre_train, supermodel, data, config, run_dir=sub("pre_train"), **kw)
+    hist_policy = _staged("policy_train", policy_train, supermodel, data, config, run_dir=sub("policy_train"), **kw)
     disc = discretize(supermodel, config, data, tasks=tasks)
     cost = ResourceCosts.from_supermodel(supermodel, config.resource).of_policy(disc.policy)
     budget = config.budget if config.uses_resource_reg else None
     budget_met = None if budget is None else bool(cost <= budget + 1e-12)
-    notes = []
-    if budget_met is False:
-        notes.append(f"the searched policy costs {cost:.4f} backbones of {config.resource}, above the budget "
-                     f"{budget:g}: the resource term did not bring it under the budget (raise budget_weight or "
-                     "policy_train_iterations, or use discretize='best_of')")
-        import warnings
-
-        warnings.warn(notes[-1], BudgetNotMetWarning, stacklevel=2)
+    notes = [] if budget_met is not False else [
+        f"the searched policy costs {cost:.4f} backbones of {config.resource}, above the budget {budget:g}: the "
+        "resource term did not bring it under (raise budget_weight or policy_train_iterations; discretize='best_of')"]
+    for note in notes:
+        warnings.warn(note, BudgetNotMetWarning, stacklevel=2)
     if root is not None:
-        _write_json(root / "policy.json", {"method": disc.method, "policy": disc.policy, "cost": cost,
-                                           "budget": budget, "budget_met": budget_met, "warnings": notes,
-                                           "candidates": [{k: v for k, v in c.items() if k != "policy"}
-                                                          for c in disc.candidates]})
-    with _stage("post_train"):
-        post = post_train(supermodel, disc.policy, data, config, tasks=tasks, run_dir=sub("post_train"),
-                          resume=resume, progress=progress)
+        candidates = [{k: v for k, v in c.items() if k != "policy"} for c in disc.candidates]
+        write_json(root / "policy.json", {"method": disc.method, "policy": disc.policy, "cost": cost, "budget": budget,
+                                          "budget_met": budget_met, "warnings": notes, "candidates": candidates})
+    post = _staged("post_train", post_train, supermodel, disc.policy, data, config, run_dir=sub("post_train"), **kw)
     return SearchResult(policy=disc.policy, model=post.model, supermodel=supermodel, metrics=post.metrics,
                         params=post.params, cost=cost, discretization=disc,
                         history={"pre_train": hist_pre, "policy_train": hist_policy, "post_train": post.history},

@@ -16,7 +16,10 @@ A grid lives in one directory::
     DIR/two_task_metrics.csv          the raw metrics, one row per (pair, branch, task, metric)
 
 **Resumable**: finished entries (with ``result.json``) are skipped, a partial one resumes from its checkpoint
-(bit-identical to an uninterrupted run on the CPU). **Shardable**: entries are numbered in pair order, then
+(bit-identical to an uninterrupted run on the CPU). Checkpoints and results carry a checksum
+(:mod:`mtlkit.integrity`): a corrupt one is an error naming the file, and ``--restart ENTRY``
+(:meth:`TwoTaskGrid.restart`) trains that entry afresh. ``grid.json`` is written only once the blocks, the first
+model and the data folder are checked, so a bad option leaves nothing behind. **Shardable**: entries are numbered in pair order, then
 branching point (``k = pair_index·(B+1) + b``) and entry ``k`` belongs to shard ``k mod n`` of ``--shard i/n``
 (``i = 0..n-1``), so ``n`` processes — GPUs, nodes, a Slurm array with
 ``--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`` — train disjoint entries of the same directory (or of
@@ -48,7 +51,7 @@ from typing import Any, Iterable, Sequence
 
 from mtlkit.cli_args import int_arg, run_command
 from mtlkit.errors import ConfigError
-from mtlkit.integrity import CorruptFileError, read_json, remove_stale_temps, restart_dir
+from mtlkit.integrity import read_json, remove_stale_temps, restart_dir, with_remedy
 from mtlkit.treemtl.experiment import (
     _FOLDERS, DATASETS, RESULT_NAME, ExperimentData, ExperimentSpec, _write_json, read_result, train_entry,
 )
@@ -287,12 +290,10 @@ class TwoTaskGrid:
             bar.set_postfix_str(f"{names[0]}+{names[1]} b={e.branch}", refresh=False)
             for folder in (self.entry_dir(e), self.entry_dir(e) / "run"):
                 remove_stale_temps(folder)   # left by a process killed while writing
-            try:
+            with with_remedy(self._remedy(e)):
                 out.append(train_entry(self.spec, layout, names, self.entry_dir(e), data, device=device,
                                        progress=progress, checkpoint_every=checkpoint_every,
                                        extra=dict(entry=e.index, pair=list(e.pair), branch=e.branch)))
-            except CorruptFileError as exc:
-                raise CorruptFileError(exc.path, exc.problem, self._remedy(e)) from None
         bar.close()
         return out
 
