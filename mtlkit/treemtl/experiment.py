@@ -21,6 +21,7 @@ evaluations on the test split, taken every ``eval_every`` iterations.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -371,7 +372,10 @@ def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequen
     if done is not None:
         return done
     entry_dir.mkdir(parents=True, exist_ok=True)
-    with _run_dir_lock(entry_dir / "run"):   # a second process on the same entry waits, then reads the result
+    # a second process on the same entry waits, then reads the first one's result (not under torchrun: the ranks of
+    # one run share the entry, as run_loop's lock)
+    lock = _run_dir_lock(entry_dir / "run") if int(os.environ.get("WORLD_SIZE", "1")) <= 1 else contextlib.nullcontext()
+    with lock:
         done = read_result(entry_dir)
         if done is not None:
             return done
