@@ -362,6 +362,13 @@ def test_empty_task_names_are_refused(tmp_path, capsys, argv, option):
     assert not (tmp_path / "g").exists()
 
 
+def test_empty_task_name_in_a_table_is_refused():
+    from mtlkit.treemtl import TwoTaskTable
+
+    with pytest.raises(ConfigError, match=r"task_names: expected non-empty names, got \['seg', '', 'depth'\]"):
+        TwoTaskTable.from_csv(PUBLISHED_NYU, task_names=["seg", "", "depth"])
+
+
 def test_table_whose_scores_overflow_is_refused(tmp_path, capsys):
     from mtlkit.treemtl import TwoTaskTable, recommend
 

@@ -75,6 +75,8 @@ class TwoTaskTable:
                               f"{T} tasks")
         if len(set(names)) != T:
             raise ConfigError(f"TwoTaskTable: task_names must be distinct, got {list(names)}")
+        if not all(n.strip() for n in names):
+            raise ConfigError(f"TwoTaskTable: task_names: expected non-empty names, got {list(names)}")
         v.setflags(write=False)
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "task_names", names)
