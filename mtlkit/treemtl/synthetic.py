@@ -34,7 +34,7 @@ def fine_resnet34_macs() -> np.ndarray:
 
 
 def synthetic_table(T: int, B: int, kind: Literal["random", "groups", "ties"] = "random", *, seed: int = 0,
-                    groups: "int | Sequence[int]" = 3, noise: float = 3.0, trend: float = 4.0,
+                    groups: "int | Sequence[int] | None" = None, noise: float = 3.0, trend: float = 4.0,
                     task_names: Sequence[str] | None = None) -> TwoTaskTable:
     """A random two-task table with ``T`` tasks and branching points ``0..B``.
 
@@ -44,7 +44,7 @@ def synthetic_table(T: int, B: int, kind: Literal["random", "groups", "ties"] = 
         kind: ``"random"``, ``"groups"`` (planted groups) or ``"ties"`` (integers in -2..2); see the module doc.
         seed: seed of ``numpy.random.default_rng``; the same arguments give the same table.
         groups: for ``kind="groups"``: a number of groups (tasks assigned round-robin: task ``t`` in group
-            ``t mod groups``) or one group label per task.
+            ``t mod groups``; default ``min(3, T)``) or one group label per task.
         noise: standard deviation of the per-point noise (``"random"``, ``"groups"``).
         trend: scale of the trend from ``b = 0`` to ``b = B``.
         task_names: optional names (default ``task0, task1, ...``).
@@ -67,13 +67,13 @@ def synthetic_table(T: int, B: int, kind: Literal["random", "groups", "ties"] = 
     elif kind == "random":
         v = rng.normal(size=(T, T, B + 1)) * noise + rng.normal(size=(T, T, 1)) * trend * ramp
     else:
-        label = _labels(groups, T)
+        label = _labels(min(3, T) if groups is None else groups, T)
         same = label[:, None] == label[None, :]
         slope = np.where(same, 1.0, -1.0)[:, :, None] * np.abs(rng.normal(1.0, 0.5, size=(T, T, 1)))
         v = rng.normal(size=(T, T, B + 1)) * noise + slope * trend * ramp
     v[:, :, 0] = 0.0
     v[np.arange(T), np.arange(T)] = 0.0
-    extra = f", groups={groups}" if kind == "groups" else ""
+    extra = f", groups={groups}" if kind == "groups" and groups is not None else ""
     return TwoTaskTable(v, tuple(task_names) if task_names is not None else (),
                         source=f"synthetic_table(T={T}, B={B}, kind={kind!r}, seed={seed}{extra})")
 
