@@ -3,6 +3,7 @@ beyond, clear errors; the synthetic many-task tables."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -70,6 +71,19 @@ def test_relaxation_bound_is_above_the_optimum():
                 finally:
                     anytime.PREFIX_TASKS = old
                 assert bound >= best - 2.0 ** 22, (T, kind, b, prefix)
+            for size in (3, 5):                   # dual decomposition over covering task sets, split improved
+                bound = anytime._decomposition_bound(K, f, _budget(f, b), size, float(best) - 1e12,
+                                                     time.perf_counter() + 0.3, seed=size)
+                assert bound >= best - 2.0 ** 22, (T, kind, b, size)
+
+
+def test_cover_holds_every_pair():
+    rng = np.random.default_rng(0)
+    for T, size in [(5, 3), (12, 5), (40, 10)]:
+        sets = anytime._cover(T, size, rng)
+        assert all(len(A) == size == len(set(A)) for A in sets)
+        held = {(a, c) for A in sets for a in A for c in A if a < c}
+        assert held == set(anytime.pairs(T))
 
 
 def _check_result(scores, f, budget_abs, r, k):

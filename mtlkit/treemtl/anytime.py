@@ -11,19 +11,25 @@ How:
 * ``T <= EXACT_TASKS``: the exact best-first search runs with the deadline. If it finishes (T <= 12 always does in
   well under a second) the answer is the exact top-k and the gap is 0. If it is stopped, the largest bound left in
   its queue bounds every layout it has not collected.
-* Larger ``T``: **local search** finds the layouts: a layout is an ultrametric on tasks, and a move takes one task out
-  and puts it back where it scores best (an independent branch, or under any other task's path up to any block:
-  all ``(T-1)·B + 1`` places evaluated at once with numpy), never exceeding the budget; local optima are perturbed
-  by random moves and improved again until the deadline (iterated local search from the all-shared layout and
-  from a greedy insertion). Every neighbour of a local optimum that scores above the k-th best is collected.
-  The **bound** adds, for an order of the tasks whose first ``PREFIX_TASKS`` tasks form a set ``A``:
-  the exact Lagrangian optimum of the layouts of ``A`` (the subset tables of :mod:`~mtlkit.treemtl.topk`) and, for
-  every later task ``t``, the best its pairs with the earlier tasks can score if they branch at most at some block
-  ``m`` while ``t`` pays ``suf(m)`` (its own copies of the blocks from ``m`` on — the cost of a layout is the sum of
-  these terms in any task order). Each term is maximised separately, so the sum bounds every layout; the
-  multiplier of the budget is chosen by bisection on the cost of the maximisers, and ``A`` = the tasks whose pairs
-  lose most against their best branching point in the incumbent (the bound of a few such orders, the smallest
-  kept).
+* Larger ``T``: **local search** finds the layouts. A layout is an ultrametric on tasks; a move takes one task —
+  or a whole subtree (the tasks sharing at least ``h`` blocks with it) — out and puts it back where it scores best
+  (an independent branch, or under any other task's path up to any block: all places evaluated at once with numpy),
+  within the budget. Local optima are perturbed by random moves and improved again until the deadline (iterated
+  local search from the all-shared layout and from a greedy insertion); with a budget, half of the rounds first
+  improve ``score − λ·cost`` without the budget and then repair (cheapest moves per score lost). Every neighbour of
+  a local optimum that scores above the k-th best is collected.
+  The **bound** is the smaller of two relaxations, each valid for every feasible layout:
+
+  1. *dual decomposition*: task sets of ``COVER_TASKS`` tasks that cover every pair; each pair's score is split
+     between the sets holding it, every set's layouts are solved exactly (the subset tables of
+     :mod:`~mtlkit.treemtl.topk`) and the optima are added; the budget enters through ``cost(L) >= cost of L
+     restricted to a set`` (each set pays ``λ/r`` per unit of its own cost, ``λ`` by bisection). The split starts
+     uniform and is improved by subgradient steps until the sets agree or the time share runs out;
+  2. *prefix + rows*: for a task order, the first ``PREFIX_TASKS`` tasks solved exactly and, for every later task
+     ``t``, the best its pairs with the earlier tasks can score if they branch at most at some block ``m`` while
+     ``t`` pays ``suf(m)`` (the cost of a layout is the sum of these terms in any task order).
+
+  Time shares: 15 % local search, 10 % bound 2, 35 % bound 1, the rest local search.
 
 The gap is also reported relative to the **score range** ``best − worst``, where ``worst`` is the lowest score of
 the all-shared layout, the independent layout and a layout found by a short local search for *low* scores (at most
@@ -47,8 +53,10 @@ from mtlkit.treemtl.layout import pairs
 MAX_TASKS = 40
 #: Up to this many tasks the anytime search runs the exact search first (it usually finishes).
 EXACT_TASKS = 16
-#: Size of the exactly solved task set of the bound (3^13 · B work per multiplier).
+#: Size of the exactly solved task set of the prefix bound (3^13 · B work per multiplier).
 PREFIX_TASKS = 13
+#: Size of the task sets of the decomposition bound (each solved exactly, 3^10 · B work).
+COVER_TASKS = 10
 
 
 @dataclass(frozen=True)
@@ -149,17 +157,31 @@ class _LocalSearch:
         m = [0] + [int(b[t, :t].max()) for t in range(1, self.T)]
         return float(self.suf[m].sum())
 
-    def options(self, b: np.ndarray, t: int):
-        """Every place for task ``t``: key and cost of each (anchor ``g``, block ``m``) for ``b`` without ``t``."""
+    def options(self, b: np.ndarray, t: int, C: np.ndarray | None = None):
+        """Every place for task ``t`` — or for the whole cluster ``C`` holding it (tasks sharing at least ``h``
+        blocks with ``t``), moved as one subtree: key and cost of each (anchor ``g``, block ``m``) outside it."""
         T, B = self.T, self.B
-        o = np.delete(np.arange(T), t)
-        Kt = self.K[t, o]                                               # (T-1, B+1)
+        C = np.array([t]) if C is None else C
+        o = np.setdiff1d(np.arange(T), C)
+        KC = self.K[np.ix_(C, o)].sum(axis=0)                           # (outside tasks, B+1), summed over C
         mins = np.minimum(b[np.ix_(o, o)][:, :, None], np.arange(B + 1))  # [g, u, m] = min(b[g, u], m)
-        G = Kt[np.arange(T - 1)[None, :, None], mins].sum(axis=1)        # (T-1 anchors, B+1 blocks)
-        key_rest = self.key_of(b) - float(Kt[np.arange(T - 1), b[t, o]].sum())
+        G = KC[np.arange(len(o))[None, :, None], mins].sum(axis=1)       # (anchors, B+1 blocks)
+        key_rest = self.key_of(b) - float(KC[np.arange(len(o)), b[t, o]].sum())
         cost_rest = self.cost_of(b) - float(self.suf[int(b[t, o].max())])
+        if len(C) > 1:                                                  # a subtree stays below its own split
+            G[:, int(b[np.ix_(C, C)].min()) + 1:] = -np.inf
         self.moves += G.size
         return o, G + key_rest, cost_rest + self.suf[None, :]
+
+    def clusters(self, b: np.ndarray, t: int) -> list[np.ndarray]:
+        """``{t}`` and the clusters of more tasks whose smallest task is ``t`` (each subtree once per sweep)."""
+        out, seen = [np.array([t])], set()
+        for h in range(1, self.B + 1):
+            C = np.flatnonzero(b[t] >= h)
+            if 1 < len(C) < self.T and C[0] == t and len(C) not in seen:
+                seen.add(len(C))
+                out.append(C)
+        return out
 
     def key_of(self, b):
         return self._key if b is self._cur else self.key(b)
@@ -167,11 +189,13 @@ class _LocalSearch:
     def cost_of(self, b):
         return self._cost if b is self._cur else self.cost(b)
 
-    def place(self, b: np.ndarray, t: int, o: np.ndarray, g: int, m: int) -> np.ndarray:
+    def place(self, b: np.ndarray, t: int, o: np.ndarray, g: int, m: int, C: np.ndarray | None = None
+              ) -> np.ndarray:
         new = b.copy()
+        C = np.array([t]) if C is None else C
         row = np.minimum(b[o[g], o], m) if m > 0 else np.zeros(len(o), dtype=b.dtype)
-        new[t, o] = row
-        new[o, t] = row
+        new[np.ix_(C, o)] = row[None, :]
+        new[np.ix_(o, C)] = row[:, None]
         return new
 
     def offer(self, b: np.ndarray, key: float) -> None:
@@ -183,22 +207,44 @@ class _LocalSearch:
     def set_current(self, b: np.ndarray) -> None:
         self._cur, self._key, self._cost = b, self.key(b), self.cost(b)
 
-    def improve(self, b: np.ndarray, deadline: float) -> np.ndarray:
-        """Best-improvement reinsertion sweeps until no task can move up (or the deadline)."""
+    def improve(self, b: np.ndarray, deadline: float, lam: float = 0.0, constrained: bool = True) -> np.ndarray:
+        """Best-improvement reinsertion sweeps on ``key − lam·cost`` (within the budget if ``constrained``) until no
+        task can move up (or the deadline); a feasible result is offered to the pool."""
         self.set_current(b)
         improved = True
         while improved and time.perf_counter() < deadline:
             improved = False
             for t in self.rng.permutation(self.T):
-                o, keys, costs = self.options(self._cur, int(t))
-                feasible = costs <= self.budget
-                keys = np.where(np.broadcast_to(feasible, keys.shape), keys, -np.inf)
-                g, m = np.unravel_index(int(np.argmax(keys)), keys.shape)
-                if keys[g, m] > self._key:
-                    self.set_current(self.place(self._cur, int(t), o, int(g), int(m)))
-                    improved = True
-        self.offer(self._cur, self._key)
-        self.harvest(deadline)
+                for C in self.clusters(self._cur, int(t)):
+                    o, keys, costs = self.options(self._cur, int(t), C)
+                    value = keys - lam * costs
+                    if constrained:
+                        value = np.where(np.broadcast_to(costs <= self.budget, keys.shape), value, -np.inf)
+                    g, m = np.unravel_index(int(np.argmax(value)), keys.shape)
+                    if value[g, m] > self._key - lam * self._cost + 1.0:
+                        self.set_current(self.place(self._cur, int(t), o, int(g), int(m), C))
+                        improved = True
+        if self._cost <= self.budget:
+            self.offer(self._cur, self._key)
+            self.harvest(deadline)
+        return self._cur
+
+    def repair(self, b: np.ndarray, deadline: float) -> np.ndarray:
+        """Move tasks to cheaper places, least key lost per cost saved first, until the budget holds."""
+        self.set_current(b)
+        while self._cost > self.budget and time.perf_counter() < deadline:
+            best = None
+            for t in range(self.T):
+                o, keys, costs = self.options(self._cur, t)
+                saved = self._cost - np.broadcast_to(costs, keys.shape)
+                with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                    rate = np.where(saved > 0, (keys - self._key) / np.maximum(saved, 1e-300), -np.inf)
+                g, m = np.unravel_index(int(np.argmax(rate)), keys.shape)
+                if best is None or rate[g, m] > best[0]:
+                    best = (rate[g, m], t, o, int(g), int(m))
+            if best is None or not np.isfinite(best[0]):
+                break
+            self.set_current(self.place(self._cur, best[1], best[2], best[3], best[4]))
         return self._cur
 
     def harvest(self, deadline: float) -> None:
@@ -220,6 +266,8 @@ class _LocalSearch:
             t = int(self.rng.integers(self.T))
             o, keys, costs = self.options(self._cur, t)
             ok = np.argwhere(np.broadcast_to(costs <= self.budget, keys.shape))
+            if not len(ok):
+                continue
             g, m = ok[int(self.rng.integers(len(ok)))]
             self.set_current(self.place(self._cur, t, o, int(g), int(m)))
         return self._cur
@@ -236,14 +284,23 @@ class _LocalSearch:
             self.set_current(self.place(self._cur, t, o, int(g), int(m)))
         return self._cur
 
-    def run(self, deadline: float) -> None:
-        """Iterated local search until ``deadline`` (restarts from the best layout, 2..4 random moves)."""
+    def run(self, deadline: float, lam: float | None = None) -> None:
+        """Iterated local search until ``deadline``: restarts from the best layout after 2..4 random moves and, with
+        a budget, Lagrangian rounds (improve ``key − λ·cost`` freely, repair, improve within the budget; λ drawn
+        around ``lam``, by default a scale of the keys per unit cost)."""
         if self.best_b is None:
             self.improve(np.full((self.T, self.T), self.B, dtype=np.int64), deadline)
             self.improve(self.greedy(), deadline)
+        if lam is None:
+            lam = float(np.ptp(self.K, axis=2).sum()) / max(float(self.suf[0]), 1e-300) / self.T
         while time.perf_counter() < deadline:
-            start = self.best_b if self.rng.random() < 0.7 else self._cur
-            self.improve(self.perturb(start, int(self.rng.integers(2, 5))), deadline)
+            feasible = self._cost <= self.budget
+            start = self.best_b if self.rng.random() < 0.7 or not feasible else self._cur
+            start = self.perturb(start, int(self.rng.integers(2, 5)))
+            if math.isfinite(self.budget) and self.rng.random() < 0.5:
+                free = self.improve(start, deadline, lam * 2.0 ** self.rng.uniform(-3, 3), constrained=False)
+                start = self.repair(free, deadline)
+            self.improve(start, deadline)
 
 
 def _relaxation_bound(K: np.ndarray, order: Sequence[int], f: np.ndarray, budget: float | None,
@@ -293,6 +350,106 @@ def _relaxation_bound(K: np.ndarray, order: Sequence[int], f: np.ndarray, budget
     return best
 
 
+def _cover(T: int, size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Task sets of ``size`` tasks covering every pair at least once (greedy: grow a set around the least-covered
+    pair with the tasks least covered together with it)."""
+    count = np.eye(T, dtype=np.int64) * 10 ** 9
+    sets: list[list[int]] = []
+    while (count == 0).any():
+        a, c = np.unravel_index(int(np.argmin(count + rng.random((T, T)) * 0.5)), count.shape)
+        A = [int(a), int(c)]
+        while len(A) < size:
+            score = count[A].sum(axis=0) + rng.random(T) * 0.5
+            score[A] = np.inf
+            A.append(int(np.argmin(score)))
+        A.sort()
+        sets.append(A)
+        count[np.ix_(A, A)] += 1
+    return sets
+
+
+def _decomposition_bound(K: np.ndarray, f: np.ndarray, budget: float | None, size: int, best_key: float,
+                         deadline: float, seed: int = 0) -> float:
+    """Upper bound (key units) by dual decomposition over task sets that cover every pair.
+
+    Each pair's key is split between the sets holding it (``K_p = sum_j K_p^j``); every set's layouts are solved
+    exactly (the subset tables of :mod:`~mtlkit.treemtl.topk`), so ``sum_j max K^j`` bounds every layout. With a
+    budget, ``cost(L) >= cost of L restricted to any set``, so ``cost >= mean_j cost(L | A_j)`` and each set pays
+    ``λ / r`` per unit of its own cost. The split starts uniform and is improved by subgradient steps (Polyak steps
+    towards ``best_key``) that move key mass to the sets whose optimum disagrees with the others on a pair.
+    """
+    T, B = K.shape[0], K.shape[2] - 1
+    rng = np.random.default_rng(seed)
+    sets = _cover(T, min(size, T), rng)
+    r, s = len(sets), min(size, T)
+    P = pairs(s)
+    count = np.zeros((T, T))
+    for A in sets:
+        count[np.ix_(A, A)] += 1
+    share = [np.array([K[A[i], A[j]] / count[A[i], A[j]] for i, j in P]) for A in sets]
+    mu = [np.zeros_like(x) for x in share]
+    suf = np.concatenate([np.cumsum(f[::-1])[::-1], [0.0]])
+    root = (1 << s) - 1
+
+    def solve(lam: float):
+        value, cost, rows = (0.0 if budget is None else lam * budget), 0.0, []
+        for x, m in zip(share, mu):
+            items = topk._Items(B, topk._subset_sums(s, x + m), f, suf)
+            U = topk._table(s, B, items.W, f, lam / r)
+            splits: list = []
+            cost += topk._trace(items, U, lam / r, root, splits)[1] / r
+            value += float(U[0, root])
+            rows.append(topk._branch_vector(s, B, splits))
+        return value, cost, rows
+
+    lam = 0.0
+    value, cost, rows = solve(0.0)
+    best = value
+    if budget is not None and cost > budget:             # bisection on the multiplier, as in _relaxation_bound
+        lo, hi = 0.0, float(np.ptp(K, axis=2).sum()) / max(float(suf[0]), 1e-300)
+        for _ in range(60):
+            if time.perf_counter() > deadline or (lo > 0 and hi - lo <= 1e-3 * hi):
+                break
+            mid = hi if lo == 0 and cost > budget and _ == 0 else (math.sqrt(lo * hi) if lo > 0 else hi / 64)
+            value, cost, rows = solve(mid)
+            if value < best:
+                best, lam = value, mid
+            if cost > budget:
+                lo = mid
+                if mid == hi:
+                    hi *= 2
+            else:
+                hi = mid
+        value, cost, rows = solve(lam)
+    theta = 1.0
+    where = {}                                           # pair (a, c) -> [(set j, position in P)]
+    for j, A in enumerate(sets):
+        for q, (i, k) in enumerate(P):
+            where.setdefault((A[i], A[k]), []).append((j, q))
+    shared = [v for v in where.values() if len(v) > 1]
+    while time.perf_counter() < deadline and shared:     # subgradient steps on the split
+        g = [np.zeros_like(x) for x in share]
+        for v in shared:
+            onehot = np.zeros((len(v), B + 1))
+            for n, (j, q) in enumerate(v):
+                onehot[n, rows[j][q]] = 1.0
+            diff = onehot - onehot.mean(axis=0)
+            for n, (j, q) in enumerate(v):
+                g[j][q] = diff[n]
+        norm = sum(float((x * x).sum()) for x in g)
+        if norm == 0:
+            break                                        # the sets agree on every shared pair: the bound is tight
+        step = theta * max(value - best_key, 0.0) / norm
+        for m, x in zip(mu, g):
+            m -= step * x
+        value, cost, rows = solve(lam)
+        if value < best:
+            best = value
+        else:
+            theta *= 0.7
+    return best
+
+
 def anytime_top_k(scores: PairScores, per_block: Sequence[float] | None = None, budget_abs: float | None = None,
                   k: int = 5, time_limit: float = 10.0, seed: int = 0) -> AnytimeResult:
     """The best layouts found within ``time_limit`` seconds and a certified bound on the best score (module doc).
@@ -334,15 +491,11 @@ def anytime_top_k(scores: PairScores, per_block: Sequence[float] | None = None, 
         exact = out.finished
     else:
         ls = _LocalSearch(K, f, budget, pool, seed)
-        ls.run(t0 + 0.3 * limit)
+        ls.run(t0 + 0.15 * limit)
         b = ls.best_b
         slack = (K.max(axis=2) - np.take_along_axis(K, b[:, :, None], axis=2)[:, :, 0]).sum(axis=1)
-        first = list(np.argsort(-slack, kind="stable"))
-        ub = _relaxation_bound(K, first, f, budget_abs, t0 + 0.55 * limit)
-        rng = np.random.default_rng(seed)
-        while time.perf_counter() < t0 + 0.5 * limit:        # other orders while time allows: keep the smallest
-            other = first[:PREFIX_TASKS - 3] + list(rng.permutation(first[PREFIX_TASKS - 3:]))
-            ub = min(ub, _relaxation_bound(K, other, f, budget_abs, t0 + 0.55 * limit))
+        ub = _relaxation_bound(K, list(np.argsort(-slack, kind="stable")), f, budget_abs, t0 + 0.25 * limit)
+        ub = min(ub, _decomposition_bound(K, f, budget_abs, COVER_TASKS, ls.best_key, t0 + 0.6 * limit, seed))
         ls.run(deadline)
         nodes, method, exact = ls.moves, "local search + relaxation", False
     ranked = pool.ranked()[:k]

@@ -200,14 +200,33 @@ class _Items:
         return key, cost, new
 
 
-def _trace(items: _Items, U: np.ndarray, lam: float, root: int) -> tuple[float, float]:
-    """Key and cost of a layout maximising ``key − lam · cost`` (follows the table ``U`` down from the root)."""
+def _branch_vector(T: int, B: int, splits) -> list[int]:
+    """Branch vector of the layout made by the splits ``(P, O, d)`` (pairs across P and O branch at d)."""
+    index = {p: i for i, p in enumerate(pairs(T))}
+    bp = [B] * len(index)
+    for p, o, d in splits:
+        for x in range(T):
+            if p >> x & 1:
+                for y in range(T):
+                    if o >> y & 1:
+                        bp[index[(min(x, y), max(x, y))]] = d
+    return bp
+
+
+def _trace(items: _Items, U: np.ndarray, lam: float, root: int, splits: list | None = None) -> tuple[float, float]:
+    """Key and cost of a layout maximising ``key − lam · cost`` (follows the table ``U`` down from the root).
+
+    ``splits``: a list that receives the layout's splits ``(P, O, d)`` (for :func:`_branch_vector`).
+    """
     key, cost, todo = 0.0, 0.0, [(root, 0)]
     while todo:
         S, d = todo.pop()
         P, O, cross = items.splits(S, d)
         j = int(np.argmax(cross - lam * items.f[d] + U[d + 1][P] + U[d][O]))
-        dk, dc, new = items.advance(int(P[j]), int(O[j]), d)
+        p, o = int(P[j]), int(O[j])
+        dk, dc, new = items.advance(p, o, d)
+        if splits is not None and o:
+            splits.append((p, o, d))
         key, cost, todo = key + float(cross[j]) + dk, cost + dc, todo + new
     return key, cost
 
@@ -345,18 +364,13 @@ def _exact(scores: PairScores, per_block, budget_abs, k: int, max_nodes: int = 2
             heapq.heappush(heap, (-float(fam[2][0]), counter, 0, fam))
             counter += 1
     # decode and rank exactly: key descending, then the branch-vector tie-break
-    index = {p: i for i, p in enumerate(pairs(T))}
     rows = []
     for acc, dec in found:
-        bp = [B] * len(index)
+        splits = []
         while dec is not None:
             dec, p, o, d = dec
-            for x in range(T):
-                if p >> x & 1:
-                    for y in range(T):
-                        if o >> y & 1:
-                            bp[index[(min(x, y), max(x, y))]] = d
-        rows.append((acc, bp))
+            splits.append((p, o, d))
+        rows.append((acc, _branch_vector(T, B, splits)))
     rows.sort(key=lambda r: (-r[0], tie_key(r[1])))
     bound = -heap[0][0] if (heap and not finished) else -math.inf
     stats = SearchStats(expanded, pushed, len(found), len(lam))
