@@ -318,7 +318,7 @@ def _relaxation_bound(K: np.ndarray, order: Sequence[int], f: np.ndarray, budget
                     ).reshape(len(later), B + 1)
 
     def g(lam: float) -> tuple[float, float]:
-        U = topk._table(a, B, items.W, f, lam)
+        U = topk._table(a, B, items.W, f, lam, compiled=True)
         pen = rows - lam * suf[None, :]
         m = pen.argmax(axis=1)
         value = U[0, root] + float(pen[np.arange(len(later)), m].sum()) + lam * (budget or 0.0)
@@ -395,7 +395,7 @@ def _decomposition_bound(K: np.ndarray, f: np.ndarray, budget: float | None, siz
         value, cost, rows = (0.0 if budget is None else lam * budget), 0.0, []
         for x, m in zip(share, mu):
             items = topk._Items(B, topk._subset_sums(s, x + m), f, suf)
-            U = topk._table(s, B, items.W, f, lam / r)
+            U = topk._table(s, B, items.W, f, lam / r, compiled=True)
             splits: list = []
             cost += topk._trace(items, U, lam / r, root, splits)[1] / r
             value += float(U[0, root])

@@ -41,6 +41,8 @@ from mtlkit.treemtl.layout import Layout, _check_tb, pairs
 
 #: Largest T the exact search accepts: its bound tables hold (B+1)·2^T numbers per multiplier and take O(3^T·B).
 EXACT_MAX_T = 20
+#: Tables of at least this many tasks are computed by the numba kernel (smaller ones: numpy, no JIT start-up).
+COMPILED_MIN_T = 11
 #: Most multipliers tried by the budget's dual search (each one is a bound table).
 MAX_MULTIPLIERS = 3
 _TOL = 2.0 ** 22                                      # key units; the keys' sums stay below 2**52
@@ -151,13 +153,16 @@ def _table_numpy(T: int, B: int, W: np.ndarray, f: np.ndarray, lam: float) -> np
     return U
 
 
-def _table(T: int, B: int, W: np.ndarray, f: np.ndarray, lam: float, out: np.ndarray | None = None) -> np.ndarray:
+def _table(T: int, B: int, W: np.ndarray, f: np.ndarray, lam: float, out: np.ndarray | None = None,
+           compiled: bool | None = None) -> np.ndarray:
     """``U[d, S]`` = max over completions of item ``(S, d)`` of (key score − lam · cost), shape ``(B+1, 2^T)``.
 
-    ``out``: a ``(B+1, 2^T)`` array (or view) to fill instead of a new one.
+    ``out``: a ``(B+1, 2^T)`` array (or view) to fill instead of a new one. ``compiled``: use the numba kernel
+    (if installed); default: from ``COMPILED_MIN_T`` tasks on (below, numpy is faster than numba's start-up).
     """
     U = np.empty((B + 1, 1 << T)) if out is None else out
-    kernel = _kernel()
+    use = T >= COMPILED_MIN_T if compiled is None else compiled
+    kernel = _kernel() if use else None
     if kernel is None:
         U[...] = _table_numpy(T, B, W, f, lam)
     else:
