@@ -41,10 +41,12 @@ from mtlkit.treemtl.layout import Layout, _check_tb, pairs
 
 #: Largest T the exact search accepts: its bound tables hold (B+1)·2^T numbers per multiplier and take O(3^T·B).
 EXACT_MAX_T = 20
+#: With a budget, start the cutting planes from the independent layout's line instead of a λ = 0 table.
+START_INDEPENDENT = True
 #: Tables of at least this many tasks are computed by the numba kernel (smaller ones: numpy, no JIT start-up).
 COMPILED_MIN_T = 11
 #: Most multipliers tried by the budget's dual search (each one is a bound table).
-MAX_MULTIPLIERS = 3
+MAX_MULTIPLIERS = 2
 _TOL = 2.0 ** 22                                      # key units; the keys' sums stay below 2**52
 
 
@@ -123,19 +125,19 @@ def _dp_levels(T, B, W, f, lam, U):                   # pragma: no cover - compi
         U[d, 0] = 0.0
 
 
-_KERNEL: list = []
+_KERNEL: dict = {}                                    # "fn": the compiled kernel or None; "warm": it has run
 
 
 def _kernel():
     """The numba-compiled :func:`_dp_levels`, or None without numba (the numpy version is used instead)."""
-    if not _KERNEL:
+    if "fn" not in _KERNEL:
         try:
             import numba
         except ImportError:
-            _KERNEL.append(None)
+            _KERNEL.update(fn=None, warm=False)
         else:
-            _KERNEL.append(numba.njit(cache=True, nogil=True)(_dp_levels))
-    return _KERNEL[0]
+            _KERNEL.update(fn=numba.njit(cache=True, nogil=True)(_dp_levels), warm=False)
+    return _KERNEL["fn"]
 
 
 def _table_numpy(T: int, B: int, W: np.ndarray, f: np.ndarray, lam: float) -> np.ndarray:
@@ -158,15 +160,17 @@ def _table(T: int, B: int, W: np.ndarray, f: np.ndarray, lam: float, out: np.nda
     """``U[d, S]`` = max over completions of item ``(S, d)`` of (key score − lam · cost), shape ``(B+1, 2^T)``.
 
     ``out``: a ``(B+1, 2^T)`` array (or view) to fill instead of a new one. ``compiled``: use the numba kernel
-    (if installed); default: from ``COMPILED_MIN_T`` tasks on (below, numpy is faster than numba's start-up).
+    (if installed); default: from ``COMPILED_MIN_T`` tasks on, or once the kernel has run in this process (below,
+    numpy is faster than numba's start-up).
     """
     U = np.empty((B + 1, 1 << T)) if out is None else out
-    use = T >= COMPILED_MIN_T if compiled is None else compiled
+    use = (T >= COMPILED_MIN_T or _KERNEL.get("warm", False)) if compiled is None else compiled
     kernel = _kernel() if use else None
     if kernel is None:
         U[...] = _table_numpy(T, B, W, f, lam)
     else:
         kernel(T, B, np.ascontiguousarray(W), np.ascontiguousarray(f, dtype=np.float64), float(lam), U)
+        _KERNEL["warm"] = True                        # started up: from now on it is the faster one at any size
     return U
 
 
@@ -238,22 +242,29 @@ def _trace(items: _Items, U: np.ndarray, lam: float, root: int, splits: list | N
 
 def _multipliers(T: int, items: _Items, budget: float | None, deadline: float | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Multipliers and their tables: 0, then the budget's dual minimised by cutting planes.
+    """Multipliers and their tables: the budget's dual minimised by cutting planes (no budget: λ = 0 only).
 
     The dual ``g(λ) = U_λ(root) + λ·budget`` is the upper envelope of one line per layout; each table gives the line
-    of its maximiser (``_trace``). Starting from the unconstrained optimum (too expensive) and the all-shared
-    layout (the cheapest, feasible), the next λ is where the two current lines cross; the search stops when no
-    layout lies above that point (λ then minimises ``g``) or after ``MAX_MULTIPLIERS`` tables. Any λ gives a valid
-    bound; the search uses the minimum over all of them.
+    of its maximiser (``_trace``). Starting from the independent layout (too expensive; if it scores less than the
+    all-shared layout: from a λ = 0 table's optimum instead) and the all-shared layout (the cheapest, feasible), the
+    next λ is where the two current lines cross; the search stops when no layout lies above that point (λ then
+    minimises ``g``) or after ``MAX_MULTIPLIERS`` tables. Any λ gives a valid bound; the search uses the minimum
+    over all of them. (At 16 tasks a table costs about a second and an expanded node milliseconds: two tables and
+    more nodes beat three tables.)
     """
     B, W, f, suf = items.B, items.W, items.f, items.suf
     root = (1 << T) - 1
     tables = np.empty((B + 1, 1 << T, 1 if budget is None else MAX_MULTIPLIERS))
-    lams = [0.0]
-    _table(T, B, W, f, 0.0, tables[:, :, 0])
+    lo_key, lo_cost = float(W[root, B]), float(suf[0])                 # all shared: the cheapest layout
+    ind_key, ind_cost = float(W[root, 0]), T * float(suf[0])           # independent: the dearest
+    if budget is not None and START_INDEPENDENT and ind_cost > budget and ind_key > lo_key:
+        lams, (hi_key, hi_cost) = [], (ind_key, ind_cost)              # no λ = 0 table: start from these two lines
+    else:
+        lams = [0.0]
+        _table(T, B, W, f, 0.0, tables[:, :, 0])
+        if budget is not None:
+            hi_key, hi_cost = _trace(items, tables[:, :, 0], 0.0, root)
     if budget is not None:
-        hi_key, hi_cost = _trace(items, tables[:, :, 0], 0.0, root)
-        lo_key, lo_cost = float(W[root, B]), float(suf[0])
         while (hi_cost > budget >= lo_cost and hi_cost > lo_cost and len(lams) < MAX_MULTIPLIERS
                and (deadline is None or time.perf_counter() < deadline)):
             lam = (hi_key - lo_key) / (hi_cost - lo_cost)
