@@ -408,7 +408,7 @@ def _decomposition_bound(K: np.ndarray, f: np.ndarray, budget: float | None, siz
     if budget is not None and cost > budget:             # bisection on the multiplier, as in _relaxation_bound
         lo, hi = 0.0, float(np.ptp(K, axis=2).sum()) / max(float(suf[0]), 1e-300)
         for _ in range(60):
-            if time.perf_counter() > deadline or (lo > 0 and hi - lo <= 1e-3 * hi):
+            if time.perf_counter() > deadline or (lo > 0 and hi - lo <= 0.05 * hi):
                 break
             mid = hi if lo == 0 and cost > budget and _ == 0 else (math.sqrt(lo * hi) if lo > 0 else hi / 64)
             value, cost, rows = solve(mid)

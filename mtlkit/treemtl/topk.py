@@ -30,6 +30,7 @@ import heapq
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -83,8 +84,9 @@ def _subset_sums(T: int, keys: np.ndarray) -> np.ndarray:
     return W
 
 
+@lru_cache(maxsize=1 << 16)
 def _splits(S: int) -> tuple[np.ndarray, np.ndarray]:
-    """The parts ``P`` of ``S`` holding its smallest task (largest first) and the rests ``S \\ P``."""
+    """The parts ``P`` of ``S`` holding its smallest task (largest first) and the rests ``S \\ P`` (read-only)."""
     low = S & -S
     rest = S ^ low
     sub = np.zeros(1, dtype=np.int64)
@@ -92,7 +94,10 @@ def _splits(S: int) -> tuple[np.ndarray, np.ndarray]:
         if rest >> i & 1:
             sub = np.concatenate([sub, sub | (1 << i)])
     P = low | sub[::-1]
-    return P, S ^ P
+    O = S ^ P
+    P.setflags(write=False)
+    O.setflags(write=False)
+    return P, O
 
 
 def _dp_levels(T, B, W, f, lam, U):                   # pragma: no cover - compiled by numba (tested via _table)
