@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from mtlkit.treemtl import (
-    Layout, PairScores, TwoTaskTable, branch_point_matrix, count_layouts, get_block_costs, published_table,
+    Layout, PairScores, TwoTaskTable, branch_point_matrix, count_layouts, published_table,
     anytime_top_k, fine_resnet34_macs, ranking_order, recommend, search_top_k, synthetic_table, task_weights,
 )
 from mtlkit.treemtl import enumerate as enum_module
