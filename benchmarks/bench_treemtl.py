@@ -12,13 +12,20 @@
    on random two-task tables, with the 17 fine ResNet-34 blocks' MACs (the spec's coarse costs spread evenly over
    the fine blocks of each coarse block).
 
-3. (``--scaling``) the same search for T = 9..12 tasks: its cost is dominated by the bound tables, O(3^T · B).
+3. (``--scaling``) many tasks, B=17 fine ResNet-34 blocks, top-5, one seeded table per T
+   (:func:`mtlkit.treemtl.synthetic_table`): the exact search for T = 9..16 under no budget and 4 / 3 / 2 backbones
+   (median time of ``min(repeats, 3)`` runs, nodes expanded, multipliers); the certified anytime search at ``--limit`` seconds (default 10) for
+   T = 18..40 on random and planted-group tables, budget 3 backbones (time, moves, best score, upper bound, gap,
+   gap as % of the score range). Every line is printed as soon as it is measured.
+   ``--case T [--budget N]``: only the exact search on that table (for timing whole commands, e.g. with
+   ``farm-bench``).
 4. ``recommend(table, "resnet34", k=None)`` — the full ranked DataFrame of T=5, B=5 (7,556 rows, one
    :class:`Layout` per row) — and the part that used to dominate it: building the layouts one by one with
    ``Layout.from_branch_points`` (what ``recommend`` did before) vs all at once with ``Layout.from_branch_matrix``
    (what it does now), both timed in this run (the lists are checked equal).
 
-Run:  .venv/bin/python benchmarks/bench_treemtl.py [--quick] [--repeats 5] [--scaling] [--only-frame]
+Run:  .venv/bin/python benchmarks/bench_treemtl.py [--quick] [--repeats 5] [--scaling [--only-scaling] [--limit 10]
+      [--tasks 9,10,...]] [--only-frame] [--case T [--budget N]]
 """
 from __future__ import annotations
 
@@ -31,8 +38,8 @@ import time
 import numpy as np
 
 from mtlkit.treemtl import (
-    Layout, PairScores, TwoTaskTable, branch_point_matrix, count_layouts, get_block_costs, published_table,
-    ranking_order, recommend, search_top_k, task_weights,
+    Layout, PairScores, TwoTaskTable, branch_point_matrix, count_layouts, published_table,
+    anytime_top_k, fine_resnet34_macs, ranking_order, recommend, search_top_k, synthetic_table, task_weights,
 )
 from mtlkit.treemtl import enumerate as enum_module
 
@@ -145,9 +152,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the naive baseline (about a minute)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--scaling", action="store_true", help="also time the search for T = 9..12 tasks")
+    parser.add_argument("--scaling", action="store_true", help="also time the searches for T = 9..40 tasks")
+    parser.add_argument("--only-scaling", action="store_true", help="run only case 3 (implies --scaling)")
+    parser.add_argument("--limit", type=float, default=10.0, help="time limit of the anytime search (s)")
+    parser.add_argument("--tasks", default="9,10,11,12,13,14,15,16,18,20,25,30,35,40",
+                        help="numbers of tasks of case 3 (<= 16: exact search, above: anytime)")
     parser.add_argument("--only-frame", action="store_true", help="run only case 4 (the full ranked DataFrame)")
+    parser.add_argument("--case", type=int, metavar="T", help="only the exact top-5 search on the T-task table")
+    parser.add_argument("--budget", type=float, help="budget of --case in backbones (default none)")
     args = parser.parse_args()
+    if args.case is not None:
+        bench_case(args.case, args.budget)
+        return
+    if args.only_scaling:
+        bench_scaling([int(x) for x in args.tasks.split(",")], args.limit, args.repeats)
+        return
 
     table = published_table("taskonomy", "resnet34")
     if args.only_frame:
@@ -179,8 +198,7 @@ def main() -> None:
 
     print("\n2. exact top-5, T=8, B=17 (about {:.2e} layouts), random tables, ResNet-34 fine-block MACs"
           .format(count_layouts(8, 17)))
-    coarse = get_block_costs("resnet34")
-    f = np.repeat(np.asarray(coarse.macs, float) / [1, 3, 4, 6, 3], [1, 3, 4, 6, 3])
+    f = fine_resnet34_macs()
     for seed in range(3):
         rng = np.random.default_rng(seed)
         v = rng.normal(size=(8, 8, 18)) * 3 + rng.normal(size=(8, 8, 1)) * np.linspace(0, 4, 18)
@@ -194,17 +212,45 @@ def main() -> None:
                   f"(expanded {stats.expanded:,} nodes, {stats.lambdas} multipliers, best score "
                   f"{float(ps.ranking_keys(bp[:1])[0]) / 2 ** ps.shift:.4f})")
     if args.scaling:
-        print("\n3. scaling of the exact top-5 search (budget 3 backbones, B=17, one random table each)")
-        for T in (9, 10, 11, 12):
-            rng = np.random.default_rng(T)
-            v = rng.normal(size=(T, T, 18)) * 3 + rng.normal(size=(T, T, 1)) * np.linspace(0, 4, 18)
-            v[:, :, 0] = 0
-            ps = PairScores.from_table(TwoTaskTable(v))
-            t0 = time.perf_counter()
-            _, stats = search_top_k(ps, f, 3 * f.sum() * (1 + 1e-9), 5)
-            print(f"   T={T:2d} ({count_layouts(T, 17):.2e} layouts): {time.perf_counter() - t0:6.2f} s "
-                  f"(expanded {stats.expanded:,} nodes)")
+        bench_scaling([int(x) for x in args.tasks.split(",")], args.limit, args.repeats)
     bench_frame(table, args.repeats)
+
+
+def _many_task_scores(T: int, kind: str = "random") -> PairScores:
+    return PairScores.from_table(synthetic_table(T, 17, kind, seed=T))
+
+
+def bench_case(T: int, budget: float | None) -> None:
+    """One exact top-5 search (the table of case 3), for timing whole commands."""
+    f = fine_resnet34_macs()
+    scores = _many_task_scores(T)
+    t0 = time.perf_counter()
+    _, stats = search_top_k(scores, f, None if budget is None else budget * f.sum() * (1 + 1e-9), 5)
+    print(f"T={T} budget={budget}: {time.perf_counter() - t0:.2f} s in the search, {stats.expanded:,} nodes, "
+          f"{stats.lambdas} multipliers", flush=True)
+
+
+def bench_scaling(tasks: list[int], limit: float, repeats: int) -> None:
+    """Case 3: exact search up to 16 tasks (median of ``min(repeats, 3)`` runs), anytime search beyond (one run each,
+    line by line)."""
+    f = fine_resnet34_macs()
+    search_top_k(_many_task_scores(11), f, 2 * f.sum(), 1)     # start numba's kernel (used from 11 tasks on)
+    print("\n3. many tasks, B=17 (ResNet-34 fine blocks), top-5, random tables (synthetic_table(T, 17, seed=T))",
+          flush=True)
+    for T in [t for t in tasks if t <= 16]:
+        scores = _many_task_scores(T)
+        cells = []
+        for budget in (None, 4, 3, 2):
+            run = lambda: search_top_k(scores, f, None if budget is None else budget * f.sum() * (1 + 1e-9), 5)  # noqa: E731,B023
+            seconds, (_, stats) = timed(run, min(repeats, 3))
+            cells.append(f"{str(budget):>4}: {seconds:6.2f} s {stats.expanded:5,} nodes {stats.lambdas} mult.")
+        print(f"   exact T={T:2d} ({count_layouts(T, 17):.1e} layouts) | " + " | ".join(cells), flush=True)
+    for T in [t for t in tasks if t > 16]:
+        for kind in ("random", "groups"):
+            r = anytime_top_k(_many_task_scores(T, kind), f, 3 * f.sum() * (1 + 1e-9), 5, time_limit=limit)
+            print(f"   anytime T={T:2d} {kind:6s} budget 3, limit {limit:g} s: {r.seconds:5.1f} s, {r.nodes:10,} "
+                  f"moves, best {r.best:8.4f}, upper bound {r.upper_bound:8.4f}, gap {r.gap:7.4f} = "
+                  f"{r.gap_pct:6.2f} % of the score range {r.score_range:.4f} ({r.method})", flush=True)
 
 
 def bench_frame(table, repeats: int) -> None:

@@ -29,7 +29,7 @@ def test_help_documents_every_option():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     options = [o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
-    assert len(options) == 15
+    assert len(options) == 16
     for option in options:
         assert option in proc.stdout
     assert "MACs" in proc.stdout and "what-if" in proc.stdout
@@ -99,3 +99,60 @@ def test_what_if_subsets_of_tasks(capsys):
     assert "restricted to" in out
     top = recommend(tko.subset([0, 1, 3]), "resnet34@224", k=2)
     assert str(top.layout.iloc[0]) in out
+
+
+def _named_csv(tmp_path, T, B=3):
+    """A synthetic table written with task *names* in its '(a, b)-i' header (no --task-names needed)."""
+    from mtlkit.treemtl import synthetic_table
+
+    table = synthetic_table(T, B, "groups", seed=T)
+    frame = table.to_frame()
+    names = [f"attr{t}" for t in range(T)]
+    frame.columns = [f"({names[a]}, {names[c]})-{i}" for a, c in cli_pairs(T) for i in (0, 1)]
+    path = tmp_path / f"t{T}.csv"
+    frame.to_csv(path)
+    return path, table
+
+
+def cli_pairs(T):
+    from mtlkit.treemtl import pairs
+
+    return pairs(T)
+
+
+def test_time_limit_on_twenty_named_tasks(tmp_path, capsys):
+    path, table = _named_csv(tmp_path, 20)
+    rc, out, err = _run(["--table", str(path), "--block-costs", "1,2,3", "--budget", "3", "--k", "3",
+                         "--time-limit", "1"], capsys)
+    assert rc == 0, err
+    assert "T=20 tasks ['attr0', 'attr1'" in out and "anytime search (local search + relaxation" in out
+    assert "upper bound" in out and "% of the score range)" in out
+    rc, out, err = _run(["--table", str(path), "--block-costs", "1,2,3", "--k", "2", "--format", "csv",
+                         "--time-limit", "0.5"], capsys)
+    assert rc == 0, err
+    assert len(pd.read_csv(io.StringIO(out))) == 2
+
+
+def test_time_limit_small_table_is_exact(capsys):
+    rc, out, err = _run(["--published", "taskonomy/resnet34", "--budget", "3", "--time-limit", "5"], capsys)
+    assert rc == 0, err
+    assert "gap 0.000000 (0.00% of the score range); exact top-k" in out
+    frames = []
+    for extra in ([], ["--time-limit", "5"]):
+        rc, out, err = _run(["--published", "taskonomy/resnet34", "--budget", "3", "--format", "csv"] + extra, capsys)
+        assert rc == 0, err
+        frames.append(pd.read_csv(io.StringIO(out)))
+    assert frames[0].layout.tolist() == frames[1].layout.tolist()
+    assert frames[0].score.tolist() == frames[1].score.tolist()
+
+
+def test_many_task_errors(tmp_path, capsys):
+    path, _ = _named_csv(tmp_path, 41, B=1)
+    rc, _, err = _run(["--table", str(path), "--time-limit", "1", "--weights", "uniform"], capsys)
+    assert rc == 2 and "at most 40 tasks" in err and "T=41" in err
+    path, _ = _named_csv(tmp_path, 18)
+    for limit in ("0", "-2"):
+        rc, _, err = _run(["--table", str(path), "--time-limit", limit], capsys)
+        assert rc == 2 and "time_limit must be a number of seconds > 0" in err
+    rc, _, err = _run(["--table", str(path)], capsys)
+    assert rc == 2 and "--time-limit" in err and "T=18" in err

@@ -4,7 +4,8 @@ The recommender is pure numpy/pandas (no torch): :class:`Layout`, enumeration (:
 :func:`enumerate_layouts` in the paper's order, :func:`branch_point_matrix`, :func:`paper_index`,
 :func:`iter_cut_steps`), the estimator (:class:`TwoTaskTable`, :func:`published_table`, :func:`svd_entropy`,
 :func:`task_weights`), costs (:class:`BlockCosts`, :func:`get_block_costs`, :func:`layout_costs`,
-:func:`check_budget`), :func:`recommend`, :func:`pareto_front` and the exact search :func:`top_k`. The
+:func:`check_budget`), :func:`recommend`, :func:`pareto_front`, the exact search :func:`top_k`, the certified
+anytime search :func:`anytime_top_k` (up to 40 tasks) and synthetic many-task tables (:func:`synthetic_table`). The
 branching-point detector (:func:`branching_points`, :func:`coarsen`), tree models (:class:`TreeModel`), the two-task
 grid (:class:`TwoTaskGrid`, :func:`train_two_task_grid`, :class:`ExperimentSpec`)
 and the oracle study (:func:`oracle_study`, :func:`study_spec`) use torch and are imported on first use.
@@ -27,6 +28,8 @@ from mtlkit.treemtl.estimator import (
 from mtlkit.treemtl.layout import Layout, pairs
 from mtlkit.treemtl.recommend import pareto_front, recommend
 from mtlkit.treemtl.topk import SearchStats, search_top_k, top_k
+from mtlkit.treemtl.anytime import AnytimeResult, anytime_top_k
+from mtlkit.treemtl.synthetic import fine_resnet34_macs, synthetic_table
 
 _LAZY = {
     "branching_points": "mtlkit.treemtl.branching",
@@ -53,5 +56,6 @@ __all__ = [
     "paper_layout", "iter_cut_steps", "CutStep", "TwoTaskTable", "published_table", "PUBLISHED", "svd_entropy",
     "task_weights", "PairScores", "ranking_order", "BlockCosts", "PUBLISHED_BLOCK_COSTS", "get_block_costs",
     "list_block_costs", "as_block_costs", "layout_costs", "layout_cost_matrix", "check_budget", "recommend",
-    "pareto_front", "top_k", "search_top_k", "SearchStats",
+    "pareto_front", "top_k", "search_top_k", "SearchStats", "anytime_top_k", "AnytimeResult", "synthetic_table",
+    "fine_resnet34_macs",
 ]  # the lazy (torch) names are left out so that ``from mtlkit.treemtl import *`` stays light

@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=("auto", "enumerate", "search"), default="auto",
                         help="enumerate every layout, exact search without enumeration, or auto (default)")
     parser.add_argument("--format", choices=("table", "csv"), default="table", help="output format (default table)")
+    parser.add_argument("--time-limit", type=float, metavar="S",
+                        help="certified anytime search (up to 40 tasks): stop after S seconds, print the best "
+                             "layouts found and the optimality gap (needed above 16 tasks)")
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -84,6 +87,25 @@ def _task_list(text: str, what: str) -> list:
     return [int(x) if x.isdigit() else x for x in items]
 
 
+def _header_names(path: str) -> list[str] | None:
+    """Task names in order of first appearance if the CSV's '(a, b)-i' columns name their tasks, else None."""
+    import csv
+    import re
+
+    try:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except OSError:
+        return None                                   # from_csv reports the missing file
+    names: list[str] = []
+    for col in header[1:]:
+        m = re.match(r"^\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)-[01]$", col.strip())
+        for tok in (m.group(1, 2) if m else ()):
+            if tok not in names:
+                names.append(tok)
+    return names if names and not all(n.isdigit() for n in names) else None
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``recommend``; print the table; return 0, or 2 with ``error: ...`` on stderr for bad input."""
     return run_command(lambda a: print(_run(a)) or 0, args, debug=getattr(args, "debug", False))
@@ -99,7 +121,7 @@ def _run(args: argparse.Namespace) -> str:
         raise ConfigError("give exactly one of --table FILE.csv or --published DATASET/BACKBONE")
     default_costs = None
     if args.table is not None:
-        table = TwoTaskTable.from_csv(args.table, task_names=names)
+        table = TwoTaskTable.from_csv(args.table, task_names=names if names is not None else _header_names(args.table))
     else:
         dataset, _, backbone = args.published.partition("/")
         if not backbone:
@@ -129,7 +151,7 @@ def _run(args: argparse.Namespace) -> str:
         costs = get_block_costs(default_costs[0], args.input_size or default_costs[1])
     weights = args.weights if args.weights in ("svde", "uniform") else _floats(args.weights, "--weights")
     df = recommend(table, costs, budget=args.budget, k=args.k, weights=weights, budget_on=args.budget_on,
-                   method=args.method)
+                   method=args.method, time_limit=args.time_limit)
     out = df.copy()
     out["layout"] = out["layout"].map(str)
     if args.format == "csv":
@@ -140,6 +162,11 @@ def _run(args: argparse.Namespace) -> str:
             "weights: " + ", ".join(f"{k}={v:.4f}" for k, v in a["weights"].items()),
             f"budget: {'none' if args.budget is None else f'{args.budget:g} backbones ({args.budget_on})'}; "
             f"block costs: {a['block_costs'] or 'none'}"]
+    if args.time_limit is not None:
+        r = a["anytime"]
+        head.append(f"anytime search ({r.method}, {r.seconds:.1f} s of {args.time_limit:g}): best score {r.best:.6f}, "
+                    f"upper bound {r.upper_bound:.6f}, gap {r.gap:.6f} ({r.gap_pct:.2f}% of the score range)"
+                    + ("; exact top-k" if r.exact else ""))
     for col in ("macs", "flops", "params"):
         if col in out:
             out[col] = out[col].map(lambda v: f"{v / 1e9:.3f}G" if col != "params" else f"{v / 1e6:.3f}M")

@@ -10,6 +10,10 @@ Ranking (deterministic, the same whichever method finds the layouts):
    tables has a tie, and their full rankings equal the authors' (tested).
 
 The budget is a number of backbone models on MACs (the paper's FLOPs) or parameters, inclusive (``<=``).
+
+Many tasks: up to ``EXACT_AUTO_T`` = 16 tasks ``method="auto"`` runs the exact search (seconds); with
+``time_limit=S`` any table of up to 40 tasks gets the certified anytime search (:mod:`mtlkit.treemtl.anytime`):
+the best layouts found in ``S`` seconds and the optimality gap (``df.attrs["gap"]``, ``["upper_bound"]``).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.treemtl.anytime import anytime_top_k, check_tasks, check_time_limit
 from mtlkit.treemtl.costs import BlockCosts, as_block_costs, check_budget, layout_cost_matrix
 from mtlkit.treemtl.enumerate import branch_point_matrix, count_layouts, paper_indices
 from mtlkit.treemtl.estimator import PairScores, TwoTaskTable, ranking_order
@@ -29,6 +34,8 @@ from mtlkit.treemtl.topk import search_top_k
 ENUMERATE_LIMIT = 1_000_000
 #: Paper indices are reported when the space has at most this many layouts (the authors' DFS is replayed once).
 PAPER_INDEX_LIMIT = 200_000
+#: ``method="auto"`` without a time limit searches exactly up to this many tasks (beyond: give ``time_limit``).
+EXACT_AUTO_T = 16
 
 
 #: ``method="search"`` keeps k layouts in memory: k is capped so memory stays bounded.
@@ -51,7 +58,8 @@ def _check_magnitude(table: TwoTaskTable, scores: PairScores | None) -> None:
 def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[float] | None" = None,
               budget: float | None = None, k: int | None = 5, *, weights: "str | Sequence[float]" = "svde",
               budget_on: Literal["macs", "params"] = "macs",
-              method: Literal["auto", "enumerate", "search"] = "auto") -> pd.DataFrame:
+              method: Literal["auto", "enumerate", "search"] = "auto",
+              time_limit: float | None = None) -> pd.DataFrame:
     """Recommend the best tree-structured layouts for the tasks of a two-task table.
 
     Args:
@@ -65,6 +73,10 @@ def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[flo
         budget_on: the cost the budget limits: ``"macs"`` (= the paper's FLOPs) or ``"params"``.
         method: ``"enumerate"`` (score every layout, the paper's way), ``"search"`` (exact top-k without
             enumeration, :mod:`mtlkit.treemtl.topk`) or ``"auto"`` (enumerate up to ``ENUMERATE_LIMIT`` layouts).
+        time_limit: seconds (> 0) for the certified anytime search (:func:`~mtlkit.treemtl.anytime.anytime_top_k`,
+            up to 40 tasks; with ``method="auto"`` or ``"search"``): the best layouts found by then, and
+            ``df.attrs`` gets ``upper_bound`` (on the best score), ``gap``, ``gap_pct`` (of the score range),
+            ``exact`` (the exact search finished: the exact top-k) and ``anytime`` (the whole result). None: exact.
 
     Returns:
         DataFrame indexed by ``rank`` (1 = best), columns ``layout`` (:class:`Layout`), ``paper_index`` (the paper's
@@ -77,12 +89,14 @@ def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[flo
 
     Raises:
         ConfigError: k < 1, a budget without block costs, a budget below one backbone (the cheapest layout), a
-            block-cost list whose length is not B.
+            block-cost list whose length is not B, more than 40 tasks, a time limit <= 0, more than 16 tasks
+            without a time limit (``method="auto"``).
     """
     if not isinstance(table, TwoTaskTable):
         raise ConfigError("table must be a TwoTaskTable (e.g. TwoTaskTable.from_csv(path)), "
                           f"got {type(table).__name__}")
     T, B = table.T, table.B
+    check_tasks(T, table.source)
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
         raise ConfigError(f"k must be a positive integer or None, got {k!r}")
     if method not in ("auto", "enumerate", "search"):
@@ -100,8 +114,23 @@ def recommend(table: TwoTaskTable, block_costs: "BlockCosts | str | Sequence[flo
         raise ConfigError("budget given without block_costs; pass a backbone name (e.g. 'resnet34') or per-block costs")
     budget_abs = check_budget(budget, T, costs, budget_on) if costs is not None else None
     n_layouts = count_layouts(T, B)
+    if time_limit is not None:
+        limit = check_time_limit(time_limit)
+        if method == "enumerate" or k is None:
+            raise ConfigError("time_limit is for the anytime search: it needs k (not None) and method 'auto' or "
+                              f"'search', got k={k!r}, method={method!r}")
+        per_block = costs.per_block(budget_on) if costs is not None else None
+        result = anytime_top_k(scores, per_block, budget_abs, int(k), limit)
+        df = _frame(table, scores, costs, result.branch_points, n_layouts, "anytime", budget, budget_on)
+        df.attrs.update(search_stats=None, anytime=result, upper_bound=result.upper_bound, gap=result.gap,
+                        gap_pct=result.gap_pct, exact=result.exact)
+        return df
     if method == "auto":
         method = "enumerate" if n_layouts <= ENUMERATE_LIMIT or k is None else "search"
+        if method == "search" and T > EXACT_AUTO_T:
+            raise ConfigError(f"T={T} tasks: the exact search is for at most {EXACT_AUTO_T} tasks (its tables grow "
+                              "as 3^T); give time_limit=SECONDS (command line: --time-limit S) for the certified "
+                              "anytime search, which reports the optimality gap")
     if method == "search":
         if k is None:
             raise ConfigError("k=None (the full ranking) needs method='enumerate'")
