@@ -95,8 +95,8 @@ def _header_names(path: str) -> list[str] | None:
     try:
         with open(path, newline="") as fh:
             header = next(csv.reader(fh), [])
-    except OSError:
-        return None                                   # from_csv reports the missing file
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None                                   # from_csv names the missing or unreadable file
     names: list[str] = []
     for col in header[1:]:
         m = re.match(r"^\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)-[01]$", col.strip())
