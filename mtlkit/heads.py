@@ -11,6 +11,8 @@ Registered heads (``list_heads()``):
 * ``fc`` — one ``Linear(C→K)`` for **vector features**: a backbone that ends in global pooling returns ``(B, C)``
   (e.g. a torchvision classifier without its last layer, :func:`mtlkit.backbones.classifier_trunk`), and an
   image-level task (classification, multi-label) predicts ``(B, K)``.
+* ``pool_fc`` — global average pooling, then ``Linear(C→K)``: an image-level task ``(B, K)`` on a **spatial**
+  backbone, beside dense tasks.
 
 Every head has ``in_channels`` and ``out_channels`` attributes; :func:`head_in_channels` reads them (or the first
 conv/linear layer of an arbitrary module). :func:`head_feature_kind` tells whether a head takes spatial maps or
@@ -26,7 +28,7 @@ from torch import nn
 
 from mtlkit.errors import ConfigError, unknown_name
 
-__all__ = ["ASPPHead", "LightHead", "VectorHead", "register_head", "get_head", "list_heads", "head_in_channels",
+__all__ = ["ASPPHead", "LightHead", "VectorHead", "PooledVectorHead", "register_head", "get_head", "list_heads", "head_in_channels",
            "head_feature_kind", "check_head_fits"]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -108,10 +110,21 @@ def _first_in_features(head: nn.Module) -> int | None:
 
 _SPATIAL = (nn.Conv2d, nn.BatchNorm2d)
 _VECTOR = (nn.Linear, nn.BatchNorm1d)
+_REDUCE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)  # map -> vector before the first layer
 
 
 def _first_layer(head: nn.Module) -> nn.Module | None:
     return next((m for m in head.modules() if isinstance(m, _SPATIAL + _VECTOR)), None)
+
+
+def _reduces_first(head: nn.Module) -> bool:
+    """True if a global pooling / flatten comes before the first conv/linear layer (a pooled head takes maps)."""
+    for m in head.modules():
+        if isinstance(m, _REDUCE):
+            return True
+        if isinstance(m, _SPATIAL + _VECTOR):
+            return False
+    return False
 
 
 def head_feature_kind(head: nn.Module) -> str | None:
@@ -121,12 +134,15 @@ def head_feature_kind(head: nn.Module) -> str | None:
         head: the head module.
 
     Returns:
-        ``"spatial"`` (first layer ``Conv2d``/``BatchNorm2d``: ``(B, C, h, w)`` maps), ``"vector"`` (``Linear``/
-        ``BatchNorm1d``: ``(B, C)`` vectors) or ``None`` (none of them: unknown).
+        ``"spatial"`` (first layer ``Conv2d``/``BatchNorm2d``, or a global pooling/``Flatten`` before the first
+        ``Linear``: ``(B, C, h, w)`` maps), ``"vector"`` (``Linear``/``BatchNorm1d``: ``(B, C)`` vectors) or ``None``
+        (none of them: unknown).
     """
     first = _first_layer(head)
     if first is None:
         return None
+    if _reduces_first(head):
+        return "spatial"
     return "spatial" if isinstance(first, _SPATIAL) else "vector"
 
 
@@ -251,7 +267,22 @@ class VectorHead(nn.Linear):
         self.in_channels, self.out_channels = in_channels, out_channels
 
 
+class PooledVectorHead(nn.Module):
+    """Global average pooling, then ``Linear(C→K)``: ``(B, C, h, w) -> (B, K)``, an image-level task on maps."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flatten(self.pool(x)))  # (B, K)
+
+
 register_head("aspp")(ASPPHead)
 register_head("light")(LightHead)
 register_head("linear")(LinearHead)
 register_head("fc")(VectorHead)
+register_head("pool_fc")(PooledVectorHead)

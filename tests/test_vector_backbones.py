@@ -102,6 +102,9 @@ def test_head_kinds_and_fit_checks():
     assert head_feature_kind(get_head("fc", 8, 2)) == "vector"
     assert head_feature_kind(get_head("light", 8, 2)) == "spatial"
     assert head_feature_kind(nn.Identity()) is None
+    pooled = get_head("pool_fc", 8, 2)  # pooling before the Linear: takes maps
+    assert head_feature_kind(pooled) == "spatial" and pooled(torch.zeros(3, 8, 4, 5)).shape == (3, 2)
+    check_head_fits("a", pooled, (8, 4, 4))
     check_head_fits("a", get_head("fc", 8, 2), (8,))
     check_head_fits("a", get_head("linear", 8, 2), (8, 4, 4))
     with pytest.raises(ConfigError, match=r"task 'a' .* takes \(B, C\) vectors, but the backbone returns spatial"):
