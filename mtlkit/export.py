@@ -86,8 +86,14 @@ def _check_format(fmt: str) -> str:
 
 
 def _eager_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        out = model(x)
+    """``model(x)`` in eval mode under ``no_grad`` (the model's mode is restored), checked to be ``{task: tensor}``."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        model.train(was)
     if not isinstance(out, Mapping) or not out or not all(isinstance(v, torch.Tensor) for v in out.values()):
         raise ConfigError(f"the model must return a non-empty dict {{task: tensor}} (a multi-task model), got "
                           f"{type(out).__name__}")
@@ -241,12 +247,7 @@ def export_model(model: nn.Module, example_input: torch.Tensor, path: str | Path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    was = model.training
-    model.eval()
-    try:
-        want = _eager_outputs(model, x)
-    finally:
-        model.train(was)
+    want = _eager_outputs(model, x)
     tasks = tuple(want)
     program = _program(model, x)
     if format == "pt2":
@@ -284,12 +285,7 @@ def save_deployable(model: nn.Module, run_dir: str | Path, example_input: torch.
     folder = Path(run_dir) / DEPLOY_DIR
     folder.mkdir(parents=True, exist_ok=True)
     report = export_model(model, x, folder / _PROGRAM, "pt2", atol=atol)
-    was = model.training
-    model.eval()
-    try:
-        reference = _eager_outputs(model, x)
-    finally:
-        model.train(was)
+    reference = _eager_outputs(model, x)
     _atomic_save({"input": x.detach().cpu(), "outputs": {t: v.cpu() for t, v in reference.items()}},
                  folder / _REFERENCE)
     meta = {"format": 1, "kind": _kind(model), "tasks": list(report.tasks), "input_shape": list(x.shape),

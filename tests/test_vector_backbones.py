@@ -136,3 +136,16 @@ def test_a_vector_backbone_trains_end_to_end_in_soft_mode():
     out = sm(_x(2, 32), mode="soft", tau=5.0)
     sum(o.square().mean() for o in out.values()).backward()
     assert all(p.grad is not None for p in sm.policy_parameters())
+
+
+def test_hard_shared_model_on_a_vector_backbone():
+    from mtlkit.models import MultiTaskModel
+
+    trunk, heads = _trunk_and_heads("mnasnet0_5")
+    model = MultiTaskModel(trunk, heads).eval()
+    x = _x()
+    with torch.no_grad():
+        out, feats = model(x), trunk(x)
+    assert model.feature_channels == trunk.out_channels
+    for t in OUT:
+        torch.testing.assert_close(out[t], heads[t](feats), rtol=0, atol=0)
