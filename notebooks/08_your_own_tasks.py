@@ -319,6 +319,14 @@ def make_trunk(s):
     return my_trunk(W)
 
 
+def mean_ci(values, axis=0):
+    """Mean over seeds and the half-width of its 95% t confidence interval."""
+    v = np.asarray(values, dtype=float)
+    n = v.shape[axis]
+    half = stats.t.ppf(0.975, n - 1) * v.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.nan * v.mean(axis)
+    return v.mean(axis=axis), half
+
+
 def fit(model, tasks, kind, s, **key):
     """Train ``model`` with the common recipe (cached run) and return its test metrics."""
     run = run_dir(f"nb08-{kind}", data=DATA_KEY, recipe=RECIPE, seed=s, tasks=list(tasks), **key)
@@ -355,11 +363,12 @@ for s in SEEDS:
                         stl[s].setdefault(t, results[((a, c), 0)]["metrics"][t])  # single-task reference
     grid_results[s] = table_from_results(results, TASKS, blocks.B)
 grid_seconds = time.perf_counter() - t_grid
-mean_values = np.mean([grid_results[s].values for s in SEEDS], axis=0)
+mean_values, half = mean_ci([grid_results[s].values for s in SEEDS])
 table = TwoTaskTable(mean_values, TASKS, f"my_dataset, mean of {len(SEEDS)} seeds")
+ci = TwoTaskTable(np.nan_to_num(half), TASKS).to_frame()
 print(f"grid: {len(TASKS) * (len(TASKS) - 1) // 2 * (blocks.B + 1)} models x {len(SEEDS)} seeds in "
-      f"{grid_seconds:.0f} s; two-task table (mean over seeds; % vs the pair's b = 0 model):")
-table.to_frame().round(2)
+      f"{grid_seconds:.0f} s; two-task table, mean ± 95% CI over the seeds (% vs the pair's b = 0 model; {LABEL}):")
+table.to_frame().round(2).astype(str) + " ± " + ci.round(2).astype(str)
 
 # %% [markdown]
 # The recommender weights the tasks by the SVD entropy of their two-task rows (TreeMTL §3.2); with order 3 it needs
@@ -394,9 +403,10 @@ for s in SEEDS:
                     run_dir=run_dir("nb08-search", data=DATA_KEY, config=cfg), progress=False)
     policies[s] = result.policy
 search_seconds = time.perf_counter() - t_search
-share = {s: np.mean([c == "shared" for row in p.values() for c in row.values()]) for s, p in policies.items()}
+share, share_ci = mean_ci([np.mean([c == "shared" for row in p.values() for c in row.values()])
+                           for p in policies.values()])
 print(f"policy search: {len(SEEDS)} seeds in {search_seconds:.0f} s; share of (node, task) choices that are "
-      f"'shared': " + ", ".join(f"seed {s}: {v:.2f}" for s, v in share.items()))
+      f"'shared': {share:.2f} ± {share_ci:.2f} (mean ± 95% CI over the seeds)")
 
 # %% [markdown]
 # ## 7. Three models on your data, over the seeds
@@ -405,7 +415,8 @@ print(f"policy search: {len(SEEDS)} seeds in {search_seconds:.0f} s; share of (n
 # budget; when the top layout *is* the all-shared one, the best-ranked layout that branches, so that the comparison
 # says something) and **AutoMTL's derived model** (that seed's policy), each trained with the common recipe. $\Delta_T$ is
 # against the seed's single-task networks (the grid's $b = 0$ models). The table gives the mean over seeds with a
-# 95% *t* confidence interval, and a paired *t*-test against all-shared (same seed, same images).
+# 95% *t* confidence interval (each task's first metric as mean ± CI), and a paired *t*-test of $\Delta_T$ against
+# all-shared (same seed, same images).
 
 # %%
 ALL_SHARED = Layout.all_shared(len(TASKS), blocks.B)
@@ -427,20 +438,17 @@ for s in SEEDS:
     models["AutoMTL derived"] = derived
 
 
-def mean_ci(values):
-    v = np.asarray(values, dtype=float)
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return v.mean(), half
-
-
 rows = []
 delta = {name: [delta_t(finals[s][name], stl[s], zero_reference="skip").overall for s in SEEDS]
          for name in finals[SEEDS[0]]}
 for name, values in delta.items():
     m, h = mean_ci(values)
     p = stats.ttest_rel(values, delta["all-shared"]).pvalue if name != "all-shared" else float("nan")
-    per_task = {f"{t} {k}": np.mean([finals[s][name][t][k] for s in SEEDS]) for t in TASKS
-                for k in TASK_OBJS[t].metrics[:1]}
+    per_task = {}
+    for t in TASKS:
+        k = TASK_OBJS[t].metrics[0]
+        mt, ht = mean_ci([finals[s][name][t][k] for s in SEEDS])
+        per_task[f"{t} {k}"] = f"{mt:.3f} ± {ht:.3f}"
     rows.append({"model": name, "ΔT % (mean)": m, "95% CI ±": h, "paired t-test p vs all-shared": p, **per_task})
 summary = pd.DataFrame(rows).set_index("model")
 print(f"{LABEL}; {len(SEEDS)} seeds; TreeMTL pick: {pick} (rank {pick_rank})")
