@@ -509,9 +509,9 @@ pd.DataFrame(lat_rows).set_index("model").round(3)
 lat_table = block_latency_table(blocks, repeats=repeats, name=f"my_trunk@{SIZES['resolution']}")
 print(f"per-block latency ({'cached' if lat_table.cached else 'measured'}):")
 print(lat_table.frame().round(4).to_string(index=False))
-budget_ms = 1.5 * lat_table.total_ms
+budget_ms = 1.75 * lat_table.total_ms
 by_latency = recommend_within_latency(table, lat_table, budget_ms, blocks.block_costs(), k=5, weights=WEIGHTS)
-print(f"top 5 within {budget_ms:.3f} ms (1.5 trunks):")
+print(f"top 5 within {budget_ms:.3f} ms (the latency of 1.75 trunks):")
 by_latency[["layout", "score", "latency_ms", "macs", "params"]]
 
 # %%
