@@ -88,14 +88,15 @@ def test_classifier_trunk_removes_the_last_linear_only():
     net = classifier_trunk("mobilenet_v2")
     assert not any(isinstance(m, nn.Linear) for m in net.modules())
     assert net.out_channels == 1280
-    own = torchvision_resnet = __import__("torchvision").models.resnet18(weights=None)
+    import torchvision
+
+    own = torchvision.models.resnet18(weights=None)
     trunk = classifier_trunk(own)
     assert trunk is own and isinstance(trunk.fc, nn.Identity) and trunk.out_channels == 512
     with pytest.raises(ConfigError, match="unknown torchvision classifier 'resnet_999'"):
         classifier_trunk("resnet_999")
     with pytest.raises(ConfigError, match=r"no final nn.Linear in .fc or .classifier"):
         classifier_trunk(get_backbone("tiny_cnn"))
-    del torchvision_resnet
 
 
 def test_head_kinds_and_fit_checks():
