@@ -2,11 +2,14 @@
 
 ``import mtlkit`` stays light: it imports torch-free helpers only on demand. Sub-packages:
 
-* :mod:`mtlkit.tasks`, :mod:`mtlkit.metrics`, :mod:`mtlkit.delta` — the five dense tasks, evaluators, Δt
-* :mod:`mtlkit.data` — SynthScenes (procedural, download-free) and the NYUv2 / CityScapes / Taskonomy loaders
+* :mod:`mtlkit.tasks`, :mod:`mtlkit.metrics`, :mod:`mtlkit.delta` — the five dense tasks (and an image-level
+  multi-label task), evaluators, Δt
+* :mod:`mtlkit.data` — SynthScenes (procedural, download-free), the NYUv2 / CityScapes / Taskonomy loaders and
+  ``FolderDataset`` (your own folder of images and label files)
 * :mod:`mtlkit.backbones`, :mod:`mtlkit.heads`, :mod:`mtlkit.models`, :mod:`mtlkit.train`
 * :mod:`mtlkit.automtl` — supermodel compiler, policies, search (AutoMTL)
 * :mod:`mtlkit.treemtl` — layouts, enumeration, estimator, recommender, tree models (TreeMTL)
+* :mod:`mtlkit.export`, :mod:`mtlkit.latency` — deploying: torch.export / ONNX with checks, measured latency
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "tasks", "metrics", "delta", "data", "backbones", "heads", "models", "train", "flops",
-    "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper",
+    "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper", "export", "latency",
 }
 
 

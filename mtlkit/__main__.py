@@ -15,6 +15,7 @@ COMMANDS = {
     "report": ("mtlkit.report", "regenerate reproductions/REPORT.md from the results CSVs"),
     "recommend": ("mtlkit.treemtl.cli", "TreeMTL: recommend the top-k layouts from a two-task table"),
     "grid": ("mtlkit.treemtl.grid", "TreeMTL: train (a shard of) the two-task grid"),
+    "export": ("mtlkit.export", "export a finished run's model to ONNX or torch.export (.pt2), checked against eager"),
 }
 
 

@@ -47,7 +47,7 @@ from mtlkit.errors import ConfigError, unknown_name
 
 __all__ = [
     "BackboneSpec", "register_backbone", "get_backbone", "list_backbones", "backbone_spec", "backbone_channels",
-    "load_weights",
+    "load_weights", "classifier_trunk",
 ]
 
 
@@ -222,8 +222,8 @@ def _probe_channels(net: nn.Module, size: int = 64) -> int:
     finally:
         for m, mode in modes.items():
             m.training = mode
-    if not torch.is_tensor(out) or out.dim() != 4:
-        raise ConfigError(f"a backbone must return a (B, C, h, w) tensor, got "
+    if not torch.is_tensor(out) or out.dim() not in (2, 4):
+        raise ConfigError(f"a backbone must return a (B, C, h, w) feature map or a (B, C) vector, got "
                           f"{tuple(out.shape) if torch.is_tensor(out) else type(out).__name__}")
     return int(out.shape[1])
 
@@ -281,6 +281,57 @@ def _efficientnet_b0() -> nn.Module:
     import torchvision
 
     return torchvision.models.efficientnet_b0(weights=None).features
+
+
+def classifier_trunk(model: "str | nn.Module") -> nn.Module:
+    """A classifier without its final layer: a **vector-feature backbone** ``(B, 3, H, W) -> (B, C)``.
+
+    The last ``nn.Linear`` of the classifier — ``model.fc`` (ResNet, RegNet, ShuffleNet, GoogLeNet) or the last
+    Linear of ``model.classifier`` (MobileNet, MNASNet, EfficientNet, ConvNeXt), together with a ``Dropout`` right
+    before it — is replaced by ``nn.Identity``, so the network ends in its global pooling (and flatten). Use
+    :func:`mtlkit.heads.get_head` ``("fc", C, K)`` heads on it.
+
+    Args:
+        model: a torchvision classification model name (built with ``weights=None``: random init, nothing is
+            downloaded), e.g. ``"resnet18"``, ``"mobilenet_v2"``, ``"regnet_x_400mf"``, or a classifier module
+            (modified in place).
+
+    Returns:
+        The trunk, with an ``out_channels`` attribute (``C``).
+
+    Raises:
+        ConfigError: unknown torchvision model name, or a module with no ``fc``/``classifier`` Linear layer.
+    """
+    if isinstance(model, str):
+        import torchvision
+
+        try:
+            net = torchvision.models.get_model(model, weights=None)
+        except (ValueError, KeyError):
+            raise unknown_name("torchvision classifier", model, torchvision.models.list_models(torchvision.models)
+                               ) from None
+    elif isinstance(model, nn.Module):
+        net = model
+    else:
+        raise ConfigError(f"classifier_trunk needs a torchvision model name or an nn.Module, got "
+                          f"{type(model).__name__}")
+    fc = getattr(net, "fc", None)
+    classifier = getattr(net, "classifier", None)
+    if isinstance(fc, nn.Linear):
+        net.fc = nn.Identity()
+    elif isinstance(classifier, nn.Linear):
+        net.classifier = nn.Identity()
+    elif isinstance(classifier, nn.Sequential) and any(isinstance(m, nn.Linear) for m in classifier):
+        layers = list(classifier)
+        last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
+        cut = last - 1 if last > 0 and isinstance(layers[last - 1], nn.Dropout) else last
+        kept = layers[:cut] + layers[last + 1:]
+        net.classifier = nn.Sequential(*kept) if kept else nn.Identity()
+    else:
+        raise ConfigError(f"classifier_trunk: {type(net).__name__} has no final nn.Linear in .fc or .classifier "
+                          "to remove; pass a torchvision classifier (e.g. 'resnet18', 'mobilenet_v2')")
+    net.out_channels = _probe_channels(net)
+    return net
 
 
 # ------------------------------------------------------------------------------------------------------ tiny nets

@@ -8,9 +8,16 @@ Registered heads (``list_heads()``):
 * ``light`` — a small head for CPU scale: ``Conv3×3(C→width, no bias) → BN → ReLU → Conv1×1(width→K)``;
   ``width`` defaults to ``min(C, 256)``.
 * ``linear`` — one ``Conv1×1(C→K)`` (a per-pixel linear probe).
+* ``fc`` — one ``Linear(C→K)`` for **vector features**: a backbone that ends in global pooling returns ``(B, C)``
+  (e.g. a torchvision classifier without its last layer, :func:`mtlkit.backbones.classifier_trunk`), and an
+  image-level task (classification, multi-label) predicts ``(B, K)``.
+* ``pool_fc`` — global average pooling, then ``Linear(C→K)``: an image-level task ``(B, K)`` on a **spatial**
+  backbone, beside dense tasks.
 
 Every head has ``in_channels`` and ``out_channels`` attributes; :func:`head_in_channels` reads them (or the first
-conv of an arbitrary module).
+conv/linear layer of an arbitrary module). :func:`head_feature_kind` tells whether a head takes spatial maps or
+vectors, and :func:`check_head_fits` refuses a head that does not fit the backbone's features (a Linear head on a
+``(B, C, h, w)`` backbone, a conv head on a ``(B, C)`` one, wrong channels) with a message naming the task.
 """
 from __future__ import annotations
 
@@ -21,7 +28,8 @@ from torch import nn
 
 from mtlkit.errors import ConfigError, unknown_name
 
-__all__ = ["ASPPHead", "LightHead", "register_head", "get_head", "list_heads", "head_in_channels"]
+__all__ = ["ASPPHead", "LightHead", "VectorHead", "PooledVectorHead", "register_head", "get_head", "list_heads", "head_in_channels",
+           "head_feature_kind", "check_head_fits"]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -76,7 +84,7 @@ def head_in_channels(head: nn.Module) -> int | None:
         head: the head module.
 
     Returns:
-        The channel count, or ``None`` if neither is found.
+        The channel count, or ``None`` if neither is found (:func:`check_head_fits` also reads ``nn.Linear``).
     """
     c = getattr(head, "in_channels", None)
     if isinstance(c, int):
@@ -85,6 +93,94 @@ def head_in_channels(head: nn.Module) -> int | None:
         if isinstance(m, nn.Conv2d):
             return m.in_channels
     return None
+
+
+def _first_in_features(head: nn.Module) -> int | None:
+    """Input channels of the first conv / linear / BN layer (``None`` if there is none or it is lazy)."""
+    first = _first_layer(head)
+    weight = getattr(first, "weight", None)
+    if first is None or isinstance(weight, nn.parameter.UninitializedParameter):
+        return None
+    if isinstance(first, nn.Conv2d):
+        return first.in_channels
+    if isinstance(first, nn.Linear):
+        return first.in_features
+    return first.num_features
+
+
+_SPATIAL = (nn.Conv2d, nn.BatchNorm2d)
+_VECTOR = (nn.Linear, nn.BatchNorm1d)
+_REDUCE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten)  # map -> vector before the first layer
+
+
+def _first_layer(head: nn.Module) -> nn.Module | None:
+    return next((m for m in head.modules() if isinstance(m, _SPATIAL + _VECTOR)), None)
+
+
+def _reduces_first(head: nn.Module) -> bool:
+    """True if a global pooling / flatten comes before the first conv/linear layer (a pooled head takes maps)."""
+    for m in head.modules():
+        if isinstance(m, _REDUCE):
+            return True
+        if isinstance(m, _SPATIAL + _VECTOR):
+            return False
+    return False
+
+
+def head_feature_kind(head: nn.Module) -> str | None:
+    """What features a head takes, from its first conv/linear/BN layer.
+
+    Args:
+        head: the head module.
+
+    Returns:
+        ``"spatial"`` (first layer ``Conv2d``/``BatchNorm2d``, or a global pooling/``Flatten`` before the first
+        ``Linear``: ``(B, C, h, w)`` maps), ``"vector"`` (``Linear``/``BatchNorm1d``: ``(B, C)`` vectors) or ``None``
+        (none of them: unknown).
+    """
+    first = _first_layer(head)
+    if first is None:
+        return None
+    if _reduces_first(head):
+        return "spatial"
+    return "spatial" if isinstance(first, _SPATIAL) else "vector"
+
+
+def check_head_fits(task: str, head: nn.Module, feature_shape: Sequence[int]) -> None:
+    """Refuse a head that cannot take the backbone's features.
+
+    Args:
+        task: the task name (for the message).
+        head: the head module.
+        feature_shape: the backbone's output for one sample: ``(C, h, w)`` (spatial) or ``(C,)`` (vector).
+
+    Raises:
+        ConfigError: a vector (Linear) head on spatial features, a spatial (conv) head on vector features, or a
+            channel mismatch; the message names the task, what the head expects and what the backbone gives.
+    """
+    shape = tuple(int(s) for s in feature_shape)
+    if len(shape) not in (1, 3):
+        raise ConfigError(f"feature_shape must be (C, h, w) or (C,) for one sample, got {shape}")
+    kind = head_feature_kind(head)
+    given = "spatial" if len(shape) == 3 else "vector"
+    first = _first_layer(head)
+    if first is not None:
+        base = next(c.__name__ for c in type(first).__mro__ if c in _SPATIAL + _VECTOR)
+        first = f"an nn.{base} ({first})"
+    if kind == "vector" and given == "spatial":
+        raise ConfigError(
+            f"the head of task {task!r} starts with {first} and takes (B, C) vectors, but the backbone returns "
+            f"spatial features (C, h, w) = {shape}; use a spatial head (get_head('light'|'linear'|'aspp', ...)) or "
+            f"a backbone that ends in global pooling (mtlkit.backbones.classifier_trunk)")
+    if kind == "spatial" and given == "vector":
+        raise ConfigError(
+            f"the head of task {task!r} starts with {first} and takes (B, C, h, w) maps, but the backbone returns "
+            f"(B, C) vectors with C = {shape[0]}; use a vector head such as get_head('fc', {shape[0]}, K)")
+    expected = _first_in_features(head)
+    if expected is not None and expected != shape[0]:
+        raise ConfigError(
+            f"the head of task {task!r} expects {expected} input channels (its first layer is {first}), but the "
+            f"backbone's features have {shape[0]} channels (shape {shape})")
 
 
 def _positive(name: str, arg: str, value) -> None:
@@ -163,6 +259,30 @@ class LinearHead(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1)
 
 
+class VectorHead(nn.Linear):
+    """A single ``Linear(C→K)`` with bias, for ``(B, C)`` vector features (an image-level prediction ``(B, K)``)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels)
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+
+class PooledVectorHead(nn.Module):
+    """Global average pooling, then ``Linear(C→K)``: ``(B, C, h, w) -> (B, K)``, an image-level task on maps."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flatten(self.pool(x)))  # (B, K)
+
+
 register_head("aspp")(ASPPHead)
 register_head("light")(LightHead)
 register_head("linear")(LinearHead)
+register_head("fc")(VectorHead)
+register_head("pool_fc")(PooledVectorHead)

@@ -24,6 +24,12 @@ keypoints2d        err ↓ (mean absolute error)                  err ↓
 edge_texture       err ↓                                        err ↓
 =================  ===========================================  ============================
 
+Beyond the papers, ``multi_label`` (:class:`MultiLabel`) is an **image-level** task: "which of K classes are in the
+image", a ``(B, K)`` prediction of a ``Linear`` head on a vector-feature backbone (or of a pooled head), trained
+with binary cross-entropy and scored by mean average precision (``mAP``, percent) and micro-F1 at a threshold
+(``f1``, percent). It is also the template for a task of your own: subclass :class:`Task` (or :class:`MultiLabel`),
+decorate it with :func:`register_task` and give new metric names a direction with :func:`register_metric`.
+
 The default ``metric_set`` is ``"nyuv2"``: it is the richest set, and on synthetic data with exact labels every one
 of its metrics is defined (keypoints and edges have only ``err`` in every set).
 
@@ -50,7 +56,8 @@ from mtlkit.metrics import (
 
 __all__ = [
     "IGNORE_INDEX", "METRIC_SETS", "Task", "SegmentSemantic", "DepthZbuffer", "Normal", "Keypoints2d",
-    "EdgeTexture", "get_task", "list_tasks", "register_task", "metric_direction",
+    "EdgeTexture", "MultiLabel", "MultiLabelEvaluator", "get_task", "list_tasks", "register_task", "register_metric",
+    "metric_direction",
 ]
 
 METRIC_SETS = ("nyuv2", "cityscapes", "taskonomy")
@@ -103,6 +110,26 @@ def get_task(name: str, **options) -> "Task":
     if bad:
         raise ConfigError(f"task {name!r} has no option(s) {bad}; valid options are {valid}")
     return cls(**options)
+
+
+def register_metric(metric: str, higher_is_better: bool) -> None:
+    """Give a new metric name its direction (used by :func:`metric_direction` and so by Δt).
+
+    Args:
+        metric: the metric name an evaluator reports, e.g. ``"mAP"``.
+        higher_is_better: True if a larger value is better.
+
+    Raises:
+        ConfigError: a non-bool direction, or a name already known with the other direction.
+    """
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError(f"metric must be a non-empty string, got {metric!r}")
+    if not isinstance(higher_is_better, bool):
+        raise ConfigError(f"register_metric({metric!r}): higher_is_better must be a bool, got {higher_is_better!r}")
+    if HIGHER_IS_BETTER.get(metric, higher_is_better) != higher_is_better:
+        raise ConfigError(f"metric {metric!r} is already registered with higher_is_better="
+                          f"{HIGHER_IS_BETTER[metric]}")
+    HIGHER_IS_BETTER[metric] = higher_is_better
 
 
 def metric_direction(metric: str, task: str | None = None) -> bool:
@@ -338,3 +365,139 @@ class Keypoints2d(_L1Task):
 @dataclass(frozen=True, repr=False)
 class EdgeTexture(_L1Task):
     """Texture edge regression: 1 channel, L1."""
+
+
+# ------------------------------------------------------------------------------------------------ image-level
+register_metric("mAP", True)
+register_metric("f1", True)
+
+
+class MultiLabelEvaluator(Evaluator):
+    """Image-level multi-label scores over a dataset: mean average precision and micro-F1, in percent.
+
+    ``mAP``: per class, the average precision of the images ranked by predicted score (the mean of the precision at
+    the rank of every positive image), averaged over the classes that have at least one positive image. ``f1``:
+    micro-averaged F1 of ``sigmoid(logit) >= threshold`` over all (image, class) pairs (100 when there is no positive
+    and no predicted positive).
+
+    Args:
+        key: batch key of the ``(B, K)`` multi-hot target.
+        num_classes: K.
+        threshold: probability above which a class counts as predicted.
+    """
+
+    metrics = ("mAP", "f1")
+
+    def __init__(self, key: str, num_classes: int, threshold: float = 0.5):
+        self.num_classes, self.threshold = num_classes, threshold
+        super().__init__(key, False, num_classes)
+
+    def reset(self) -> None:
+        self._scores: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def update(self, pred: torch.Tensor, batch: Mapping) -> None:
+        pred, target = _vector_pair(self._owner(), pred, batch, self.key, self.num_classes)
+        self._scores.append(pred.detach().float().cpu())
+        self._targets.append(target.detach().cpu() > 0.5)
+
+    def compute(self) -> dict[str, float]:
+        if not self._scores:
+            raise DataError(f"{self._owner()}: compute() before any update(); nothing was evaluated")
+        scores, targets = torch.cat(self._scores), torch.cat(self._targets)
+        aps = []
+        for k in range(self.num_classes):
+            pos = targets[:, k]
+            if not bool(pos.any()):
+                continue  # AP is undefined for a class with no positive image
+            order = torch.argsort(scores[:, k], descending=True, stable=True)
+            hits = pos[order].double()
+            precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)
+            aps.append(float((precision * hits).sum() / hits.sum()))
+        predicted = torch.sigmoid(scores) >= self.threshold
+        tp = int((predicted & targets).sum())
+        denom = int(predicted.sum()) + int(targets.sum())
+        f1 = 1.0 if denom == 0 else 2 * tp / denom
+        return {"mAP": 100.0 * sum(aps) / len(aps) if aps else float("nan"), "f1": 100.0 * f1}
+
+
+def _vector_pair(owner: str, pred, batch: Mapping, key: str, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check an image-level prediction ``(B, K)`` and its multi-hot target ``batch[key]`` ``(B, K)``."""
+    if not isinstance(pred, torch.Tensor) or not pred.is_floating_point():
+        raise ConfigError(f"{owner}: the prediction must be a floating-point torch.Tensor (B, {k}), got "
+                          f"{type(pred).__name__ if not isinstance(pred, torch.Tensor) else pred.dtype}")
+    if pred.ndim == 4 and pred.shape[-2:] == (1, 1):
+        pred = pred.flatten(1)  # a 1x1 map from a pooled conv head
+    if pred.ndim != 2 or pred.shape[1] != k:
+        raise ConfigError(f"{owner}: an image-level task needs a (B, {k}) prediction (a Linear head on (B, C) "
+                          f"features, e.g. get_head('fc', C, {k})), got shape {tuple(pred.shape)}")
+    if key not in batch:
+        raise DataError(f"{owner}: the batch has no {key!r} entry (keys: {sorted(batch)})")
+    target = batch[key]
+    if not isinstance(target, torch.Tensor) or tuple(target.shape) != tuple(pred.shape):
+        got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
+        raise DataError(f"{owner}: batch[{key!r}] must be a multi-hot tensor of shape {tuple(pred.shape)} (B, K), "
+                        f"got {got}")
+    target = target.to(pred.device, torch.float32)
+    if bool(((target != 0) & (target != 1)).any()):
+        raise DataError(f"{owner}: batch[{key!r}] must hold 0/1 values (multi-hot), found "
+                        f"{sorted(set(target.unique().tolist()))[:10]}")
+    return pred, target
+
+
+@register_task("multi_label")
+@dataclass(frozen=True, repr=False)
+class MultiLabel(Task):
+    """Image-level multi-label classification: ``(B, K)`` logits, binary cross-entropy; ``mAP`` and ``f1``.
+
+    The target ``batch[name]`` is a ``(B, K)`` multi-hot float tensor (1 = class present). A ``(B, K, 1, 1)``
+    prediction (a conv head after global pooling) is accepted too.
+
+    Args:
+        num_classes: K.
+        pos_weight: optional K positive-class weights of the BCE (rare classes weigh more).
+        threshold: probability above which a class counts as predicted for ``f1``.
+        metric_set, paper_compat: accepted for a uniform interface; they change nothing for this task.
+
+    Example (a task of your own with the same loss: a new name is a new batch key)::
+
+        @register_task("objects_present")
+        @dataclass(frozen=True, repr=False)
+        class ObjectsPresent(MultiLabel):
+            num_classes: int = 4
+    """
+
+    num_classes: int = 2
+    pos_weight: tuple[float, ...] | None = None
+    threshold: float = 0.5
+
+    def __post_init__(self):
+        super().__post_init__()
+        k = self.num_classes
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"task {self.name!r}: num_classes must be a positive int, got {k!r}")
+        if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold < 1:
+            raise ConfigError(f"task {self.name!r}: threshold must be a probability in (0, 1), got {self.threshold!r}")
+        if self.pos_weight is not None:
+            w = tuple(float(x) for x in self.pos_weight)
+            if len(w) != k or any(not x > 0 for x in w):
+                raise ConfigError(f"task {self.name!r}: pos_weight must be {k} positive numbers, got "
+                                  f"{self.pos_weight!r}")
+            object.__setattr__(self, "pos_weight", w)
+
+    @property
+    def out_channels(self) -> int:
+        return self.num_classes
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return MultiLabelEvaluator.metrics
+
+    def evaluator(self, paper_compat: bool | None = None) -> Evaluator:
+        return MultiLabelEvaluator(self.name, self.num_classes, float(self.threshold))
+
+    def loss(self, pred: torch.Tensor, batch: Mapping) -> torch.Tensor:
+        pred, target = _vector_pair(self._owner, pred, batch, self.name, self.num_classes)
+        weight = None if self.pos_weight is None else torch.tensor(self.pos_weight, dtype=pred.dtype,
+                                                                   device=pred.device)
+        return F.binary_cross_entropy_with_logits(pred, target, pos_weight=weight)

@@ -18,7 +18,7 @@ ASPP_PARAMS = {
 
 
 def test_registry():
-    assert list_heads() == ["aspp", "light", "linear"]
+    assert list_heads() == ["aspp", "fc", "light", "linear", "pool_fc"]
 
 
 @pytest.mark.parametrize("c_feat", sorted(ASPP_PARAMS))
@@ -59,7 +59,7 @@ def test_light_and_linear_heads():
 
 
 def test_head_errors():
-    with pytest.raises(ConfigError, match="unknown head 'fpn'.*aspp, light, linear"):
+    with pytest.raises(ConfigError, match="unknown head 'fpn'.*aspp, fc, light, linear, pool_fc"):
         get_head("fpn", 8, 1)
     with pytest.raises(ConfigError, match="out_channels must be a positive int, got 0"):
         get_head("light", 8, 0)

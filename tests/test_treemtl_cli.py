@@ -29,7 +29,7 @@ def test_help_documents_every_option():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     options = [o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
-    assert len(options) == 16
+    assert len(options) == 17  # + --time-limit, --latency-budget-ms
     for option in options:
         assert option in proc.stdout
     assert "MACs" in proc.stdout and "what-if" in proc.stdout

@@ -342,9 +342,10 @@ def trace_backbone(
     output = next(n for n in shape_graph.nodes if n.op == "output")
     out_arg = output.args[0]
     feature = _shape(out_arg.meta) if isinstance(out_arg, fx.Node) else None
-    if feature is None or len(feature) != 4:
+    if feature is None or len(feature) not in (2, 4):
         raise ConfigError(
-            f"the backbone must return one (B, C, h, w) tensor; its traced output is {out_arg!r} with shape {feature}"
+            f"the backbone must return one (B, C, h, w) or (B, C) tensor; its traced output is {out_arg!r} with "
+            f"shape {feature}"
         )
     return TracedBackbone(
         module=module, convs=tuple(convs), bns=tuple(bns), in_shapes=in_shapes, out_shapes=out_shapes,

@@ -106,21 +106,13 @@ class _Plan:
     tracer: Any = None  # set by derive(): emit the backbone's own ops into this fx tracer
 
 
-def _check_heads(heads: Mapping[str, nn.Module], channels: int) -> dict[str, nn.Module]:
+def _check_heads(heads: Mapping[str, nn.Module], feature_shape: Sequence[int] | None) -> dict[str, nn.Module]:
+    from mtlkit.heads import check_head_fits
     from mtlkit.models import check_heads_mapping
 
     for task, head in check_heads_mapping(heads).items():
-        first = next((m for m in head.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))), None)
-        expected = None
-        if isinstance(first, nn.Conv2d) and not isinstance(first.weight, nn.parameter.UninitializedParameter):
-            expected = first.in_channels
-        elif isinstance(first, nn.BatchNorm2d):
-            expected = first.num_features
-        if expected is not None and expected != channels:
-            raise ConfigError(
-                f"the head of task {task!r} expects {expected} input channels (its first layer is {first}), but the "
-                f"backbone's features have {channels} channels"
-            )
+        if feature_shape is not None:  # spatial (C, h, w) or vector (C,) features
+            check_head_fits(task, head, feature_shape)
     return dict(heads)
 
 
@@ -183,7 +175,7 @@ class SuperModel(nn.Module):
             raise unknown_name("skip mode", skip, SKIP_MODES)
         if share_bn not in (False, True, "search"):
             raise ConfigError(f"share_bn must be False (task-specific, the paper), True or 'search', got {share_bn!r}")
-        heads = _check_heads(heads, traced.feature_shape[0])
+        heads = _check_heads(heads, traced.feature_shape)
         for head in heads.values():  # tasks on one path hand the same feature tensor to their heads
             for m in head.modules():
                 if getattr(m, "inplace", None) is True:
@@ -248,8 +240,11 @@ class SuperModel(nn.Module):
         """Compile a backbone and per-task heads into a supermodel.
 
         Args:
-            backbone: a CNN ``(B, 3, H, W) -> (B, C, h, w)``; its modules become the shared branches (not copied).
-            heads: task name → head ``(B, C, h, w) -> (B, K_t, h, w)``; the dict order is the task order.
+            backbone: a CNN ``(B, 3, H, W) -> (B, C, h, w)``, or one that ends in global pooling ``-> (B, C)``
+                (a vector-feature backbone, e.g. :func:`mtlkit.backbones.classifier_trunk`); its modules become the
+                shared branches (not copied).
+            heads: task name → head ``(B, C, h, w) -> (B, K_t, h, w)`` (``(B, C) -> (B, K_t)``, e.g. an
+                ``nn.Linear``, on a vector-feature backbone); the dict order is the task order.
             example_input: a batch on the backbone's device, used to trace shapes (BN statistics are not touched).
             leaf_modules: module classes or submodule paths that fx must not trace into (they become shared ops).
             skip: where a conv changes shape: ``"project"`` (the paper's 1×1 conv + BN), ``"never"`` (no skip
@@ -260,11 +255,12 @@ class SuperModel(nn.Module):
             A :class:`SuperModel` in the backbone's train/eval mode.
 
         Raises:
-            ConfigError: bad heads (none, ``None``, wrong input channels), an untraceable backbone (naming the
-                module), a bad ``skip``/``share_bn``.
+            ConfigError: bad heads (none, ``None``, wrong input channels, a Linear head on spatial features or a
+                conv head on vector features), an untraceable backbone (naming the module), a bad
+                ``skip``/``share_bn``.
         """
         if not isinstance(heads, Mapping) or not heads:
-            _check_heads(heads, 0)
+            _check_heads(heads, None)
         traced = trace_backbone(backbone, example_input, leaf_modules)
         model = cls(traced, heads, skip=skip, share_bn=share_bn)
         model.train(backbone.training)

@@ -12,6 +12,7 @@ _LAZY = {
     "NYUv2": "mtlkit.data.nyuv2",
     "CityScapes": "mtlkit.data.cityscapes",
     "Taskonomy": "mtlkit.data.taskonomy",
+    "FolderDataset": "mtlkit.data.folder",
     "get_dataset": "mtlkit.data.registry",
     "list_datasets": "mtlkit.data.registry",
 }

@@ -9,6 +9,7 @@ synthscenes    :class:`mtlkit.data.synthetic.SynthScenes`    ``split, size, reso
 nyuv2          :class:`mtlkit.data.nyuv2.NYUv2`              ``root, split, tasks, paper_compat, ...``
 cityscapes     :class:`mtlkit.data.cityscapes.CityScapes`    ``root, split, tasks, paper_compat, ...``
 taskonomy      :class:`mtlkit.data.taskonomy.Taskonomy`      ``root, split, tasks, paper_compat, ...``
+folder         :class:`mtlkit.data.folder.FolderDataset`     ``root, split, tasks (label readers)``
 =============  ============================================  =========================================
 
 Example::
@@ -29,6 +30,7 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "nyuv2": "mtlkit.data.nyuv2:NYUv2",
     "cityscapes": "mtlkit.data.cityscapes:CityScapes",
     "taskonomy": "mtlkit.data.taskonomy:Taskonomy",
+    "folder": "mtlkit.data.folder:FolderDataset",
 }
 
 

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="comma-separated parameters of each block (with --block-costs; enables --budget-on params)")
     parser.add_argument("--budget", type=float_arg(), metavar="N",
                         help="maximum cost in number of backbone models (>= 1; inclusive); default: no budget")
+    parser.add_argument("--latency-budget-ms", type=float_arg(0, strict=True), metavar="MS",
+                        help="instead of --budget: maximum estimated batch-1 CPU latency of the backbone copies, in "
+                             "ms, from a per-block latency table of --backbone (measured once, then cached)")
     parser.add_argument("--budget-on", choices=("macs", "params"), default="macs",
                         help="what the budget limits: macs (the paper's FLOPs, default) or params")
     parser.add_argument("--k", type=int_arg(1, MAX_K), default=5,
@@ -150,8 +153,13 @@ def _run(args: argparse.Namespace) -> str:
     elif default_costs is not None:
         costs = get_block_costs(default_costs[0], args.input_size or default_costs[1])
     weights = args.weights if args.weights in ("svde", "uniform") else _floats(args.weights, "--weights")
-    df = recommend(table, costs, budget=args.budget, k=args.k, weights=weights, budget_on=args.budget_on,
-                   method=args.method, time_limit=args.time_limit)
+    if args.latency_budget_ms is not None:
+        from mtlkit.latency import cli_latency_recommend
+
+        df = cli_latency_recommend(args, table, costs, default_costs, weights)
+    else:
+        df = recommend(table, costs, budget=args.budget, k=args.k, weights=weights, budget_on=args.budget_on,
+                       method=args.method, time_limit=args.time_limit)
     out = df.copy()
     out["layout"] = out["layout"].map(str)
     if args.format == "csv":
@@ -160,7 +168,8 @@ def _run(args: argparse.Namespace) -> str:
     head = [f"two-task table: {table.source or '(in memory)'}  T={a['T']} tasks {list(table.task_names)}, "
             f"B={a['B']} branching points, {a['n_layouts']:,} layouts ({a['method']})",
             "weights: " + ", ".join(f"{k}={v:.4f}" for k, v in a["weights"].items()),
-            f"budget: {'none' if args.budget is None else f'{args.budget:g} backbones ({args.budget_on})'}; "
+            f"budget: {'none' if args.budget is None else f'{args.budget:g} backbones ({args.budget_on})'}"
+            f"{'' if args.latency_budget_ms is None else f', latency <= {args.latency_budget_ms:g} ms'}; "
             f"block costs: {a['block_costs'] or 'none'}"]
     if args.time_limit is not None:
         r = a["anytime"]

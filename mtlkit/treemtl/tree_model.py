@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from mtlkit.errors import ConfigError
-from mtlkit.heads import head_in_channels
+from mtlkit.heads import check_head_fits, head_in_channels
 from mtlkit.models import check_heads_mapping, check_images, input_channels
 from mtlkit.treemtl.branching import BlockSequence, branching_points, coarsen
 from mtlkit.treemtl.costs import layout_costs
@@ -67,12 +67,18 @@ class TreeModel(nn.Module):
         if layout.B != blocks.B:
             raise ConfigError(f"layout {layout} has B={layout.B} branching points but the backbone has {blocks.B} "
                               f"blocks; coarsen(blocks, {layout.B}) or pass a layout over {blocks.B} blocks")
-        out_c = blocks[-1].out_shape[0] if blocks[-1].out_shape else None
+        out_shape = tuple(blocks[-1].out_shape)
         for name, head in heads.items():
             got = head_in_channels(head)
-            if got is not None and out_c is not None and got != out_c:
+            if got is not None and out_shape and got != out_shape[0]:
                 raise ConfigError(f"head of task {name!r} expects {got} input channels but the last block "
-                                  f"({blocks[-1].name}) outputs {out_c} (expected in_channels={out_c}, got {got})")
+                                  f"({blocks[-1].name}) outputs {out_shape[0]} (expected in_channels={out_shape[0]}, "
+                                  f"got {got})")
+            if len(out_shape) in (1, 3):  # (C, h, w) maps or (C,) vectors: the head must take that kind
+                try:
+                    check_head_fits(name, head, out_shape)
+                except ConfigError as exc:
+                    raise ConfigError(f"{exc} (the last block is {blocks[-1].name!r})") from None
         self.layout = layout
         self.task_names = names
         self.block_costs = blocks.block_costs()
