@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from lock_worker import _Holder
+from mtlkit.__main__ import COMMANDS
 from mtlkit.__main__ import main as _main
 from mtlkit.errors import ConfigError
 from mtlkit.train import CHECKPOINT_NAME, load_checkpoint, run_loop
@@ -475,7 +476,7 @@ _GRID = ["grid", "DIR", "--tasks", "segment_semantic,depth_zbuffer"]
     ([*_GRID, "--workers", "-1"], "--workers: expected an integer >= 0, got '-1'"),
     ([*_GRID, "--iterations", "x"], "--iterations: expected an integer, got 'x'"),
     (["grid", "DIR"], "--tasks: expected comma-separated task names"),
-    (["nosuch"], "COMMAND: expected one of 'run', 'report', 'recommend', 'grid', got unknown command 'nosuch'"),
+    (["nosuch"], f"COMMAND: expected one of {', '.join(map(repr, COMMANDS))}, got unknown command 'nosuch'"),
 ])
 def test_cli_errors_have_one_style(tmp_path, capsys, argv, message):
     argv = [str(tmp_path / "g") if a == "DIR" else a for a in argv]
