@@ -79,3 +79,13 @@ def test_bad_input_named():
         SynthScenes("train", size=2, resolution=32, tasks=("planted_nowhere",))
     with pytest.raises(ConfigError, match="PlantedTask objects"):
         SynthConfig(planted=("planted_a",))
+
+
+def test_edge_width_dilates_the_one_pixel_edges():
+    thin = SynthScenes("train", size=1, resolution=32, tasks=("edge_texture",), seed=3)[0]["edge_texture"][0]
+    wide = SynthScenes("train", size=1, resolution=32, tasks=("edge_texture",), seed=3,
+                       config=SynthConfig(edge_width=3))[0]["edge_texture"][0]
+    expected = torch.nn.functional.max_pool2d(thin[None, None], 3, stride=1, padding=1)[0, 0]
+    assert torch.equal(wide, expected) and wide.sum() > thin.sum()
+    with pytest.raises(ConfigError, match="edge_width"):
+        SynthConfig(edge_width=2)
