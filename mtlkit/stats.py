@@ -8,26 +8,33 @@ and data order). This module turns the per-seed values into what a table or a ve
   (``scipy.stats.wilcoxon``) or a paired bootstrap of the mean difference (``scipy.stats.bootstrap``);
 * :func:`holm` — Holm's step-down correction of the p-values of one table (``scipy.stats.false_discovery_control``
   has only Benjamini-Hochberg/Yekutieli, so Holm is the few lines below);
-* :func:`verdict` — the sentence a report prints: ``"A > B (p = 0.031, n = 5)"`` or ``"not distinguishable (n = 5)"``;
+* :func:`verdict` — the sentence a report prints: ``"A > B (p = 0.031, n = 6)"`` or ``"not distinguishable (n = 5)"``;
+* :func:`compare_methods` — every requested comparison of one table: paired test, Holm within the table, verdict;
 * :func:`correlation_ci` — Pearson, Spearman or Kendall correlation with a bootstrap confidence interval over the
   paired observations (``scipy.stats.pearsonr``/``spearmanr``/``kendalltau`` inside ``scipy.stats.bootstrap``);
 * :func:`split_half_reliability` — how well one half of the seeds predicts the other half (averaged over random
   splits, Spearman-Brown corrected): the ceiling any estimator correlated with these measurements can reach.
 
 "Higher is better" is the caller's: :func:`verdict` takes it as an argument, so ``A > B`` always means "A is better".
+
+**Five seeds and Wilcoxon.** The exact two-sided signed-rank test over ``n`` pairs cannot give a p-value below
+``2 / 2**n``: 0.0625 for ``n = 5``, 0.031 for ``n = 6``. So at α = 0.05 five seeds never reject, however large
+the difference; six is the least number of seeds with which the Wilcoxon verdict can be anything but "not
+distinguishable" (and then only if every seed agrees and Holm has little to correct). The paired bootstrap has no
+such floor, but with five seeds its interval is optimistic; prefer more seeds to a different test.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from mtlkit.errors import ConfigError, unknown_name
 
-__all__ = ["MeanCI", "PairedTest", "CorrelationCI", "mean_ci", "paired_test", "holm", "verdict", "correlation_ci",
-           "split_half_reliability", "TESTS", "CORRELATIONS"]
+__all__ = ["MeanCI", "PairedTest", "CorrelationCI", "mean_ci", "paired_test", "holm", "verdict", "compare_methods",
+           "correlation_ci", "split_half_reliability", "TESTS", "CORRELATIONS"]
 
 TESTS = ("wilcoxon", "bootstrap")
 CORRELATIONS = ("pearson", "spearman", "kendall")
@@ -205,6 +212,41 @@ def verdict(name_a: str, name_b: str, mean_diff: float, p: float, n: int, *, hig
     a_better = (mean_diff > 0) == bool(higher_is_better)
     first, second = (name_a, name_b) if a_better else (name_b, name_a)
     return f"{first} > {second} (p = {p:.2g}, n = {n})"
+
+
+def compare_methods(values: Mapping[str, Sequence[float]], pairs: Sequence[tuple[str, str]], *,
+                    higher_is_better: bool = True, test: str = "wilcoxon", alpha: float = 0.05,
+                    confidence: float = 0.95):
+    """All requested comparisons of one table: paired test, Holm correction within the table, verdict.
+
+    Args:
+        values: method -> one value per seed (the same seeds, in the same order, for every method).
+        pairs: ``(method_a, method_b)`` comparisons to make.
+        higher_is_better: direction of the metric.
+        test: ``"wilcoxon"`` or ``"bootstrap"`` (:func:`paired_test`).
+        alpha: significance level of the verdicts.
+        confidence: coverage of the intervals.
+
+    Returns:
+        A pandas DataFrame, one row per pair: ``a, b, n, mean_diff, low, high, p, p_holm, verdict``.
+
+    Raises:
+        ConfigError: a method of ``pairs`` missing from ``values``, or unpaired lengths.
+    """
+    import pandas as pd
+
+    rows = []
+    for a, b in pairs:
+        for name in (a, b):
+            if name not in values:
+                raise ConfigError(f"compare_methods: no values for method {name!r}; methods are {sorted(values)}")
+        r = paired_test(values[a], values[b], test, confidence=confidence)
+        rows.append(dict(a=a, b=b, n=r.n, mean_diff=r.mean_diff, low=r.low, high=r.high, p=r.p))
+    frame = pd.DataFrame(rows, columns=["a", "b", "n", "mean_diff", "low", "high", "p"])
+    frame["p_holm"] = holm(frame["p"].to_numpy()) if len(frame) else []
+    frame["verdict"] = [verdict(r.a, r.b, r.mean_diff, r.p_holm, r.n, higher_is_better=higher_is_better, alpha=alpha)
+                        for r in frame.itertuples()]
+    return frame
 
 
 @dataclass(frozen=True)

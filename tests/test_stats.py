@@ -8,7 +8,9 @@ import pytest
 from scipy import stats
 
 from mtlkit.errors import ConfigError
-from mtlkit.stats import correlation_ci, holm, mean_ci, paired_test, split_half_reliability, verdict
+from mtlkit.stats import (
+    compare_methods, correlation_ci, holm, mean_ci, paired_test, split_half_reliability, verdict,
+)
 
 A = [0.61, 0.58, 0.66, 0.63, 0.60, 0.65]
 B = [0.55, 0.57, 0.59, 0.60, 0.52, 0.58]
@@ -95,3 +97,24 @@ def test_bad_input_named():
         paired_test([1, 2, 3], [1, 2, 4], "ttest")
     with pytest.raises(ConfigError, match="finite"):
         mean_ci([1.0, float("nan")])
+
+
+def test_compare_methods_holm_within_the_table_and_the_five_seed_floor():
+    values = {"AutoMTL": [5.0, 6.0, 7.0, 8.0, 9.0, 10.0], "Hard sharing": [1.0, 2.0, 3.0, 4.0, 5.0, 6.5],
+              "Random": [5.2, 5.9, 7.1, 7.9, 9.1, 9.8]}
+    table = compare_methods(values, [("AutoMTL", "Hard sharing"), ("AutoMTL", "Random")])
+    raw = [stats.wilcoxon(values["AutoMTL"], values[b]).pvalue for b in ("Hard sharing", "Random")]
+    assert table["p"].tolist() == pytest.approx(raw)
+    assert table["p_holm"].tolist() == pytest.approx(holm(raw).tolist())
+    # all six seeds better: p = 2/64 alone, but doubled by Holm within this two-comparison table
+    assert raw[0] == pytest.approx(2 / 64) and table.loc[0, "p_holm"] == pytest.approx(2 * 2 / 64)
+    assert table["verdict"].tolist() == ["not distinguishable (n = 6)"] * 2
+    alone = compare_methods(values, [("AutoMTL", "Hard sharing")])
+    assert alone.loc[0, "verdict"] == "AutoMTL > Hard sharing (p = 0.031, n = 6)"
+    lower = compare_methods(values, [("Hard sharing", "AutoMTL")], higher_is_better=False)
+    assert lower.loc[0, "verdict"] == "Hard sharing > AutoMTL (p = 0.031, n = 6)"
+    # five seeds, every one better: the exact two-sided Wilcoxon p is 2/32, never below 0.05
+    five = compare_methods({k: v[:5] for k, v in values.items()}, [("AutoMTL", "Hard sharing")])
+    assert five.loc[0, "p"] == pytest.approx(2 / 32) and five.loc[0, "verdict"] == "not distinguishable (n = 5)"
+    with pytest.raises(ConfigError, match="no values for method 'Ours'"):
+        compare_methods(values, [("Ours", "Random")])
