@@ -54,7 +54,7 @@ PLANTED_PAIRS = ((0, 1), (2, 3))
 SIZES = {
     "smoke": dict(n_train=16, n_test=8, resolution=32, batch=8, width=4, blocks=3, grid_iterations=3,
                   pre=0, policy=6, random_draws=200),
-    "cpu": dict(n_train=512, n_test=128, resolution=32, batch=16, width=8, blocks=4, grid_iterations=300,
+    "cpu": dict(n_train=512, n_test=64, resolution=32, batch=16, width=8, blocks=3, grid_iterations=150,
                 pre=100, policy=600, random_draws=5000),
     "paper": dict(n_train=4096, n_test=512, resolution=64, batch=16, width=16, blocks=4, grid_iterations=5000,
                   pre=10_000, policy=20_000, random_draws=5000),
