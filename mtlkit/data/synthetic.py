@@ -182,7 +182,8 @@ class SynthConfig:
         pixel_noise: standard deviation of the Gaussian sensor noise added to RGB in ``[0, 1]``.
         shadows: cast sun shadows from the objects.
         keypoint_sigma: standard deviation of the keypoint Gaussians, in pixels at resolution 64 (scaled with the
-            resolution).
+            resolution). At 32 px the default (0.75 px) is too narrow for a stride-4 model: trained single-task
+            models end above the constant predictor; 2.5 (1.25 px) or more is learnable (``benchmarks/README.md``).
         edge_width: width of the ``edge_texture`` lines in pixels (odd): 1 marks only the nearer pixel of each
             differing pair; 3 or 5 dilate those lines by a square max filter (a coarser target that a stride-4 head
             can localise at small resolutions; the metric stays the L1 ``err``).
