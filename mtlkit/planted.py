@@ -24,6 +24,14 @@ first two (see :class:`~mtlkit.data.synthetic.PlantedTask`). The right answer is
 Each arm's success rate over the seeds is compared with the random rate by an exact binomial test
 (``scipy.stats.binomtest``). :func:`run` does both arms for several seeds and :func:`result_rows` turns the
 outcome into rows for :func:`mtlkit.report.record` (table ``planted_structure``).
+
+Measured at ``"cpu"`` scale (:data:`SIZES`; seeds 0-4, data seed 0; ``treemtl_arm("cpu", s)`` and
+``automtl_arm("cpu", s)`` for each seed, 2026-12-03): TreeMTL's top-1 within 2 backbones was the planted grouping
+``[01,23]x3`` for seeds 0, 2 and 3 (rate 3/5) against the random recommender's exact 5/46 = 0.109 (binomial
+p = 0.011). AutoMTL did not show the structure: the τ = 1 sample shared more within the pairs for 3/5 seeds against
+0.384 for random policies (p = 0.29), the argmax policy for 0/5, and the expected co-sharing margin was
+0.00006 (95 % CI −0.0021 to 0.0022; Wilcoxon p = 1.0) — the policies moved towards sharing overall (mean
+p_shared 0.54, mean |logit| 0.46 after 600 policy-train iterations) but not by pair.
 """
 from __future__ import annotations
 
