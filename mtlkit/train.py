@@ -462,6 +462,7 @@ class History:
     eval: list[dict[str, float]]
     iterations: int
     resumed_from: int = 0
+    stopped_at: int | None = None  # the iteration a ``stop_fn`` (e.g. a plateau) ended the run at
 
     def train_frame(self):
         """``train`` as a pandas DataFrame."""
@@ -586,7 +587,7 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
              eval_fn: Callable[[int], Mapping[str, Any]] | None = None, eval_every: int = 0,
              resume: bool = True, progress: bool = True, desc: str = "train",
              dist_info: DistInfo | None = None, meta: Mapping[str, Any] | None = None,
-             match_meta: Sequence[str] = ()) -> History:
+             match_meta: Sequence[str] = (), stop_fn: Callable[[list], bool] | None = None) -> History:
     """Run ``step_fn`` for iterations ``start .. iterations-1``, with logging, evaluation and checkpoints.
 
     Args:
@@ -607,6 +608,8 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
         meta: plain values stored in the checkpoint for the record (e.g. the config).
         match_meta: keys of ``meta`` that must equal the checkpoint's to resume (else a ``ConfigError``), so a
             changed configuration never silently continues an old run.
+        stop_fn: ``stop_fn(eval_rows) -> bool`` after each evaluation; True ends the run there (checkpointed and
+            marked stopped, so a resume returns at once): :mod:`mtlkit.convergence` trains until a plateau with it.
 
     Returns:
         The :class:`History`; ``iteration`` in every row is the number of completed iterations.
@@ -621,7 +624,9 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
         states = {k: (_PlainDict(v) if isinstance(v, dict) else v) for k, v in (state or {}).items()}
         streams = dict(streams or {})
         ckpt_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
-        start = 0
+        start, stopped = 0, None
+        if stop_fn is not None and info.enabled:
+            raise ConfigError("run_loop: stop_fn (training until a plateau) is not supported under DDP")
         if resume and ckpt_path is not None and ckpt_path.is_file():
             ckpt = load_checkpoint(ckpt_path)
             old = ckpt.get("meta", {})
@@ -645,6 +650,7 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
                 s.load_state_dict(ckpt["streams"][k])  # may consume RNG (dataset transforms): restore RNG after
             _set_rng_state(ckpt["rng"])
             start = int(ckpt["iteration"])
+            stopped = ckpt.get("stopped_at")
         writer = info.is_main and run_dir is not None
         if writer:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -660,8 +666,18 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
         def due(every: int, done: int) -> bool:
             return done == iterations or (every > 0 and done % every == 0)
 
+        def save(done: int) -> None:
+            if info.is_main:
+                save_checkpoint(ckpt_path, {
+                    "format": _CKPT_FORMAT, "iteration": done,
+                    "state": {k: obj.state_dict() for k, obj in states.items()},
+                    "streams": {k: s.state_dict() for k, s in streams.items()},
+                    "rng": _rng_state(), "meta": dict(meta or {}), "stopped_at": stopped,
+                })
+            _barrier(info)
+
         try:
-            for i in range(start, iterations):
+            for i in range(start, iterations if stopped is None else start):
                 logs = dict(step_fn(i))
                 done = i + 1
                 bar.update(1)
@@ -674,18 +690,16 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
                     if info.is_main:
                         eval_log.append({"iteration": done, **_flatten(eval_fn(done))})
                     _barrier(info)
-                if ckpt_path is not None and due(checkpoint_every, done):
-                    if info.is_main:
-                        save_checkpoint(ckpt_path, {
-                            "format": _CKPT_FORMAT, "iteration": done,
-                            "state": {k: obj.state_dict() for k, obj in states.items()},
-                            "streams": {k: s.state_dict() for k, s in streams.items()},
-                            "rng": _rng_state(), "meta": dict(meta or {}),
-                        })
-                    _barrier(info)
+                    if stop_fn is not None and stop_fn(eval_log.rows) and done < iterations:
+                        stopped = done
+                if ckpt_path is not None and (due(checkpoint_every, done) or stopped is not None):
+                    save(done)
+                if stopped is not None:
+                    break
         finally:
             bar.close()
-        return History(train=train_log.rows, eval=eval_log.rows, iterations=iterations, resumed_from=start)
+        return History(train=train_log.rows, eval=eval_log.rows, iterations=iterations, resumed_from=start,
+                       stopped_at=stopped)
 
 
 # -------------------------------------------------------------------------------------------- multi-task training
@@ -751,7 +765,7 @@ def _check_loaders(loaders: Any, names: Sequence[str]) -> None:
 def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataLoader], config: TrainConfig,
           run_dir: str | Path | None = None, resume: bool = True, progress: bool = True,
           eval_loader: DataLoader | None = None, forward_kw: Mapping[str, Any] | None = None,
-          params: Sequence[nn.Parameter] | None = None, desc: str = "train") -> History:
+          params: Sequence[nn.Parameter] | None = None, desc: str = "train", *, until: Any = None) -> History:
     """Train a multi-task model for ``config.iterations`` optimizer steps.
 
     Each iteration: with one joint loader, one batch holding every task's targets, one forward, the weighted sum
@@ -776,6 +790,9 @@ def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataL
             :class:`~mtlkit.automtl.supermodel.SuperModel`.
         params: the parameters to optimise (default: every parameter with ``requires_grad``).
         desc: the progress bar's label (e.g. ``"pre-train"``).
+        until: a :class:`mtlkit.convergence.Plateau`: also evaluate the validation loss on ``eval_loader`` every
+            ``config.eval_every`` iterations and stop once the criterion holds (``config.iterations`` is the cap);
+            ``History.stopped_at`` tells where.
 
     Returns:
         The :class:`History` (rows: ``iteration``, ``loss``, ``loss/<task>``, ``lr``, ``time_s``).
@@ -861,17 +878,28 @@ def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataL
         def eval_fn(done: int):
             return evaluate(model, tasks, eval_loader, device=device, forward_kw=forward_kw)
 
+    stop_fn = None
+    if until is not None:
+        from mtlkit.convergence import plateau_hooks, validation_loss
+
+        if eval_loader is None or config.eval_every < 1:
+            raise ConfigError("train(until=Plateau(...)) needs an eval_loader and TrainConfig.eval_every >= 1, got "
+                              f"eval_loader={'None' if eval_loader is None else 'a loader'}, "
+                              f"eval_every={config.eval_every}")
+        eval_fn, stop_fn = plateau_hooks(until, eval_fn, lambda: validation_loss(
+            model, tasks, eval_loader, weights=lam, device=device, forward_kw=forward_kw))
     state = {"model": model, "optimizer": optimizer}
     if scheduler is not None:
         state["scheduler"] = scheduler
     meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
     meta.update(tasks=list(names), loaders="joint" if joint else "per-task", world_size=info.world_size,
+                **({"until": repr(until)} if until is not None else {}),
                 data={k: [_safe_len(s.loader.dataset), s.loader.batch_size] for k, s in streams.items()})
     free = {"iterations", "eval_every", "checkpoint_every", "log_every", "device"}  # may change between sessions
     return run_loop(step, iterations=config.iterations, state=state, streams=streams, run_dir=run_dir,
                     checkpoint_every=config.checkpoint_every, log_every=config.log_every, eval_fn=eval_fn,
                     eval_every=config.eval_every, resume=resume, progress=progress, desc=desc, dist_info=info,
-                    meta=meta, match_meta=[k for k in meta if k not in free])
+                    meta=meta, match_meta=[k for k in meta if k not in free], stop_fn=stop_fn)
 
 
 @torch.no_grad()

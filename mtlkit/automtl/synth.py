@@ -91,7 +91,7 @@ class SynthSetup:
 
 
 def synth_setup(scale: str = "cpu", *, device: str = "cpu", data_seed: int = 0, tasks=TASKS,
-                backbone: str = "tiny_resnet") -> SynthSetup:
+                backbone: str = "tiny_resnet", synth_config=None, sizes=None) -> SynthSetup:
     """Build the SynthScenes search setup of ``scale`` (``"smoke"``, ``"cpu"`` or ``"paper"``).
 
     Args:
@@ -100,6 +100,8 @@ def synth_setup(scale: str = "cpu", *, device: str = "cpu", data_seed: int = 0, 
         data_seed: SynthScenes seed (the same images for every run seed).
         tasks: task names (SynthScenes tasks).
         backbone: a registry backbone that takes ``width=`` (``tiny_resnet``, ``tiny_cnn``).
+        synth_config: the :class:`~mtlkit.data.synthetic.SynthConfig` of the images (e.g. with planted tasks).
+        sizes: entries of :data:`SIZES` to change (e.g. ``{"policy": 600}``).
 
     Returns:
         A :class:`SynthSetup`.
@@ -108,12 +110,15 @@ def synth_setup(scale: str = "cpu", *, device: str = "cpu", data_seed: int = 0, 
     from mtlkit.tasks import get_task
 
     check_scale(scale)
-    sizes = dict(SIZES[scale])
+    unknown = sorted(set(sizes or {}) - set(SIZES[scale]))
+    if unknown:
+        raise ConfigError(f"sizes has unknown keys {unknown}; known are {sorted(SIZES[scale])}")
+    sizes = {**SIZES[scale], **dict(sizes or {})}
     tasks = tuple(tasks)
     train_set = SynthScenes("train", size=sizes["n_train"], resolution=sizes["resolution"], tasks=tasks,
-                            seed=data_seed, cache=True)
+                            seed=data_seed, config=synth_config, cache=True)
     test_set = SynthScenes("test", size=sizes["n_test"], resolution=sizes["resolution"], tasks=tasks,
-                           seed=data_seed, cache=True)
+                           seed=data_seed, config=synth_config, cache=True)
     n = sizes["n_train"]
     halves = {"train1": Subset(train_set, range(0, n, 2)), "train2": Subset(train_set, range(1, n, 2))}
 
@@ -131,7 +136,7 @@ def synth_setup(scale: str = "cpu", *, device: str = "cpu", data_seed: int = 0, 
         base = base.replace(network_lr=0.01, post_lr_step=None)
         base = base.scaled(sizes["policy"], pre_train_iterations=sizes["pre"], post_train_iterations=sizes["post"])
     key = dict(dataset="SynthScenes", scale=scale, data_seed=data_seed, tasks=list(tasks), backbone=backbone,
-               sizes=sizes)
+               sizes=sizes, **({"synth_config": repr(synth_config)} if synth_config is not None else {}))
     return SynthSetup(scale=scale, sizes=sizes, tasks=task_objs, data=data, base_config=base, backbone=backbone,
                       device=device, data_seed=data_seed, key=key)
 

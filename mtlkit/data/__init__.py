@@ -9,6 +9,7 @@ import importlib
 _LAZY = {
     "SynthScenes": "mtlkit.data.synthetic",
     "SynthConfig": "mtlkit.data.synthetic",
+    "PlantedTask": "mtlkit.data.synthetic",
     "NYUv2": "mtlkit.data.nyuv2",
     "CityScapes": "mtlkit.data.cityscapes",
     "Taskonomy": "mtlkit.data.taskonomy",
