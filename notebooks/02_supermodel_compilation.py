@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 02 · Compiling a backbone into a multi-task supermodel (AutoMTL)
 #
-# **What you will learn.** AutoMTL's first idea (AutoMTL §3.1; spec `automtl.md` §1) is a *compiler*: it takes an
+# **What you will learn.** AutoMTL's first idea (AutoMTL §3.1; docs/automtl.md §1) is a *compiler*: it takes an
 # ordinary single-task CNN and turns it into a **supermodel** in which every convolution offers each task three
 # branches — use the shared conv, use a task-specific copy, or skip the layer. In this notebook, with no training at
 # all:
@@ -74,7 +74,7 @@ print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, i
 # %% [markdown]
 # ## 1. Tracing a backbone with `torch.fx`
 #
-# The original AutoMTL reads the backbone from a Caffe-style prototxt and supports seven layer types (spec §1.1,
+# The original AutoMTL reads the backbone from a Caffe-style prototxt and supports seven layer types (docs/automtl.md §1.1,
 # §1.9). mtlkit instead *traces* any `nn.Module` with `torch.fx`: fx runs `forward` on proxy values and records every
 # module call, function and method as a node of a graph; `ShapeProp` then runs the graph once on an example input to
 # store each value's shape. The backbone here is `tiny_resnet` (a stem and three torchvision `BasicBlock`s, one with
@@ -89,7 +89,7 @@ print("\n".join(traced.module.code.strip().splitlines()[:14]) + "\n    ...")
 # %% [markdown]
 # Every line is one fx node: `call_module` (a submodule such as a conv), `call_function` (e.g. the residual
 # `operator.add`), `call_method`, and the `placeholder`/`output` ends. The **depth** of a conv is the number of convs
-# on the longest path from the input to it (spec §1.2); the largest, $D$, weights AutoMTL's regulariser later.
+# on the longest path from the input to it (docs/automtl.md §1.2); the largest, $D$, weights AutoMTL's regulariser later.
 # The residual block's shortcut runs in parallel, so the 1×1 `downsample` conv has the same depth as the block's
 # first 3×3 conv.
 
@@ -104,13 +104,13 @@ pd.DataFrame(graph_rows).set_index("fx node").iloc[:20]
 # ## 2. The supermodel and its virtual computation nodes
 #
 # `SuperModel.from_backbone(backbone, heads, example_input)` makes every `nn.Conv2d` call a **virtual computation
-# node** (VCN, spec §1.3), named by its module path, with up to three branches per task $t$:
+# node** (VCN, docs/automtl.md §1.3), named by its module path, with up to three branches per task $t$:
 #
 # * **shared** — the backbone's own conv (one module for all tasks);
 # * **specific** — a per-task `deepcopy` of that conv (same initial weights, as in the paper);
 # * **skip** — the identity where the conv keeps the shape (stride 1, same channels). Where it changes the shape the
 #   paper uses a 1×1 conv + BN "projection" instead, which is not free: at a 1×1 conv it is a new layer of the *same*
-#   size, at a depthwise conv a dense $C\times C$ conv *larger* than the op (spec §1.3). mtlkit's `skip="auto"`
+#   size, at a depthwise conv a dense $C\times C$ conv *larger* than the op (docs/automtl.md §1.3). mtlkit's `skip="auto"`
 #   keeps the projection only where it costs at most half the conv (k×k dense convs such as stems and stride-2 3×3
 #   convs) and offers no skip elsewhere; `skip="project"` is the paper's rule, `skip="never"` offers no skip where
 #   the shape changes.
@@ -212,7 +212,7 @@ print({k: tuple(v.shape) for k, v in sm.logits.items()})
 print("argmax policy of zero logits:", {c for row in sm.policy().values() for c in row.values()})
 
 # %% [markdown]
-# `forward(x, mode=...)` runs the supermodel in one of five modes (spec §1.4). With $b_k$ the node's branches and
+# `forward(x, mode=...)` runs the supermodel in one of five modes (docs/automtl.md §1.4). With $b_k$ the node's branches and
 # $\alpha_{t}$ task $t$'s logits:
 #
 # | mode | a conv node for task $t$ computes | used for |
@@ -233,7 +233,7 @@ with torch.no_grad():
 # %% [markdown]
 # ## 4. Equivalences, checked live
 #
-# A supermodel is only useful if its extreme policies are exactly the models we already know (spec §7.6–7.8). All
+# A supermodel is only useful if its extreme policies are exactly the models we already know (docs/automtl.md §7.6–7.8). All
 # checks in eval mode, to `1e-5`.
 #
 # **All shared = the backbone + head.** Mode `shared` is the plain backbone. Hard mode with an all-shared policy
@@ -294,7 +294,7 @@ assert touched == ["heads.segment_semantic", "specific.segment_semantic"]
 sm.zero_grad(set_to_none=True)
 
 # %% [markdown]
-# **Mean mode = the mean of the branches** (pre-training, spec §7.8). On a one-conv-one-BN backbone it is easy to
+# **Mean mode = the mean of the branches** (pre-training, docs/automtl.md §7.8). On a one-conv-one-BN backbone it is easy to
 # write out: the conv node gives $m=\frac13\big(\mathrm{conv}(x)+\mathrm{conv}_t(x)+x\big)$ (identity skip) and the
 # BN node $\frac12\big(\mathrm{BN}(m)+\mathrm{BN}_t(m)\big)$. With the copies still equal to the originals the conv
 # part is $(2\,\mathrm{conv}(x)+x)/3$; we change the copies first so that every branch counts.
@@ -319,7 +319,7 @@ with torch.no_grad():
 # ## 5. Tree execution: how many convolutions actually run?
 #
 # The original runs one forward per task, so $T$ tasks cost $T$ backbone passes even when they share everything
-# (spec §1.4). mtlkit's forward interprets the fx graph once for all tasks and carries, for every value, a partition
+# (docs/automtl.md §1.4). mtlkit's forward interprets the fx graph once for all tasks and carries, for every value, a partition
 # of the tasks into groups that hold the *same* tensor: an op runs once per group, and a virtual node splits a group
 # only where its tasks choose different branches. We count conv calls with forward hooks for $T=3$ tasks in three
 # settings:
@@ -406,7 +406,7 @@ print("tree execution = one forward per task, for every task")
 # %% [markdown]
 # ## 6. Parameters in two conventions, and FLOPs
 #
-# The AutoMTL authors count parameters their own way (spec §5.1, from their `Paper.ipynb`): only the weights of
+# The AutoMTL authors count parameters their own way (docs/automtl.md §5.1, from their `Paper.ipynb`): only the weights of
 # conv nodes; a node counts once if any task shares it, plus once per task that specialises it; a skip counts 0
 # even when it is a 1×1 conv + BN; BN layers and heads are left out. For a policy $\pi$ over conv nodes $n$ with
 # weights $W_n$:
@@ -432,7 +432,7 @@ pd.DataFrame(reports).loc[["paper", "paper_baseline", "paper_reduction", "full",
 # %% [markdown]
 # The paper convention is blind to the skip projections and BN copies a policy pays for; the full count is what the
 # derived model (checked above: `sum(p.numel() for p in derived.parameters())`) really holds. The heads, small here,
-# dominate at paper scale: one ASPP head has 23 M parameters, more than ResNet-34's backbone (spec §1.5).
+# dominate at paper scale: one ASPP head has 23 M parameters, more than ResNet-34's backbone (docs/automtl.md §1.5).
 #
 # **FLOPs** (`flops_report`, with `torch.utils.flop_counter`, FLOPs = 2 × MACs): `tree` is one tree-executed forward
 # of all tasks, `separate` the sum of one forward per task; their ratio is what tree execution saves.
@@ -447,7 +447,7 @@ pd.DataFrame({k: {"tree MFLOPs": v["tree"] / 1e6, "separate MFLOPs": v["separate
 #
 # The AutoMTL notebook prints, for the policy learned on CityScapes (segmentation + depth, Deeplab-ResNet-34),
 # mtlParam = 28,854,656 against 2 × 21,267,648 single-task conv parameters: **32.16 % fewer**. The 72 choices
-# (`mtlkit.automtl.policy.PAPER_CITYSCAPES_VECTORS`, the spec's test vector §7.14) are in the original's conv order,
+# (`mtlkit.automtl.policy.PAPER_CITYSCAPES_VECTORS`, the test vector of docs/automtl.md §7.14) are in the original's conv order,
 # which lists each stage's 1×1 projection shortcut before that stage's 3×3 convs, mapped to torchvision `resnet34`
 # module names (the DeepLab variant has the same conv shapes). The policy skips at shape-changing convs, which needs the paper's projection: `skip="project"`.
 
@@ -471,7 +471,7 @@ pd.Series(cs_report).to_csv(out / "cityscapes_param_report.csv")  # both convent
 
 # %%
 fig, ax = plt.subplots(figsize=(12, 4.2))
-plot_policy(cs_policy, ax=ax, short_names=False, title="AutoMTL's CityScapes policy on ResNet-34 (spec §7.14)")
+plot_policy(cs_policy, ax=ax, short_names=False, title="AutoMTL's CityScapes policy on ResNet-34 (docs/automtl.md §7.14)")
 savefig(fig, "02_cityscapes_policy")
 plt.show()
 
@@ -488,7 +488,7 @@ print("conv1:", cs_policy["conv1"], "→ the two tasks hold different tensors fr
 # ## 8. The same on a second backbone: `second_backbone`
 #
 # Any traceable CNN compiles the same way. The default is MobileNetV2, whose inverted residual blocks are mostly
-# 1×1 and depthwise convs — exactly where the paper's projection skip is a poor deal (spec §1.3): compare the skip
+# 1×1 and depthwise convs — exactly where the paper's projection skip is a poor deal (docs/automtl.md §1.3): compare the skip
 # rules, then rerun the equivalence check, the conv-call count and the accounting.
 
 # %%

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 03 · Policy training: AutoMTL's three stages on SynthScenes
 #
-# **What you will learn.** How AutoMTL *searches* the supermodel of notebook 02 (AutoMTL §3.3, spec §2–§3):
+# **What you will learn.** How AutoMTL *searches* the supermodel of notebook 02 (AutoMTL §3.3, docs/automtl.md §2–§3):
 # Gumbel-softmax mixing and its temperature schedule; the depth-weighted regulariser that pushes lower layers to
 # share, and what its weight $\lambda_{reg}$ does; how the policy distribution moves during policy-train (heatmaps
 # over time); three ways to turn it into one architecture (the paper's single sample, argmax, best-of-N); how much
@@ -75,7 +75,7 @@ pd.DataFrame([{"node": v.name, "choices": "/".join(c[:2] for c in v.choices), "s
 #
 # The noise makes $p$ a random *relaxed sample* of the categorical $\mathrm{softmax}(\alpha)$: at large $\tau$ the
 # draws sit near the centre of the simplex (every branch mixed), at small $\tau$ near its corners (almost one-hot).
-# The paper starts at $\tau_0 = 5$ and multiplies by $0.965$ every 101 policy iterations (spec §2.2): after 20 k
+# The paper starts at $\tau_0 = 5$ and multiplies by $0.965$ every 101 policy iterations (docs/automtl.md §2.2): after 20 k
 # iterations with (100 policy, 400 network) alternation that is 39 decays, $\tau = 1.246$ — still a soft mixture
 # — and with NYUv2's (50, 50) 99 decays, $\tau = 0.147$. `SearchConfig.scaled` shrinks a preset to a few hundred
 # iterations and rescales the alternation, the decay period and the lr drop, so $\tau$ ends where the paper's does.
@@ -94,7 +94,7 @@ plt.show()
 # ## 2. The regulariser
 #
 # The paper adds to each task's loss a penalty on choosing *specific* or *skip* over *shared*, weighted by depth
-# (spec §2.5, the code's "design 3"):
+# (docs/automtl.md §2.5, the code's "design 3"):
 #
 # $$L_{reg}(t) = \sum_i \frac{D-d_i}{D}\Big[\mathrm{softplus}\big(s(p_{i,sp}-p_{i,sh})\big)
 #   + \mathrm{softplus}\big(s(p_{i,sk}-p_{i,sh})\big)\Big],\qquad L = \lambda_t L_t + \lambda_{reg} L_{reg}(t),$$
@@ -169,7 +169,7 @@ savefig(fig, "03_policy_over_time")
 plt.show()
 
 # %% [markdown]
-# As in the paper (spec §2.6), the distributions stay close to uniform: a few hundred policy steps of Adam at
+# As in the paper (docs/automtl.md §2.6), the distributions stay close to uniform: a few hundred policy steps of Adam at
 # lr 0.01 (then 0.001) move a logit by well under one unit, and the task-loss signal through a barely trained
 # supernet is weak.
 #
@@ -236,7 +236,7 @@ pd.DataFrame(rows).round(3)
 # %% [markdown]
 # ## 6. Seeds, and a resource-aware search side by side
 #
-# **Resource-aware objective** (beyond the paper, spec §6.2 #7 and §8). Instead of pushing every node to share,
+# **Resource-aware objective** (beyond the paper, docs/automtl.md §6.2 #7 and §8). Instead of pushing every node to share,
 # the regulariser is the *exact expected parameter cost* of the architecture that sampling from
 # $q = \mathrm{softmax}(\alpha)$ would give, in units of one backbone (all-shared = 1, three single-task networks
 # = 3): a node's shared op exists if any task shares it, every specialising task adds a copy, every skip its

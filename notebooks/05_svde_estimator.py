@@ -22,7 +22,8 @@
 # Everything is exact numpy/pandas arithmetic on published numbers (`mtlkit.treemtl`); `scale` only changes the
 # number of noisy replicas in section 6.
 #
-# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# *docs/treemtl.md §n* below is a section of [`docs/treemtl.md`](../docs/treemtl.md), this project's account of the
+# authors' code and data; the facts
 # used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
@@ -156,7 +157,7 @@ plt.show()
 #
 # To weigh the tasks, the paper measures how *regular* each task's sequence over the branching points is with
 # Singular Value Decomposition Entropy (SVDE; §3.1). The paper leaves the details out; the authors' code calls
-# `antropy.svd_entropy` with its defaults (spec §7, §10.3): time-delay embedding of order $m=3$ and delay
+# `antropy.svd_entropy` with its defaults (docs/treemtl.md §7, §10.3): time-delay embedding of order $m=3$ and delay
 # $\tau=1$, singular values normalised by their **sum**, base-2 logarithm, divided by $\log_2 m$. For a sequence
 # $x_1..x_N$:
 #
@@ -180,7 +181,7 @@ print("x =", x.round(4))
 print("Y =\n", Y.round(4))
 print("singular values σ =", sigma.round(6), "  normalised σ/Σσ =", p.round(4))
 print(f"H = {H:.6f} bits,  SVDE = H / log2(3) = {svde_by_hand:.15f}")
-print(f"library svd_entropy(x) = {svd_entropy(x):.15f}   (spec §7 golden value 0.986853760122357)")
+print(f"library svd_entropy(x) = {svd_entropy(x):.15f}   (docs/treemtl.md §7 golden value 0.986853760122357)")
 assert abs(svde_by_hand - 0.986853760122357) < 1e-12 and abs(svd_entropy(x) - svde_by_hand) < 1e-15
 
 # %% [markdown]
@@ -217,8 +218,8 @@ pd.Series({name: svd_entropy(v) for name, v in examples.items()}, name="SVDE").r
 # which is what `task_weights(table)` returns. The paper's Eq. (1) writes
 # $w_i = \frac{1}{T-1}\sum_{j \ne i} -\mathrm{SVDE}(\Delta t_i^{(0)}, \dots, \Delta t_i^{(B)} \mid t_i, t_j)$ followed by
 # "normalize so that their sum is equal to one". Read literally, every $w_i$ is negative and dividing by their
-# (negative) sum gives $w \propto$ mean SVDE — *higher* entropy, *higher* weight, the opposite of the text (spec
-# §10.2). The paper also includes row $b=0$ (spec §10.1; `include_row0=True`). mtlkit follows the code.
+# (negative) sum gives $w \propto$ mean SVDE — *higher* entropy, *higher* weight, the opposite of the text (docs/treemtl.md
+# §10.2). The paper also includes row $b=0$ (docs/treemtl.md §10.1; `include_row0=True`). mtlkit follows the code.
 
 # %%
 def mean_svde(table, include_row0=False):
@@ -271,7 +272,7 @@ plt.show()
 # %%
 w_nyu = task_weights(nyu)
 print(f"S(#45) by hand = w · estimates = {w_nyu @ nyu.estimate(L45):.15f};  library: {nyu.score(L45):.15f} "
-      "(spec §8: 4.041875456304786)")
+      "(docs/treemtl.md §8: 4.041875456304786)")
 top_nyu = recommend(nyu, "resnet34@321", k=k)
 top_nyu[["layout", "paper_index", "score", "est_segment_semantic", "est_normal", "est_depth_zbuffer",
          "macs_pct", "params_pct"]].round(4)
@@ -279,7 +280,7 @@ top_nyu[["layout", "paper_index", "score", "est_segment_semantic", "est_normal",
 # %% [markdown]
 # The ranking starts **#45, #0, #50, #37, #49** — the same five layouts as the paper's Table 1, whose FLOPs(%) and
 # #Params(%) columns match these to the rounding. The paper lists **#0 first**; on the released table #45 scores
-# 4.042 and #0 3.933, so the estimator ranks #45 first (spec §10.5). The authors' own notebook comment lists
+# 4.042 and #0 3.933, so the estimator ranks #45 first (docs/treemtl.md §10.5). The authors' own notebook comment lists
 # "45, 0, 50, 37, 49" — consistent with the code, so the order of Table 1's rows is most likely not the estimator's
 # rank order (perhaps sorted by another criterion; the paper does not say). mtlkit reports what the estimator
 # ranks and does not force the paper's order.
@@ -324,11 +325,11 @@ draw_top(top_tko, tko, f"Taskonomy / Deeplab-ResNet34: the estimator's top-{k} w
 # On Taskonomy the unbudgeted top-1 is **#352**; the paper's Table 2 "w/o budget" row shows **#353**, which differs
 # only in block 3 and is 4th here (2.063 vs 2.308). Table 2 is titled "top-1 recommended", but the authors'
 # notebooks suggest each row is the best model *after training* among the recommender's top-5 under that budget
-# (spec §10.6) — #353 is in this top-5. Notebook 06 continues with the budgets of Table 2.
+# (docs/treemtl.md §10.6) — #353 is in this top-5. Notebook 06 continues with the budgets of Table 2.
 #
 # ## 6. How much do the choices matter?
 #
-# **The weights.** The top-5 under the spec's weight variants (spec §10.1–10.3):
+# **The weights.** The top-5 under the weight variants of docs/treemtl.md §10.1–10.3:
 
 # %%
 def top_indices(table, weights, n=5):
@@ -351,7 +352,7 @@ pd.DataFrame(variants).map(lambda v: ", ".join(map(str, v)))
 
 # %% [markdown]
 # Including row 0 leaves both top-5s unchanged; the literal Eq. (1), uniform weights or another embedding order
-# reorder them (NYUv2: 49, 0, 34, 45, 37 with w ∝ SVDE — the spec's values, reproduced). The small NYUv2 space
+# reorder them (NYUv2: 49, 0, 34, 45, 37 with w ∝ SVDE — the values of docs/treemtl.md §10.2, reproduced). The small NYUv2 space
 # (51 layouts) makes the top-5 sensitive to every detail of the weights.
 #
 # **The measurements.** Each two-task number comes from one training run. *Suppose* (a hypothetical noise model,

@@ -23,7 +23,8 @@
 # backbone whose blocks the branching-point detector measures (ResNet-34 at cpu scale, a tiny test network at smoke
 # scale).
 #
-# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# *docs/treemtl.md §n* below is a section of [`docs/treemtl.md`](../docs/treemtl.md), this project's account of the
+# authors' code and data; the facts
 # used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
@@ -74,11 +75,11 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, sizes={SIZES}")
 # $$\mathrm{cost}(\mathbf L) = \sum_{c=0}^{B-1} |L_c|\, f_c \qquad (f_c = \text{cost of one copy of block } c),$$
 #
 # plus the task heads, which every layout has and which the paper's FLOPs(%) / #Params(%) columns leave out: those
-# compare the backbone part with $T$ independent backbones, $100\,(\mathrm{cost}/(T\sum_c f_c) - 1)$ (spec §4).
+# compare the backbone part with $T$ independent backbones, $100\,(\mathrm{cost}/(T\sum_c f_c) - 1)$ (docs/treemtl.md §4).
 #
 # **Units.** The paper's "FLOPs" are what ptflops reports as MACs (multiply-accumulates); `torch.utils.flop_counter`
 # counts 2 FLOPs per MAC. mtlkit's columns say which: `macs`, and `flops = 2 × macs`. The per-block costs of the
-# paper's backbones (measured by the spec with ptflops on the authors' models) are registered as `resnet34@224`,
+# paper's backbones (measured with ptflops on the authors' models, docs/treemtl.md §4) are registered as `resnet34@224`,
 # `resnet34@321`, `mobilenetv2@224`, `mobilenetv2@321`; `layout_costs` does the sum. Taskonomy used 224×224 inputs.
 
 # %%
@@ -86,7 +87,7 @@ resnet, mobilenet = get_block_costs("resnet34@224"), get_block_costs("mobilenetv
 L958 = paper_layout(5, 5, 958)
 by_hand = sum(n * f for n, f in zip(L958.num_groups, resnet.macs))
 print(f"#958 = {L958}: copies per block {L958.num_groups}")
-print(f"MACs by hand Σ|L_c|·f_c = {by_hand:,}  (spec §11.9: 72,316,816,512)")
+print(f"MACs by hand Σ|L_c|·f_c = {by_hand:,}  (docs/treemtl.md §11.9: 72,316,816,512)")
 pd.Series(layout_costs(L958, resnet)).to_frame("#958 on resnet34@224")
 
 # %%
@@ -115,7 +116,7 @@ plt.show()
 #
 # The paper states budgets as "within $k$ models": the backbone cost must not exceed $k$ copies of one backbone.
 # The comparison is **inclusive** ($\le$): #817 `[03,124]x5` keeps exactly two copies of every block and must be
-# feasible at $k=2$ (spec §4). `recommend(table, block_costs, budget=k)` keeps the layouts within the budget and ranks
+# feasible at $k=2$ (docs/treemtl.md §4). `recommend(table, block_costs, budget=k)` keeps the layouts within the budget and ranks
 # them by score; `backbones` is a layout's cost in units of one backbone.
 
 # %%
@@ -147,10 +148,10 @@ pd.DataFrame(rows).set_index("budget").round(2)
 # top-1 **is** the paper's pick (#958, #817, #0); without a budget the estimator prefers #352 and puts the paper's
 # #353 (which differs only in block 3) 4th; within 3 models it prefers #1037 and puts the paper's #1046 (same cost)
 # 2nd. Every paper pick is in our top-5 under its budget, which fits the authors' notebooks: each Table 2 row looks
-# like the best model *after training* among the recommender's top-5 (spec §10.6; `mtlkit/treemtl/README.md`,
+# like the best model *after training* among the recommender's top-5 (docs/treemtl.md §10.6; `mtlkit/treemtl/README.md`,
 # "The paper's tables vs the published data"). The cost columns match the paper's to the rounding, except #353's
 # FLOPs: the paper prints −11.31 %, the measured layout costs −9.15 % (a transcription error in the authors' plotting
-# notebook, spec §4). A budget of 1 model admits only the all-shared #0.
+# notebook, docs/treemtl.md §4). A budget of 1 model admits only the all-shared #0.
 #
 # ## 3. The Pareto front of estimated score vs cost
 #
