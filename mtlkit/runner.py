@@ -8,7 +8,8 @@ then every ``reproductions/*.ipynb``, each with the parameters ``scale``, ``seed
   (``notebooks/``, ``reproductions/``), each notebook's papermill log (``logs/``), the figures (``figures/``,
   ``$MTLKIT_FIGURES``), the results CSVs and ``REPORT.md`` (``results/``, ``$MTLKIT_RESULTS``), the run cache
   (``cache/``, ``$MTLKIT_CACHE``) and ``run.json`` (status and wall time per notebook). A variable that is already
-  set wins. The committed ``figures/``, ``reproductions/results/`` and ``reproductions/REPORT.md`` change only
+  set wins. The kernels also get ``MTLKIT_STATIC=1``, so widgets (:mod:`mtlkit.viz.whatif`) render a static
+  version into the executed notebooks. The committed ``figures/``, ``reproductions/results/`` and ``reproductions/REPORT.md`` change only
   through ``python -m mtlkit publish`` (``make publish``, :mod:`mtlkit.publish`), after a cpu-scale run succeeded.
 * **Cached runs.** Notebooks that need the same model train it once, and a killed main job resumes where it
   stopped (:mod:`mtlkit.cache`); ``make lab`` points JupyterLab's kernels at the same cache.
@@ -241,7 +242,8 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
     if root is None:
         raise FileNotFoundError("run `python -m mtlkit run` from inside the mtlkit checkout (no pyproject.toml found)")
     outputs = output_env(root, scale)
-    env = {**os.environ, **outputs}
+    # notebooks executed here have no live frontend: interactive widgets render their static version
+    env = {**os.environ, **outputs, "MTLKIT_STATIC": os.environ.get("MTLKIT_STATIC", "1")}
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     notebooks = [nb for nb in discover(root, only) if match is None or match in nb.stem]
     base = root / "executed" / scale

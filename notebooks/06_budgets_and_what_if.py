@@ -49,6 +49,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.treemtl import (TwoTaskTable, count_layouts, get_block_costs, layout_costs, paper_layout, pareto_front,
                             published_table, recommend, top_k)
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import plot_pareto_front, synthetic_family_table, top1_by_budget
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
@@ -161,32 +162,12 @@ pd.DataFrame(rows).set_index("budget").round(2)
 # cost="backbones")`: sorted by cost, a layout is on the front iff it scores higher than every cheaper one.
 
 # %%
-def plot_front(ax, full, front, title, picks=()):
-    ax.scatter(full.backbones, full.score, s=5, color="0.7", label=f"all {len(full):,} layouts", rasterized=True)
-    ax.step(front.backbones, front.score, where="post", color="C3", lw=1.5)
-    ax.scatter(front.backbones, front.score, s=25, color="C3", zorder=3, label=f"Pareto front ({len(front)})")
-    for k in range(1, full.attrs["T"] + 1):
-        ax.axvline(k, color="0.5", ls=":", lw=0.8)
-    previous = -np.inf
-    for _, row in front.iterrows():                              # label front points that are not crowded
-        if row.paper_index not in picks and row.backbones - previous > 0.15:
-            ax.annotate(f"#{row.paper_index}", (row.backbones, row.score), xytext=(-4, 6), textcoords="offset points",
-                        color="C3", fontsize=8, ha="right")
-        previous = row.backbones
-    for pick in picks:
-        row = full[full.paper_index == pick].iloc[0]
-        ax.scatter(row.backbones, row.score, s=70, facecolor="none", edgecolor="C0", lw=1.5, zorder=4)
-        ax.annotate(f"#{pick}", (row.backbones, row.score), xytext=(4, -12), textcoords="offset points",
-                    color="C0", fontsize=9)
-    ax.set(xlabel="backbone cost in MACs (number of backbone models)", ylabel="estimated score S (%)", title=title)
-    ax.legend(loc="lower right", fontsize=9)
-
-
 full_r = recommend(tko, resnet, k=None)                          # every layout, ranked, with costs
 front_r = pareto_front(full_r, cost="backbones")
 fig, ax = plt.subplots(figsize=(10, 5.5))
-plot_front(ax, full_r, front_r, "Taskonomy / Deeplab-ResNet34: estimated score vs cost (blue rings: paper Table 2)",
-           picks=[i for i in PAPER_TABLE2.values()])
+plot_pareto_front(ax, full_r, front_r,
+                  "Taskonomy / Deeplab-ResNet34: estimated score vs cost (blue rings: paper Table 2)",
+                  picks=[i for i in PAPER_TABLE2.values()])
 savefig(fig, "06_pareto_front")
 plt.show()
 front_r[["layout", "paper_index", "score", "backbones", "macs_pct", "params_pct"]].round(3)
@@ -299,15 +280,6 @@ plt.show()
 # The front of section 3 answers every budget at once; as a table, the top-1 for budgets between 1 and 5 models:
 
 # %%
-def top1_by_budget(table, costs, budgets, budget_on="macs"):
-    rows = []
-    for b in budgets:
-        top = recommend(table, costs, budget=b, k=1, budget_on=budget_on).iloc[0]
-        rows.append(dict(budget=b, top1=f"#{top.paper_index}", layout=str(top.layout), score=top.score,
-                         backbones=top.backbones, flops_pct=top.macs_pct, params_pct=top.params_pct))
-    return pd.DataFrame(rows).set_index("budget")
-
-
 budgets = [1, 1.5, 2, 2.5, 3, 3.5, 4, 5]
 top1_by_budget(tko, resnet, budgets).round(3)
 
@@ -331,8 +303,8 @@ compare.round(3)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
-plot_front(axes[0], full_r, front_r, "Taskonomy / Deeplab-ResNet34 (resnet34@224)")
-plot_front(axes[1], full_m, front_m, "Taskonomy / MobileNetV2 (mobilenetv2@224)")
+plot_pareto_front(axes[0], full_r, front_r, "Taskonomy / Deeplab-ResNet34 (resnet34@224)")
+plot_pareto_front(axes[1], full_m, front_m, "Taskonomy / MobileNetV2 (mobilenetv2@224)")
 fig.suptitle("Same tasks, two backbones: estimated score vs cost (scores come from different two-task tables)")
 fig.tight_layout()
 savefig(fig, "06_pareto_backbones")
@@ -382,18 +354,6 @@ def block_costs_for(B):
     return (fine_blocks if B == fine_blocks.B else coarsen(fine_blocks, B)).block_costs()
 
 
-def synthetic_table(T, B, rng):
-    """SYNTHETIC two-task table: hidden task families, drift +0.3 (same family) / -0.2 (other) per block + noise."""
-    family = rng.integers(0, 3, size=T)
-    v = np.zeros((T, T, B + 1))                                  # row b = 0 stays 0, as in the published tables
-    for t in range(T):
-        for u in range(T):
-            if t != u:
-                drift = 0.3 if family[t] == family[u] else -0.2
-                v[t, u, 1:] = np.cumsum(drift + rng.normal(0.0, 1.0, B))
-    return TwoTaskTable(v, [f"s{t}" for t in range(T)], source="SYNTHETIC (random, seeded)"), family
-
-
 rng = np.random.default_rng(seed)
 
 # %% [markdown]
@@ -402,7 +362,7 @@ rng = np.random.default_rng(seed)
 
 # %%
 T, B = SIZES["check"]
-table_c, _ = synthetic_table(T, B, rng)
+table_c, _ = synthetic_family_table(T, B, rng)
 costs_c = block_costs_for(B)
 for budget in SIZES["budgets"]:
     t0 = time.perf_counter()
@@ -422,7 +382,7 @@ for budget in SIZES["budgets"]:
 
 # %%
 T, B = SIZES["big"]
-table_b, family = synthetic_table(T, B, rng)
+table_b, family = synthetic_family_table(T, B, rng)
 costs_b = block_costs_for(B)
 print(f"SYNTHETIC table: T={T} tasks, B={B} blocks, {count_layouts(T, B):,} layouts; hidden families {family}")
 rows = []
@@ -476,6 +436,22 @@ for args in (["--published", "taskonomy/resnet34", "--budget", "3", "--k", "5"],
     print("$ python -m mtlkit recommend", " ".join(args))
     result = subprocess.run([sys.executable, "-m", "mtlkit", "recommend", *args], capture_output=True, text=True)
     print(result.stdout or result.stderr)
+
+# %% [markdown]
+# ## 7. Explore it yourself
+#
+# `mtlkit.viz.whatif.explore` puts the questions of sections 2–4 behind controls: pick a published table or your
+# own two-task CSV (the format of `examples/my_2task.csv`), the tasks to include, a budget in backbone models and k.
+# It shows the top-k within the budget, the Pareto front with the budget (dashed) and the chosen top-1 (star), and
+# the chosen layout's tree. The full ranking of a task subset is computed once, so moving the budget or k only
+# filters it. In a live notebook you get the widgets; in the executed copies of `make run` and in the book you see
+# the static answer for the starting values below. Tables too large to enumerate (up to 40 tasks) switch to the
+# exact search of section 5 for every change.
+
+# %%
+from mtlkit.viz.whatif import explore
+
+explorer = explore("taskonomy/resnet34", budget=2, k=5)
 
 # %% [markdown]
 # ## Try it

@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> str:
         raise ConfigError("give exactly one of --table FILE.csv or --published DATASET/BACKBONE")
     default_costs = None
     if args.table is not None:
-        table = TwoTaskTable.from_csv(args.table, task_names=names if names is not None else _header_names(args.table))
+        table = TwoTaskTable.from_csv(args.table, task_names=names if names is not None else task_names_from_header(args.table))
     else:
         dataset, _, backbone = args.published.partition("/")
         if not backbone:
@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace) -> str:
     return _text_table(df, out, table, args)
 
 
-def _header_names(path: str) -> list[str] | None:
+def task_names_from_header(path: str) -> list[str] | None:
     """Task names for a CSV given without ``--task-names``: named ``(a, b)-i`` columns, or a published table's.
 
     A header such as ``(seg, depth)-0`` names the tasks; their index order is the order of the pairs (``a`` before
