@@ -39,7 +39,6 @@ second_backbone = "mobilenet_v2"  # any name of mtlkit.backbones.list_backbones(
 import copy
 
 import matplotlib.pyplot as plt
-import networkx as nx
 import pandas as pd
 import torch
 from torch import nn
@@ -55,6 +54,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.heads import get_head
 from mtlkit.tasks import get_task
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import count_conv_calls, draw_supermodel, draw_virtual_node, unique_node_labels
 
 out = check_params(scale, seed, device, out_dir)
 if second_backbone not in list_backbones():
@@ -119,6 +119,16 @@ pd.DataFrame(graph_rows).set_index("fx node").iloc[:20]
 # (ReLU, add, pooling) is shared.
 
 # %%
+fig = draw_virtual_node()
+savefig(fig, "02_virtual_node")
+plt.show()
+
+# %% [markdown]
+# The picture shows one node for one task; every task has its own three logits $\alpha_t$ at every node, so two tasks
+# can pick different branches at the same conv, and a branch shared by several tasks is computed once for them
+# (section 4).
+
+# %%
 heads = {name: get_head("light", backbone_channels(backbone), t.out_channels) for name, t in TASKS.items()}
 sm = SuperModel.from_backbone(backbone, heads, example).to(device)  # backbone's modules = the shared branches
 print(sm.extra_repr())
@@ -132,41 +142,6 @@ pd.DataFrame([{"node": v.name, "kind": v.kind, "choices": "/".join(v.choices) or
 # by what each node is:
 
 # %%
-def draw_supermodel(supermodel, ax, title):
-    """Draw supermodel.to_networkx(): x = topological generation; the longest path on one row, side paths above."""
-    g = supermodel.to_networkx()
-    main = set(nx.dag_longest_path(g))
-    pos = {}
-    for level, nodes in enumerate(nx.topological_generations(g)):
-        side = sorted(n for n in nodes if n not in main)
-        pos.update({n: (level, 0.0) for n in nodes if n in main})
-        pos.update({n: (level, 1.0 + k) for k, n in enumerate(side)})
-    colours = {"conv, skip = identity": "#4C72B0", "conv, skip = projection": "#DD8452", "conv, no skip": "#C44E52",
-               "BN (task-specific)": "#8C8C8C", "shared op": "#D9D9D9"}
-
-    def kind(d):
-        if d.get("kind") == "conv":
-            return {"identity": "conv, skip = identity", "project": "conv, skip = projection"}.get(d["skip"],
-                                                                                                "conv, no skip")
-        return "BN (task-specific)" if d.get("kind") == "bn" else "shared op"
-
-    nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=8, edge_color="#999999", node_size=260,
-                           connectionstyle="arc3,rad=-0.25")
-    for label, colour in colours.items():
-        nodes = [n for n, d in g.nodes(data=True) if kind(d) == label]
-        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=colour, node_size=260, ax=ax, label=label)
-    for n, (px, py) in pos.items():
-        d = g.nodes[n]
-        text = d["target"] if d["op"] == "call_module" else n
-        if py == 0:
-            ax.text(px, py - 0.25, text, rotation=60, ha="right", va="top", fontsize=7)
-        else:
-            ax.text(px, py + 0.25, text, rotation=60, ha="left", va="bottom", fontsize=7)
-    ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=len(colours), frameon=False)
-    ax.set_axis_off()
-
-
 fig, ax = plt.subplots(figsize=(16, 4.6))
 draw_supermodel(sm, ax, "tiny_resnet compiled: every conv is a virtual node (skip='auto', task-specific BN)")
 ax.set_ylim(-2.0, 3.4)
@@ -334,28 +309,6 @@ with torch.no_grad():
 #    cannot merge them.) Sharing compute therefore needs shared BN (or `share_bn="search"`).
 
 # %%
-def count_conv_calls(supermodel, policy, inputs):
-    """Conv calls per node in one hard-mode forward of all tasks (shared op + task copies + skip projections)."""
-    calls = {v.name: 0 for v in supermodel.nodes if v.kind == "conv"}
-    hooks = []
-    for v in supermodel.nodes:
-        if v.kind != "conv":
-            continue
-        modules = [supermodel.backbone.get_submodule(v.name)]
-        modules += [supermodel.specific[t][v.key] for t in supermodel.tasks]
-        modules += [m for t in supermodel.tasks if v.key in supermodel.skip[t] for m in supermodel.skip[t][v.key]
-                    if isinstance(m, nn.Conv2d)]
-        for module in modules:
-            hooks.append(module.register_forward_hook(lambda *_, n=v.name: calls.__setitem__(n, calls[n] + 1)))
-    try:
-        with torch.no_grad():
-            supermodel.eval()(inputs, mode="hard", policy=policy)
-    finally:
-        for h in hooks:
-            h.remove()
-    return calls
-
-
 def build(name, share_bn, **kw):
     torch.manual_seed(seed)
     net = get_backbone(name).to(device)
@@ -470,8 +423,10 @@ assert cs_report["paper"] == 28_854_656 and round(cs_report["paper_reduction"], 
 pd.Series(cs_report).to_csv(out / "cityscapes_param_report.csv")  # both conventions, for the record
 
 # %%
-fig, ax = plt.subplots(figsize=(12, 4.2))
-plot_policy(cs_policy, ax=ax, short_names=False, title="AutoMTL's CityScapes policy on ResNet-34 (docs/automtl.md §7.14)")
+fig, ax = plt.subplots(figsize=(14, 4.4))
+plot_policy(cs_policy, ax=ax, short_names=False,
+            title="AutoMTL's CityScapes policy on ResNet-34 (docs/automtl.md §7.14)")
+ax.set_xticks(range(len(cs_policy)), unique_node_labels(cs_policy), rotation=90, fontsize=9)
 savefig(fig, "02_cityscapes_policy")
 plt.show()
 

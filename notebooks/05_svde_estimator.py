@@ -41,14 +41,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import display
-from scipy.stats import kendalltau
 
 import mtlkit
 from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
-from mtlkit.treemtl import (Layout, PairScores, TwoTaskTable, branch_point_matrix, pairs, paper_layout,
-                            published_table, ranking_order, recommend, svd_entropy, task_weights)
+from mtlkit.treemtl import (Layout, pairs, paper_layout, published_table, recommend, svd_entropy,
+                            task_weights)
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import draw_top_layouts, plot_noise_stability, plot_two_task_tables, ranking_stability
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
@@ -84,27 +84,7 @@ nyu.to_frame().round(3)
 
 
 # %%
-def table_frame(table):
-    """Rows 'task | partner', columns b = 0..B: task's relative performance (%) in the pair's two-task model."""
-    names = [SHORT.get(n, n) for n in table.task_names]
-    rows = {f"{names[t]} | {names[u]}": table.values[t, u] for a, c in pairs(table.T) for t, u in ((a, c), (c, a))}
-    return pd.DataFrame(rows, index=pd.RangeIndex(table.B + 1, name="b")).T
-
-
-fig, axes = plt.subplots(2, 2, figsize=(15, 13), gridspec_kw=dict(height_ratios=[6, 20]))
-for ax, ((dataset, backbone), table) in zip(axes.flat, tables.items()):
-    frame = table_frame(table)
-    lim = min(float(np.abs(frame.values).max()), 20.0)            # clip the colour scale at ±20 % (outliers)
-    sns.heatmap(frame, ax=ax, cmap="RdBu", center=0, vmin=-lim, vmax=lim, annot=True, fmt=".1f",
-                annot_kws=dict(fontsize=7), cbar_kws=dict(label="relative performance (%)"))
-    ax.set(title=f"{dataset} / {backbone}: {table.T} tasks, {len(frame)} columns",
-           xlabel="branching point b  (number of shared leading blocks; 0 = independent, 5 = all shared)",
-           ylabel="task | partner")
-    ax.tick_params(axis="y", labelsize=8)
-    ax.grid(False)
-fig.suptitle("The authors' published two-task tables: task's relative performance vs the pair's b = 0 model "
-             "(colour clipped at ±20 %)")
-fig.tight_layout()
+fig = plot_two_task_tables(tables)
 savefig(fig, "05_two_task_tables")
 plt.show()
 
@@ -292,34 +272,15 @@ top_tko[["layout", "paper_index", "score"] + [f"est_{n}" for n in tko.task_names
 
 
 # %%
-def draw_top(df, table, title, name):
-    """Draw the recommended layouts of a recommend() frame as trees, with the score bar chart in the last panel."""
-    names = [SHORT.get(n, n) for n in table.task_names]
-    n = len(df) + 1
-    cols = 2
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(20, (0.8 * table.T + 1.6) * rows))
-    for ax, (rank, row) in zip(axes.flat, df.iterrows()):
-        row.layout.draw(ax=ax, task_names=names,
-                        title=f"rank {rank}: paper #{row.paper_index}   score {row.score:.4f}   "
-                              f"FLOPs {row.macs_pct:+.2f} %\n{row.layout}")
-    bar = axes.flat[len(df)]
-    bar.barh([f"rank {r}: #{i}" for r, i in zip(df.index, df.paper_index)][::-1], df.score[::-1])
-    bar.set(xlabel="score S (weighted estimated Δt, %)", title="scores of the recommended layouts")
-    for ax in axes.flat[n:]:
-        ax.set_axis_off()
-    fig.suptitle(title)
-    fig.tight_layout()
-    savefig(fig, name)
-    plt.show()
-
-
-draw_top(top_nyu, nyu, f"NYUv2 / Deeplab-ResNet34: the estimator's top-{k} (paper Table 1 lists #0, #45, #50, "
-         "#37, #49)", "05_top5_nyuv2")
+fig = draw_top_layouts(top_nyu, nyu, f"NYUv2 / Deeplab-ResNet34: the estimator's top-{k} (paper Table 1 lists #0, "
+                       "#45, #50, #37, #49)")
+savefig(fig, "05_top5_nyuv2")
+plt.show()
 
 # %%
-draw_top(top_tko, tko, f"Taskonomy / Deeplab-ResNet34: the estimator's top-{k} without a budget",
-         "05_top5_taskonomy")
+fig = draw_top_layouts(top_tko, tko, f"Taskonomy / Deeplab-ResNet34: the estimator's top-{k} without a budget")
+savefig(fig, "05_top5_taskonomy")
+plt.show()
 
 # %% [markdown]
 # On Taskonomy the unbudgeted top-1 is **#352**; the paper's Table 2 "w/o budget" row shows **#353**, which differs
@@ -363,50 +324,17 @@ pd.DataFrame(variants).map(lambda v: ", ".join(map(str, v)))
 # which needs training); it only shows how fragile a top-1 built on single runs is.
 
 # %%
-def ranking(table, weights, bp):
-    """Paper indices of all layouts, best first (what recommend(k=None) ranks, without building Layout objects)."""
-    scores = PairScores.from_table(table, weights)              # the score as a sum over task pairs
-    return ranking_order(scores.ranking_keys(bp), bp)            # rows of bp are in paper order: row k = #k
-
-
-def stability(table, sigma, replicas, weights, rng):
-    bp = branch_point_matrix(table.T, table.B, order="paper")
-    base_order = ranking(table, weights, bp)
-    assert list(base_order[:5]) == list(recommend(table, k=5, weights=weights).paper_index)
-    top1, overlap, tau = 0, [], []
-    for _ in range(replicas):
-        values = table.values.copy()
-        values[:, :, 1:] += rng.normal(0.0, sigma, size=values[:, :, 1:].shape)   # row 0 stays 0
-        order_ = ranking(TwoTaskTable(values, table.task_names), weights, bp)
-        top1 += order_[0] == base_order[0]
-        overlap.append(len(set(order_[:5]) & set(base_order[:5])))
-        position = np.empty(len(order_), dtype=np.int64)
-        position[order_] = np.arange(len(order_))                # position[#k] = rank of layout #k
-        tau.append(kendalltau(np.arange(len(base_order)), position[base_order]).statistic)
-    return dict(top1_kept=top1 / replicas, top5_overlap=np.mean(overlap), kendall_tau=np.mean(tau))
-
-
 rng = np.random.default_rng(seed)
 rows = []
 for key in [("nyuv2", "resnet34"), ("taskonomy", "resnet34")]:
     for sigma in SIZES["sigmas"]:
         for w in ("svde", "uniform"):
             rows.append(dict(table="/".join(key), sigma=sigma, weights=w,
-                             **stability(tables[key], sigma, SIZES["replicas"], w, rng)))
+                             **ranking_stability(tables[key], sigma, SIZES["replicas"], w, rng)))
 stab = pd.DataFrame(rows)
 
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-for ax, col, label in zip(axes, ["top1_kept", "top5_overlap", "kendall_tau"],
-                          ["P(same top-1)", "mean |top-5 ∩ original top-5|", "mean Kendall τ vs original"]):
-    for (tname, w), grp in stab.groupby(["table", "weights"]):
-        ax.plot(grp.sigma, grp[col], marker="o", ls="-" if w == "svde" else "--", label=f"{tname}, {w}")
-    ax.set(xscale="log", xlabel="hypothetical noise σ per cell (percentage points)", ylabel=label)
-    ax.set_xticks(SIZES["sigmas"], [f"{s:g}" for s in SIZES["sigmas"]])
-    ax.minorticks_off()
-axes[0].legend(fontsize=8)
-fig.suptitle(f"Ranking stability under hypothetical measurement noise ({SIZES['replicas']} replicas per point, "
-             f"seed {seed}, scale={scale})")
-fig.tight_layout()
+fig = plot_noise_stability(stab, SIZES["sigmas"], f"Ranking stability under hypothetical measurement noise "
+                         f"({SIZES['replicas']} replicas per point, seed {seed}, scale={scale})")
 savefig(fig, "05_noise_stability")
 plt.show()
 stab.round(3)
