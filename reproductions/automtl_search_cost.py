@@ -119,7 +119,7 @@ display_table.round(1)
 ratios.round(2)
 
 # %%
-where = f"scale={scale}, {device}" + ("" if scale == "paper" else ", SynthScenes stand-ins, 1 thread")
+where = f"scale={scale} on {device}" + ("" if scale == "paper" else ", SynthScenes stand-ins, 1 thread")
 fig = plot_search_cost(timings, title=f"policy-train cost per iteration ({where}; load {load[0]:.1f})")
 savefig(fig, "automtl_search_cost_per_iteration")
 plt.show()

@@ -65,3 +65,29 @@ def test_docs_cite_the_papers_and_the_authors_repositories():
     automtl, treemtl = _text(ROOT / "docs" / "automtl.md"), _text(ROOT / "docs" / "treemtl.md")
     assert "zhanglijun95/AutoMTL" in automtl and "arXiv 2110.13076" in automtl
     assert "zhanglijun95/TreeMTL" in treemtl and "arXiv 2203.05092" in treemtl
+
+
+NOTEBOOK_SOURCES = sorted([*ROOT.glob("notebooks/[0-9]*.py"), *ROOT.glob("reproductions/[0-9a-z]*.py")])
+
+
+def _stray_prose(source: str) -> list[str]:
+    """Comment lines after a code cell's last statement that read as a markdown paragraph (a bold lead-in)."""
+    lines = source.rstrip().splitlines()
+    code = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    tail = lines[code[-1] + 1:] if code else []
+    return [line for line in tail if re.match(r"#\s+\*\*\S", line)]
+
+
+def test_a_markdown_paragraph_in_a_code_cell_is_detected():
+    assert _stray_prose('x = 1\n#\n# **AutoMTL\'s seed dependence.** Two seeds ...') != []
+    assert _stray_prose("x = 1  # **not prose**\ny = 2") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_SOURCES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_markdown_paragraph_inside_a_code_cell(path):
+    import jupytext
+
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type == "code":
+            stray = _stray_prose(cell.source)
+            assert not stray, f"{path.name}: {stray[0][:60]!r} is inside a code cell; start it with '# %% [markdown]'"
