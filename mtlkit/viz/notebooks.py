@@ -125,7 +125,8 @@ def plot_predictions(batch, pred, *, n_show: int = 3, title: str = "", class_nam
 
     depth_gt = batch["depth_zbuffer"][:n_show, 0]
     lo, hi = float(depth_gt.min()), float(depth_gt.max())     # one depth scale for every depth panel
-    fig, axes = plt.subplots(n_show, 7, figsize=(15, 2.3 * n_show + 1.0), squeeze=False)
+    height = 2.2 * n_show + 1.2
+    fig, axes = plt.subplots(n_show, 7, figsize=(15, height), squeeze=False)
     depth_image = None
     for i in range(n_show):
         img = batch["image"][i].permute(1, 2, 0).numpy()
@@ -147,13 +148,13 @@ def plot_predictions(batch, pred, *, n_show: int = 3, title: str = "", class_nam
             if i == 0:
                 ax.set_title(name, fontsize=10)
     fig.suptitle(title)
-    fig.subplots_adjust(bottom=0.8 / (2.3 * n_show + 1.0), top=1 - 0.45 / (2.3 * n_show + 1.0), wspace=0.05,
-                        hspace=0.08)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=1.0 / height, top=1 - 0.75 / height, wspace=0.05,
+                        hspace=0.06)
     fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colors, class_names)], loc="lower left",
-               bbox_to_anchor=(0.13, 0.0), ncol=min(K, 6), frameon=False, fontsize=9, title="segmentation classes")
-    bar_ax = fig.add_axes([0.44, 0.045, 0.18, 0.025])
-    fig.colorbar(depth_image, cax=bar_ax, orientation="horizontal", label="depth (m)")
-    fig.text(0.66, 0.05, "normals: (x, y, z) → (R, G, B)", fontsize=9)
+               bbox_to_anchor=(0.01, 0.0), ncol=3, frameon=False, fontsize=9, title="segmentation classes")
+    bar_ax = fig.add_axes([0.40, 0.5 / height, 0.22, 0.18 / height])
+    fig.colorbar(depth_image, cax=bar_ax, orientation="horizontal", label="depth (m), GT and prediction")
+    fig.text(0.70, 0.5 / height, "normals: unit vector (x, y, z) shown as (R, G, B)", fontsize=9)
     return fig
 
 
