@@ -227,7 +227,10 @@ with torch.no_grad():
     for t in TASKS:
         assert max_diff(sm(x, mode="shared")[t], heads[t](feats)) < 1e-5
         assert max_diff(sm(x, mode="hard", policy=all_shared)[t], heads[t](feats)) < 1e-5
-    t = "depth_zbuffer"
+
+# %%
+t = "depth_zbuffer"
+with torch.no_grad():
     for v in sm.virtual_nodes:  # perturb depth's BN copies
         if v.kind == "bn":
             bn_t = sm.specific[t][v.key]
@@ -260,6 +263,7 @@ with torch.no_grad():
     print(f"all-specific hard vs the independent network of {t!r}: {max_diff(got, heads[t](independent(x))):.2e}")
     assert max_diff(got, heads[t](independent(x))) < 1e-5
 
+# %%
 sm.zero_grad(set_to_none=True)
 sm(x, mode="hard", policy=all_specific)["segment_semantic"].square().mean().backward()
 touched = sorted({name.split(".")[0] + ("." + name.split(".")[1] if name.startswith(("specific", "heads")) else "")
@@ -325,6 +329,8 @@ settings = {
     "split at layer2.0.conv1, shared BN": (shared_bn, split),
     "all shared, task-specific BN": (task_bn, task_bn.uniform_policy("shared")),
 }
+
+# %%
 calls = pd.DataFrame({label: count_conv_calls(s, p, x) for label, (s, p) in settings.items()})
 assert (calls["all shared, shared BN"] == 1).all()
 task_bn_calls = calls["all shared, task-specific BN"]
@@ -466,6 +472,8 @@ with torch.no_grad():
     worst = max(max_diff(out_hard[t], second.heads[t](feats)) for t in TASKS)
 print(f"all-shared hard vs head(backbone): max |diff| = {worst:.2e}")
 assert worst < 1e-5
+
+# %%
 second_calls = pd.DataFrame({
     "all shared, shared BN": count_conv_calls(second_shared_bn, second_shared_bn.uniform_policy("shared"), x),
     "all shared, task-specific BN": count_conv_calls(second, second.uniform_policy("shared"), x)})

@@ -209,6 +209,7 @@ def mean_svde(table, include_row0=False):
                      for t in range(table.T)])
 
 
+# %%
 weights = {}
 for key in [("nyuv2", "resnet34"), ("taskonomy", "resnet34")]:
     table = tables[key]

@@ -246,6 +246,8 @@ for u, name in enumerate(tko.task_names):
         v[0, 1] = tko.values[u, edge]                                 # u with the new task, as u with edge (assumed)
         v[1, 0] = tko.values[edge, u]                                 # the new task with u, as edge with u (assumed)
     new_pairs.append(TwoTaskTable(v, [name, NEW], source=f"HYPOTHETICAL ({name}, {NEW})"))
+
+# %%
 six = tko.merge(*new_pairs)                                           # 10 measured pairs + 5 hypothetical ones
 print("tasks:", six.task_names, f"(T={six.T}); pairs from the published table: {tko.T * (tko.T - 1) // 2}, "
       f"hypothetical: {len(new_pairs)}")
@@ -385,6 +387,8 @@ T, B = SIZES["big"]
 table_b, family = synthetic_family_table(T, B, rng)
 costs_b = block_costs_for(B)
 print(f"SYNTHETIC table: T={T} tasks, B={B} blocks, {count_layouts(T, B):,} layouts; hidden families {family}")
+
+# %%
 rows = []
 for budget in SIZES["budgets"]:
     t0 = time.perf_counter()
