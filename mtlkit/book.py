@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +186,11 @@ def main(args: argparse.Namespace) -> int:
     root = repo_root()
     if root is None:
         raise FileNotFoundError("run `python -m mtlkit book` from inside the mtlkit checkout")
-    result = build(root, args.executed, args.out, scale=args.scale, match=args.match, strict=args.strict)
+    try:
+        result = build(root, args.executed, args.out, scale=args.scale, match=args.match, strict=args.strict)
+    except (ConfigError, FileNotFoundError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for page in result.not_executed:
         print(f"[mtlkit book] no executed copy of {page}: shown without outputs (run `make run` first)")
     print(f"[mtlkit book] {result.pages} pages -> {result.index}")

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from mtlkit.errors import ConfigError
@@ -95,7 +96,11 @@ def main(args: argparse.Namespace) -> int:
     root = repo_root()
     if root is None:
         raise FileNotFoundError("run `python -m mtlkit publish` from inside the mtlkit checkout")
-    written = publish(root, args.scale, force=args.force)
+    try:
+        written = publish(root, args.scale, force=args.force)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     by_folder: dict[str, int] = {}
     for path in written:
         key = str(path.parent.relative_to(root)) if path.name != "REPORT.md" else str(path.relative_to(root))

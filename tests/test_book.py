@@ -82,3 +82,13 @@ def test_book_from_executed_notebooks_loads_in_chromium(tmp_path):
         print(f"screenshots: {tmp_path / 'book_index.png'}, {shot}")
     finally:
         driver.quit()
+
+
+def test_strict_build_refuses_notebooks_without_executed_copies(tmp_path):
+    pytest.importorskip("mkdocs_jupyter", reason="mkdocs-jupyter is not installed (the book extra)")
+    from mtlkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"no executed copy .* of \['notebooks/00_quickstart.ipynb'\]"):
+        book.build(ROOT, executed=tmp_path, out=tmp_path / "site", match="00_quick", strict=True)
+    with pytest.raises(ConfigError, match="scale must be one of"):
+        book.build(ROOT, scale="huge")

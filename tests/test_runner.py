@@ -124,3 +124,14 @@ def test_publish_refuses_smoke_missing_and_failed_runs(tmp_path):
     with pytest.raises(ConfigError, match=r"failed notebooks \(notebooks/01.ipynb\)"):
         publish.plan(tmp_path, "cpu")
     assert publish.plan(tmp_path, "cpu", force=True) == []
+
+
+def test_publish_command_reports_a_missing_run_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "mtlkit"\n')
+    proc = subprocess.run([sys.executable, "-m", "mtlkit", "publish"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(runner.Path(runner.__file__).parents[1])})
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no finished run at scale='cpu'")
+    assert "Traceback" not in proc.stderr
