@@ -16,7 +16,8 @@ def test_unique_node_labels_are_unique_and_short():
     names = ["conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.conv1", "layer2.0.downsample.0", "fc"]
     labels = vn.unique_node_labels(names)
     assert len(set(labels)) == len(names)
-    assert labels == ["conv1", "L1.0.conv1", "conv2", "L2.0.conv1", "downsample.0", "fc"]
+    assert labels == ["conv1", "L1.0.conv1", "L1.0.conv2", "L2.0.conv1", "L2.0.ds.0", "fc"]
+    assert vn.unique_node_labels(["layer1", "L1"]) == ["layer1", "L1"]  # would collide: full names
 
 
 def test_two_task_frame_keeps_the_csv_columns_as_columns():

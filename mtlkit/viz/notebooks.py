@@ -160,18 +160,12 @@ def plot_predictions(batch, pred, *, n_show: int = 3, title: str = "", class_nam
 
 # ---------------------------------------------------------------------------------------- notebooks 02, 03: graphs
 def unique_node_labels(names: Sequence[str]) -> list[str]:
-    """For each module path the shortest dotted suffix that no other name shares (``layer2.0.conv1`` -> ``2.0.conv1``
-    when ``0.conv1`` is ambiguous; never a bare index such as ``0``); ``layer`` is written ``L``."""
+    """Compact, unique tick labels for module paths: the whole path with ``layer`` → ``L`` and ``downsample`` →
+    ``ds`` (``layer2.0.downsample.0`` → ``L2.0.ds.0``), so every label keeps its stage and block; the full names
+    where the short ones would collide."""
     names = list(names)
-    parts = [n.split(".") for n in names]
-    labels = []
-    for p in parts:
-        for k in range(1, len(p) + 1):
-            suffix = p[-k:]
-            if sum(q[-k:] == suffix for q in parts) == 1 and not all(x.isdigit() for x in suffix):
-                break
-        labels.append(".".join(suffix).replace("layer", "L"))
-    return labels
+    short = [n.replace("layer", "L").replace("downsample", "ds") for n in names]
+    return short if len(set(short)) == len(short) else names
 
 
 def draw_virtual_node(ax=None, skip: str = "identity"):
