@@ -37,6 +37,7 @@ NAV = (
                    ("mtlkit.treemtl", "mtlkit/treemtl/README.md"),
                    ("Published two-task tables", "mtlkit/data/published/README.md"),
                    ("Example inputs", "examples/README.md"),
+                   ("Benchmarks", "benchmarks/README.md"),
                    ("Contributing", "CONTRIBUTING.md")]),
 )
 
