@@ -8,7 +8,8 @@ then every ``reproductions/*.ipynb``, each with the parameters ``scale``, ``seed
   (``notebooks/``, ``reproductions/``), each notebook's papermill log (``logs/``), the figures (``figures/``,
   ``$MTLKIT_FIGURES``), the results CSVs and ``REPORT.md`` (``results/``, ``$MTLKIT_RESULTS``), the run cache
   (``cache/``, ``$MTLKIT_CACHE``) and ``run.json`` (status and wall time per notebook). A variable that is already
-  set wins. The kernels also get ``MTLKIT_STATIC=1``, so widgets (:mod:`mtlkit.viz.whatif`) render a static
+  set wins. The results folder starts as a copy of the committed ``reproductions/results/`` (first run only), so
+  results accumulate as before and a partial run's report covers every table. The kernels also get ``MTLKIT_STATIC=1``, so widgets (:mod:`mtlkit.viz.whatif`) render a static
   version into the executed notebooks. The committed ``figures/``, ``reproductions/results/`` and ``reproductions/REPORT.md`` change only
   through ``python -m mtlkit publish`` (``make publish``, :mod:`mtlkit.publish`), after a cpu-scale run succeeded.
 * **Cached runs.** Notebooks that need the same model train it once, and a killed main job resumes where it
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -165,6 +167,22 @@ def _write_status(path: Path, status: dict) -> None:
     os.replace(tmp, path)
 
 
+def _seed_results(root: Path, results: Path) -> None:
+    """Start a run's results folder from a copy of the committed ``reproductions/results/`` (first run only).
+
+    Results accumulate as they always did (a new row replaces the one with the same key), so a notebook that reads an
+    earlier result (notebook 07 reads Table 3's) finds it, and the report of a partial run still covers every table;
+    ``make publish`` then copies back files that differ only where this run recorded something.
+    """
+    committed = root / "reproductions" / "results"
+    if results.exists() or not committed.is_dir() or results.resolve() == committed.resolve():
+        return
+    results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = results.with_name(f".{results.name}.tmp-{os.getpid()}")
+    shutil.copytree(committed, tmp, ignore=shutil.ignore_patterns(".*"))
+    os.replace(tmp, results)
+
+
 def discover(root: Path, only: str | None = None) -> list[Path]:
     """The notebooks the main job runs, in order: ``notebooks/*.ipynb`` then ``reproductions/*.ipynb``."""
     groups = GROUPS if only is None else (only,)
@@ -242,6 +260,7 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
     if root is None:
         raise FileNotFoundError("run `python -m mtlkit run` from inside the mtlkit checkout (no pyproject.toml found)")
     outputs = output_env(root, scale)
+    _seed_results(root, Path(outputs["MTLKIT_RESULTS"]))
     # notebooks executed here have no live frontend: interactive widgets render their static version
     env = {**os.environ, **outputs, "MTLKIT_STATIC": os.environ.get("MTLKIT_STATIC", "1")}
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None

@@ -94,6 +94,8 @@ def test_a_run_writes_only_under_executed_and_publish_copies(tmp_path, monkeypat
     for var in runner.OUTPUT_DIRS:
         monkeypatch.delenv(var, raising=False)
     root = _checkout(tmp_path)
+    (root / "reproductions" / "results").mkdir(parents=True)
+    (root / "reproductions" / "results" / "old.csv").write_text("x\n0\n")  # a committed result
     before = {p for p in root.rglob("*")}
     results = runner.run("cpu", only="notebooks", root=root)
     assert [r.error for r in results] == [None]
@@ -101,13 +103,15 @@ def test_a_run_writes_only_under_executed_and_publish_copies(tmp_path, monkeypat
     assert new and all(p.parts[0] == "executed" for p in new), sorted(map(str, new))
     base = root / "executed" / "cpu"
     assert (base / "figures" / "00_fake.png").is_file() and (base / "results" / "t.csv").is_file()
+    assert (base / "results" / "old.csv").read_text() == "x\n0\n"  # the run starts from the committed results
     assert (base / "notebooks" / "00_fake" / "cache.txt").read_text() == str(base / "cache")
     status = json.loads((base / "run.json").read_text())
     assert status["notebooks"]["notebooks/00_fake.ipynb"]["ok"] is True
     text = runner.summary(results, root, "cpu", 12.0, 1)
     assert "1/1 notebooks ok" in text and "executed/cpu/figures/  (1 PNG files)" in text and "make publish" in text
     written = publish.publish(root, "cpu")
-    assert sorted(str(p.relative_to(root)) for p in written) == ["figures/00_fake.png", "reproductions/results/t.csv"]
+    assert sorted(str(p.relative_to(root)) for p in written) == ["figures/00_fake.png", "reproductions/results/old.csv",
+                                                                 "reproductions/results/t.csv"]
     assert (root / "figures" / "00_fake.png").read_bytes() == (base / "figures" / "00_fake.png").read_bytes()
 
 
