@@ -9,8 +9,9 @@ then every ``reproductions/*.ipynb``, each with the parameters ``scale``, ``seed
   ``$MTLKIT_FIGURES``), the results CSVs and ``REPORT.md`` (``results/``, ``$MTLKIT_RESULTS``), the run cache
   (``cache/``, ``$MTLKIT_CACHE``) and ``run.json`` (status and wall time per notebook). A variable that is already
   set wins. The results folder starts as a copy of the committed ``reproductions/results/`` (first run only), so
-  results accumulate as before and a partial run's report covers every table. The kernels also get ``MTLKIT_STATIC=1``, so widgets (:mod:`mtlkit.viz.whatif`) render a static
-  version into the executed notebooks. The committed ``figures/``, ``reproductions/results/`` and ``reproductions/REPORT.md`` change only
+  results accumulate as before and a partial run's report covers every table. The kernels also get
+  ``MTLKIT_STATIC=1``, so widgets (:mod:`mtlkit.viz.whatif`) render a static version into the executed notebooks.
+  The committed ``figures/``, ``reproductions/results/`` and ``reproductions/REPORT.md`` change only
   through ``python -m mtlkit publish`` (``make publish``, :mod:`mtlkit.publish`), after a cpu-scale run succeeded.
 * **Cached runs.** Notebooks that need the same model train it once, and a killed main job resumes where it
   stopped (:mod:`mtlkit.cache`); ``make lab`` points JupyterLab's kernels at the same cache.

@@ -13,7 +13,8 @@ SOURCES = sorted({*ROOT.glob("notebooks/**/*.py"), *ROOT.glob("notebooks/**/*.md
                   *ROOT.glob("mtlkit/**/*.py"), *ROOT.glob("mtlkit/**/*.md"), *ROOT.glob("docs/*.md"),
                   ROOT / "README.md", ROOT / "CONTRIBUTING.md"})
 # "spec §2.5", "spec `automtl.md` §4", "specs/treemtl.md", "spec\n# §3": the old pointers at a document users lack
-OLD = re.compile(r"\bspecs?(?:\s|#|`|automtl\.md|treemtl\.md|/)*§|specs/(?:automtl|treemtl|conventions)\.md|\.\./shared")
+OLD = re.compile(r"\bspecs?(?:\s|#|`|automtl\.md|treemtl\.md|/)*§"
+                 r"|specs/(?:automtl|treemtl|conventions)\.md|\.\./shared")
 REF = re.compile(r"docs/(automtl|treemtl)\.md(?:\s|#|`)*((?:§[\d.]+(?:\s*#\d+)?(?:\s*[–,-]\s*)?)+)")
 
 

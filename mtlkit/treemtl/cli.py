@@ -7,7 +7,7 @@ Examples::
     python -m mtlkit recommend --table my_2task.csv --block-costs 1,3,4,6,3 --budget 2.5 --k 10 --format csv
     python -m mtlkit recommend --published taskonomy/resnet34 --drop-task edge_texture --budget 2   # what if ...
     python -m mtlkit recommend --published taskonomy/resnet34 --tasks 0,1,3 --k 3                   # ... a subset
-    python -m mtlkit recommend --table examples/my_2task.csv --backbone resnet34 --budget 3           # names from header
+    python -m mtlkit recommend --table examples/my_2task.csv --backbone resnet34 --budget 3  # names from header
 
 Layout notation (column ``layout``): :data:`LAYOUT_HELP`.
 """
@@ -113,7 +113,9 @@ def _run(args: argparse.Namespace) -> str:
         raise ConfigError("give exactly one of --table FILE.csv or --published DATASET/BACKBONE")
     default_costs = None
     if args.table is not None:
-        table = TwoTaskTable.from_csv(args.table, task_names=names if names is not None else task_names_from_header(args.table))
+        if names is None:
+            names = task_names_from_header(args.table)
+        table = TwoTaskTable.from_csv(args.table, task_names=names)
     else:
         dataset, _, backbone = args.published.partition("/")
         if not backbone:
@@ -192,7 +194,8 @@ def _text_table(df, out, table, args) -> str:
             "score: weighted estimated gain over single-task models, higher is better"
             + ("; backbones: cost, 1 = one" if "backbones" in out else "")]
     width = None if args.wide else WIDTH
-    head = [piece for line in head for piece in (textwrap.wrap(line, width, subsequent_indent="  ") if width else [line])]
+    if width:
+        head = [piece for line in head for piece in textwrap.wrap(line, width, subsequent_indent="  ")]
     for col in ("macs", "flops", "params"):
         if col in out:
             out[col] = out[col].map(lambda v: f"{v / 1e9:.3f}G" if col != "params" else f"{v / 1e6:.3f}M")
