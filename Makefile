@@ -1,7 +1,9 @@
 # mtlkit — every target sets up its own environment (.venv) first.
-#   make run    the main job: notebooks + reproductions at scale=cpu, figures, REPORT.md
-#   make test   the test suite (what .ci/run runs)
-#   make lab    JupyterLab on the kit's environment, opened on notebooks/
+#   make run      the main job: notebooks + reproductions at scale=cpu; every output under executed/cpu/ (ignored)
+#   make publish  copy that run's figures, results CSVs and REPORT.md into the committed figures/, reproductions/
+#   make test     the test suite (what .ci/run runs)
+#   make lab      JupyterLab at the repository root on the course, sharing make run's cache (LAB_ARGS: extra flags)
+#   make book     the static HTML course from make run's executed notebooks, READMEs, docs/ (site/, no re-execution)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,20 +12,29 @@ SCALE  ?= cpu
 DEVICE ?= cpu
 DATA_ROOT ?=
 JOBS   ?= 2
+LAB_ARGS ?=
+# make run's output folders (mtlkit.runner.output_env); make lab gives its kernels the same ones
+OUT    := $(CURDIR)/executed/$(SCALE)
+OUT_ENV := MTLKIT_CACHE=$(OUT)/cache MTLKIT_FIGURES=$(OUT)/figures MTLKIT_RESULTS=$(OUT)/results
+# JupyterLab refuses to start as root without --allow-root (Docker, Colab and CI machines run as root)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: run test lab reproduce env sync clean-executed
+.PHONY: run publish test lab book reproduce env sync clean-executed
 
 env: $(STAMP)
 
 # (re)install when the venv is missing or pyproject.toml changed since the last install
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test,search,export]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,book,test,search,export]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
 run: $(STAMP)
 	TQDM_MININTERVAL=5 $(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --jobs $(JOBS)
+
+publish: $(STAMP)
+	$(BIN)/python -m mtlkit publish --scale cpu
 
 reproduce: $(STAMP)
 	$(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --only reproductions $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
@@ -32,7 +43,11 @@ test: $(STAMP)
 	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(OUT_ENV) $(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR) \
+	  --ServerApp.default_url=/lab/tree/notebooks/00_quickstart.ipynb $(LAB_ARGS)
+
+book: $(STAMP)
+	$(BIN)/python -m mtlkit book --scale $(SCALE)
 
 # regenerate every notebook .ipynb from its reviewed jupytext .py (outputs stay empty)
 sync: $(STAMP)

@@ -12,6 +12,8 @@ import sys
 
 COMMANDS = {
     "run": ("mtlkit.runner", "run the notebooks and reproductions at a scale (the main job)"),
+    "publish": ("mtlkit.publish", "copy a finished cpu run's figures, results and REPORT.md to the committed folders"),
+    "book": ("mtlkit.book", "build the course as a static HTML site from make run's executed notebooks"),
     "report": ("mtlkit.report", "regenerate reproductions/REPORT.md from the results CSVs"),
     "recommend": ("mtlkit.treemtl.cli", "TreeMTL: recommend the top-k layouts from a two-task table"),
     "grid": ("mtlkit.treemtl.grid", "TreeMTL: train (a shard of) the two-task grid"),

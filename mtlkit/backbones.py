@@ -12,11 +12,11 @@ name                 channels  stride  what it is
 ===================  ========  ======  ==================================================================
 resnet18/34/50       512/512/  32      torchvision ResNet up to ``layer4`` (no avgpool / fc)
                      2048
-deeplab_resnet18/    512/512/  8       AdaShare's DeepLab-ResNet (AutoMTL spec §1.6): ``layer3``/``layer4``
+deeplab_resnet18/    512/512/  8       AdaShare's DeepLab-ResNet (AutoMTL docs/automtl.md §1.6): ``layer3``/``layer4``
 34/50                2048              stride 1, every 3×3 conv of ``layer3`` dilation 2 and of ``layer4``
                                        dilation 4, ceil-mode max-pool (224 px -> 29×29 features)
 mobilenet_v2         1280      32      torchvision ``mobilenet_v2().features`` (ReLU6; the AutoMTL prototxt
-                                       exported ReLU6 as ReLU, spec §1.6 — a documented difference)
+                                       exported ReLU6 as ReLU, docs/automtl.md §1.6 — a documented difference)
 mnasnet1_0           1280      32      torchvision ``mnasnet1_0().layers`` (classifier dropped)
 efficientnet_b0      1280      32      torchvision ``efficientnet_b0().features``
 tiny_cnn             32        4       conv-BN-ReLU ×3 (6,088 parameters at the default width 16)

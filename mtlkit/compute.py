@@ -32,11 +32,11 @@ ASSUMED_TFLOPS = 8.0
 #: A training step ≈ 3 forward passes.
 TRAIN_FACTOR = 3
 
-_SIZES = {"cityscapes": 224, "nyuv2": 321, "taskonomy": 224}  # training crops (spec automtl.md §3.5)
+_SIZES = {"cityscapes": 224, "nyuv2": 321, "taskonomy": 224}  # training crops (docs/automtl.md §3.5)
 _CLASSES = {"cityscapes": 19, "nyuv2": 40, "taskonomy": 17}
 _TASKS = {"cityscapes": 2, "nyuv2": 3, "taskonomy": 5}
 _BLOCK_COSTS = {"deeplab_resnet34": "resnet34", "mobilenet_v2": "mobilenetv2"}
-#: AutoMTL stage lengths (spec automtl.md §3.2–3.5; baselines post-trained with AutoMTL's post-train schedule).
+#: AutoMTL stage lengths (docs/automtl.md §3.2–3.5; baselines post-trained with AutoMTL's post-train schedule).
 _AUTOMTL = dict(pre=10_000, policy=20_000, post=30_000, batch=16)
 
 

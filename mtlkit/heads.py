@@ -2,7 +2,7 @@
 
 Registered heads (``list_heads()``):
 
-* ``aspp`` — the DeepLab ASPP head of AutoMTL (spec §1.5): the **sum** of 4 branches with rates 6/12/18/24, each
+* ``aspp`` — the DeepLab ASPP head of AutoMTL (docs/automtl.md §1.5): the **sum** of 4 branches with rates 6/12/18/24, each
   ``Conv3×3(C→width, dilation=padding=rate, bias) → ReLU → Dropout(0.5) → Conv1×1(width→width) → ReLU →
   Dropout(0.5) → Conv1×1(width→K)``. ``width=1024`` (the papers) gives 23,080,964 parameters for C=512, K=1.
 * ``light`` — a small head for CPU scale: ``Conv3×3(C→width, no bias) → BN → ReLU → Conv1×1(width→K)``;

@@ -4,7 +4,7 @@ Every evaluator has ``update(pred, batch)`` (raw head output at any resolution p
 CONTRIBUTING.md), ``compute() -> dict[str, float]`` (metric name -> value, in the order of ``.metrics``) and
 ``reset()``. Predictions are resized to the target size before scoring: **bilinear** by default, **nearest** in the
 paper-compatible variant (``paper_compat=True``), which reproduces the quirks of the AutoMTL/AdaShare evaluation code
-(spec ``automtl.md`` §4.3 and §7.17).
+(docs/automtl.md §4.3 and §7.17).
 
 Units: ``mIoU``, ``pixel_acc``, ``delta1..3`` and ``within_*`` are **percent** (0-100), as TreeMTL's tables print
 them. The AutoMTL code keeps seg mIoU/Pixel Acc as fractions; :func:`fraction_to_percent` converts such a reference

@@ -425,7 +425,7 @@ def plot_ranking(ranking: pd.DataFrame, picks: pd.DataFrame, *, title: str, T: i
 
 
 # ------------------------------------------------------------------------------------------------- trained part
-#: The paper's coarse blocks as fine-block indices of :func:`mtlkit.treemtl.branching_points` (spec treemtl.md §3:
+#: The paper's coarse blocks as fine-block indices of :func:`mtlkit.treemtl.branching_points` (docs/treemtl.md §3:
 #: Deeplab-ResNet34 stem | layer1 | layer2 | layer3 | layer4; MobileNetV2 merged into five blocks of similar FLOPs).
 PAPER_MAPPINGS = {
     "deeplab_resnet34": ((0,), (1, 2, 3), (4, 5, 6, 7), tuple(range(8, 14)), (14, 15, 16)),
@@ -440,7 +440,7 @@ STAND_IN_SIZES = {
     "cpu": dict(n_train=512, n_test=128, resolution=32, iterations=150, batch=16, lr=1e-3, lr_step=None,
                 lr_gamma=0.5),
 }
-#: The authors' training settings (spec treemtl.md §3; Adam with betas (0.5, 0.999) and weight decay 1e-4 are
+#: The authors' training settings (docs/treemtl.md §3; Adam with betas (0.5, 0.999) and weight decay 1e-4 are
 #: :class:`mtlkit.train.TrainConfig`'s defaults).
 PAPER_TRAINING = {
     "nyuv2": dict(iterations=20_000, batch=16, lr=1e-3, lr_step=4_000, lr_gamma=0.5),

@@ -2,30 +2,42 @@
 
 ``python -m mtlkit run --scale cpu`` (what ``make run`` calls) executes every ``notebooks/NN_*.ipynb`` in order and
 then every ``reproductions/*.ipynb``, each with the parameters ``scale``, ``seed``, ``device`` and ``out_dir``
-(plus ``data_root`` for reproductions when given). Executed copies go to ``executed/<scale>/`` (git-ignored), with
-each notebook's papermill log in ``executed/<scale>/logs/``; figures go to ``figures/`` (see :mod:`mtlkit.viz`).
+(plus ``data_root`` for reproductions when given).
 
-* **Cached runs.** Training runs are cached in ``executed/<scale>/cache`` (:mod:`mtlkit.cache`, unless
-  ``$MTLKIT_CACHE`` is set), so notebooks that need the same model train it once, and a killed main job resumes
-  where it stopped.
+* **Everything it writes is git-ignored**, under ``executed/<scale>/`` (:func:`output_env`): the executed copies
+  (``notebooks/``, ``reproductions/``), each notebook's papermill log (``logs/``), the figures (``figures/``,
+  ``$MTLKIT_FIGURES``), the results CSVs and ``REPORT.md`` (``results/``, ``$MTLKIT_RESULTS``), the run cache
+  (``cache/``, ``$MTLKIT_CACHE``) and ``run.json`` (status and wall time per notebook). A variable that is already
+  set wins. The results folder starts as a copy of the committed ``reproductions/results/`` (first run only), so
+  results accumulate as before and a partial run's report covers every table. The kernels also get
+  ``MTLKIT_STATIC=1``, so widgets (:mod:`mtlkit.viz.whatif`) render a static version into the executed notebooks.
+  The committed ``figures/``, ``reproductions/results/`` and ``reproductions/REPORT.md`` change only
+  through ``python -m mtlkit publish`` (``make publish``, :mod:`mtlkit.publish`), after a cpu-scale run succeeded.
+* **Cached runs.** Notebooks that need the same model train it once, and a killed main job resumes where it
+  stopped (:mod:`mtlkit.cache`); ``make lab`` points JupyterLab's kernels at the same cache.
 * **Parallel notebooks.** ``--jobs N`` runs up to N notebooks at a time (each in its own papermill process and
   kernel, in the order above), with ``cpu_count // N`` torch threads each (``OMP_NUM_THREADS``): on a 2-core
   machine two one-thread notebooks finish sooner than one two-thread notebook, and tiny models gain nothing from a
   second thread anyway. Two notebooks that need the same cached run do not train it twice: the run directory is
   locked while it trains (:func:`mtlkit.train.run_loop`), and the second one then loads the finished checkpoint.
+* **Progress.** One line per finished notebook, ``[k/N] notebooks/02_….ipynb ok in 52 s (elapsed 6:10, about
+  9 min left)``; the estimate uses the wall times of the previous run (``run.json``) where known.
 
-A failing notebook does not stop the others; the command exits non-zero if any failed, after printing a summary
-with wall times (and where the failing notebook's log is).
+A failing notebook does not stop the others; the command exits non-zero if any failed, after printing where every
+output went and which notebooks failed (with their logs).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +46,8 @@ from mtlkit.errors import ConfigError
 from mtlkit.viz import repo_root
 
 GROUPS = ("notebooks", "reproductions")
+# the output locations of a run, relative to executed/<scale>/ (see output_env; make lab uses the same ones)
+OUTPUT_DIRS = {"MTLKIT_CACHE": "cache", "MTLKIT_FIGURES": "figures", "MTLKIT_RESULTS": "results"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,129 @@ class NotebookRun:
     seconds: float
     log: Path
     error: str | None = None
+
+
+def output_env(root: Path, scale: str, environ: dict | None = None) -> dict[str, str]:
+    """The output variables of a run at ``scale``: ``executed/<scale>/{cache,figures,results}`` under ``root``.
+
+    Args:
+        root: the checkout.
+        scale: the run's scale.
+        environ: the current environment (default ``os.environ``); a variable already set there is kept.
+
+    Returns:
+        ``{"MTLKIT_CACHE": ..., "MTLKIT_FIGURES": ..., "MTLKIT_RESULTS": ...}`` as absolute paths.
+    """
+    environ = os.environ if environ is None else environ
+    base = Path(root).resolve() / "executed" / scale
+    return {var: environ.get(var) or str(base / sub) for var, sub in OUTPUT_DIRS.items()}
+
+
+@contextmanager
+def _environ(values: dict[str, str]):
+    """Set environment variables for the duration of a block (the report is written with the run's folders)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) of a duration."""
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _left(seconds: float) -> str:
+    """A rough remaining time: ``under a minute`` / ``about 9 min`` / ``about 1.5 h``."""
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 5400:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Thread-safe progress of a run: ``[k/N] name ok in 52 s (elapsed 6:10, about 9 min left)`` lines.
+
+    The time left is the expected time of the notebooks not finished yet (the previous run's wall time where known,
+    else the mean of this run's finished notebooks), less what the running ones have already spent, divided by the
+    number of notebooks running at a time.
+    """
+
+    def __init__(self, names: list[str], jobs: int, previous: dict[str, float] | None = None, clock=time.perf_counter):
+        self.names, self.jobs, self.previous, self.clock = list(names), jobs, dict(previous or {}), clock
+        self.start = clock()
+        self.started: dict[str, float] = {}
+        self.done: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def begin(self, name: str) -> None:
+        with self.lock:
+            self.started[name] = self.clock()
+
+    def finish(self, name: str, seconds: float, status: str) -> str:
+        """Record a finished notebook and return its progress line."""
+        with self.lock:
+            self.done[name] = seconds
+            now = self.clock()
+            line = (f"[{len(self.done)}/{len(self.names)}] {name} {status} in {seconds:.0f} s "
+                    f"(elapsed {_clock(now - self.start)}")
+            left = self.seconds_left(now)
+            if len(self.done) < len(self.names):
+                line += ", time left unknown" if left is None else f", {_left(left)} left"
+            return line + ")"
+
+    def seconds_left(self, now: float) -> float | None:
+        todo = [n for n in self.names if n not in self.done]
+        if not todo:
+            return 0.0
+        mean = sum(self.done.values()) / len(self.done) if self.done else None
+        work = 0.0
+        for name in todo:
+            expected = self.previous.get(name, mean)
+            if expected is None:
+                return None
+            work += max(0.0, expected - (now - self.started[name] if name in self.started else 0.0))
+        return work / min(self.jobs, len(todo))
+
+
+def _read_status(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_status(path: Path, status: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(status, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _seed_results(root: Path, results: Path) -> None:
+    """Start a run's results folder from a copy of the committed ``reproductions/results/`` (first run only).
+
+    Results accumulate as they always did (a new row replaces the one with the same key), so a notebook that reads an
+    earlier result (notebook 07 reads Table 3's) finds it, and the report of a partial run still covers every table;
+    ``make publish`` then copies back files that differ only where this run recorded something.
+    """
+    committed = root / "reproductions" / "results"
+    if results.exists() or not committed.is_dir() or results.resolve() == committed.resolve():
+        return
+    results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = results.with_name(f".{results.name}.tmp-{os.getpid()}")
+    shutil.copytree(committed, tmp, ignore=shutil.ignore_patterns(".*"))
+    os.replace(tmp, results)
 
 
 def discover(root: Path, only: str | None = None) -> list[Path]:
@@ -106,39 +243,100 @@ def execute(notebook: Path, output: Path, parameters: dict, log: Path, threads: 
 
 
 def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None = None,
-        data_root: str | None = None, match: str | None = None, jobs: int = 1) -> list[NotebookRun]:
-    """Execute the notebooks (see module docstring); returns one :class:`NotebookRun` per notebook, in order."""
+        data_root: str | None = None, match: str | None = None, jobs: int = 1,
+        root: Path | None = None) -> list[NotebookRun]:
+    """Execute the notebooks (see module docstring); returns one :class:`NotebookRun` per notebook, in order.
+
+    Args:
+        scale, seed, device, data_root: the notebooks' parameters.
+        only: ``"notebooks"`` or ``"reproductions"`` to run one group.
+        match: run only notebooks whose name contains this text.
+        jobs: notebooks run at a time.
+        root: the checkout (default: the one containing the working directory).
+    """
     check_scale(scale)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ConfigError(f"jobs must be a positive int (notebooks run at a time), got {jobs!r}")
-    root = repo_root()
+    root = repo_root() if root is None else Path(root).resolve()
     if root is None:
         raise FileNotFoundError("run `python -m mtlkit run` from inside the mtlkit checkout (no pyproject.toml found)")
-    env = dict(os.environ)
-    env.setdefault("MTLKIT_CACHE", str(root / "executed" / scale / "cache"))
+    outputs = output_env(root, scale)
+    _seed_results(root, Path(outputs["MTLKIT_RESULTS"]))
+    # notebooks executed here have no live frontend: interactive widgets render their static version
+    env = {**os.environ, **outputs, "MTLKIT_STATIC": os.environ.get("MTLKIT_STATIC", "1")}
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     notebooks = [nb for nb in discover(root, only) if match is None or match in nb.stem]
     base = root / "executed" / scale
+    status_path = base / "run.json"
+    status = _read_status(status_path)
+    names = {nb: str(nb.relative_to(root)) for nb in notebooks}
+    previous = {k: v["seconds"] for k, v in status.get("notebooks", {}).items() if "seconds" in v}
+    progress = Progress(list(names.values()), jobs, previous)
+    print(f"[mtlkit run] {len(notebooks)} notebooks at scale={scale}, {jobs} at a time; outputs in "
+          f"{_shown(base, root)}/", flush=True)
 
     def one(nb: Path) -> NotebookRun:
         output = base / nb.parent.name / nb.name
         log = base / "logs" / f"{nb.parent.name}__{nb.stem}.log"
         params = parameters_for(nb, scale, seed, device, base / nb.parent.name / nb.stem, data_root)
-        print(f"[mtlkit run] start {nb.relative_to(root)}  scale={scale}", flush=True)
+        progress.begin(names[nb])
+        print(f"[mtlkit run]       start {names[nb]}", flush=True)
         start = time.perf_counter()
         error = execute(nb, output, params, log, threads=threads, env=env)
         seconds = time.perf_counter() - start
-        status = "ok" if error is None else f"FAILED ({error})"
-        print(f"[mtlkit run]   {nb.relative_to(root)}: {status} in {seconds:.1f} s", flush=True)
+        print("[mtlkit run] " + progress.finish(names[nb], seconds, "ok" if error is None else "FAILED"), flush=True)
         return NotebookRun(nb, output, seconds, log, error)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait on the papermill processes
         results = list(pool.map(one, notebooks))
+    status.setdefault("notebooks", {}).update({
+        names[r.path]: {"seconds": round(r.seconds, 1), "ok": r.error is None, "error": r.error, "seed": seed,
+                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S")} for r in results})
+    status.update(scale=scale, outputs=outputs)
+    _write_status(status_path, status)
     if only in (None, "reproductions"):
         from mtlkit import report
 
-        report.write_report()
+        with _environ(outputs):
+            report.write_report()
     return results
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to the checkout when inside it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def summary(results: list[NotebookRun], root: Path, scale: str, wall: float, jobs: int) -> str:
+    """The closing text of a run: counts and times, where every output went, what failed."""
+    failed = [r for r in results if r.error]
+    outputs = output_env(root, scale)
+    base = root / "executed" / scale
+    lines = [f"[mtlkit run] {len(results) - len(failed)}/{len(results)} notebooks ok in {_clock(wall)} "
+             f"(sum of notebook times {sum(r.seconds for r in results) / 60:.1f} min, jobs={jobs})"]
+    for r in sorted(results, key=lambda r: -r.seconds)[:5]:
+        lines.append(f"    {r.seconds:7.1f} s  {r.path.parent.name}/{r.path.name}")
+    figures = Path(outputs["MTLKIT_FIGURES"])
+    n_fig = len(list(figures.glob("*.png"))) if figures.is_dir() else 0
+    groups = sorted({r.path.parent.name for r in results})
+    lines += ["Outputs (git-ignored):",
+              f"    executed notebooks  {', '.join(_shown(base / g, root) + '/' for g in groups) or '-'}",
+              f"    figures             {_shown(figures, root)}/  ({n_fig} PNG files)",
+              f"    results, REPORT.md  {_shown(Path(outputs['MTLKIT_RESULTS']), root)}/",
+              f"    papermill logs      {_shown(base / 'logs', root)}/",
+              f"    run cache           {_shown(Path(outputs['MTLKIT_CACHE']), root)}/",
+              f"    status, wall times  {_shown(base / 'run.json', root)}"]
+    for r in failed:
+        lines.append(f"FAILED {r.path.parent.name}/{r.path.name}: {r.error}")
+        lines.append(f"    log: {_shown(r.log, root)}")
+    if not failed and scale == "cpu":
+        lines.append("To refresh the committed figures/, reproductions/results/ and reproductions/REPORT.md from this "
+                     "run: make publish")
+    return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,13 +353,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     results = run(args.scale, args.seed, args.device, args.only, args.data_root, args.match, args.jobs)
-    wall = time.perf_counter() - start
-    failed = [r for r in results if r.error]
-    print(f"[mtlkit run] {len(results) - len(failed)}/{len(results)} notebooks ok; wall time {wall / 60:.1f} min "
-          f"(sum of notebook times {sum(r.seconds for r in results) / 60:.1f} min, jobs={args.jobs})")
-    for r in sorted(results, key=lambda r: -r.seconds):
-        print(f"[mtlkit run]   {r.seconds:7.1f} s  {r.path.parent.name}/{r.path.name}"
-              f"{'' if r.error is None else '  FAILED'}")
-    for r in failed:
-        print(f"[mtlkit run] FAILED {r.path.name}: {r.error}  (log: {r.log})")
-    return 1 if failed or not results else 0
+    print(summary(results, repo_root(), args.scale, time.perf_counter() - start, args.jobs), flush=True)
+    return 1 if any(r.error for r in results) or not results else 0

@@ -128,7 +128,7 @@ def list_optimizers() -> list[str]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run. Defaults follow AutoMTL's post-train optimiser (spec §3.4) without its schedule.
+    """Settings of one training run. Defaults follow AutoMTL's post-train optimiser (docs/automtl.md §3.4) without its schedule.
 
     Attributes:
         iterations: optimizer steps (not epochs).
@@ -204,7 +204,7 @@ class TrainConfig:
 
     @classmethod
     def automtl_post_train(cls, **overrides) -> "TrainConfig":
-        """AutoMTL's post-train (spec §3.4): 30 k iterations, Adam 1e-3, betas (0.5, 0.999), wd 1e-4, ×0.5 / 4 k."""
+        """AutoMTL's post-train (docs/automtl.md §3.4): 30 k iterations, Adam 1e-3, betas (0.5, 0.999), wd 1e-4, ×0.5 / 4 k."""
         base = dict(iterations=30_000, lr=1e-3, optimizer="adam", betas=(0.5, 0.999), weight_decay=1e-4,
                     lr_step=4000, lr_gamma=0.5)
         return cls(**{**base, **overrides})
@@ -771,7 +771,7 @@ def train(model: nn.Module, tasks: Any, loaders: DataLoader | Mapping[str, DataL
     Each iteration: with one joint loader, one batch holding every task's targets, one forward, the weighted sum
     ``Σ λ_t L_t`` backpropagated; with a dict task -> loader, each task draws its own batch and runs its own
     forward (only its head when the model's ``forward`` takes ``tasks=``), the weighted losses' gradients are summed
-    and one optimizer step follows (the original AutoMTL stepped once per task instead, spec §3.1).
+    and one optimizer step follows (the original AutoMTL stepped once per task instead, docs/automtl.md §3.1).
 
     ``train`` owns the data order: it re-seeds each loader's generator per epoch (see :class:`DataStream`) and seeds
     the RNGs with ``config.seed`` at the start (the model's initialisation is the caller's).

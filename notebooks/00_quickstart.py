@@ -43,6 +43,7 @@ from mtlkit.models import build_model
 from mtlkit.tasks import get_task
 from mtlkit.train import TrainConfig, evaluate, seed_everything, train
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import plot_predictions
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
@@ -135,33 +136,8 @@ shared.eval()
 batch = next(iter(test_loader))
 with torch.no_grad():
     pred = shared(batch["image"].to(device))
-n_show = min(3, batch["image"].shape[0])
-fig, axes = plt.subplots(n_show, 7, figsize=(15, 2.3 * n_show), squeeze=False)
-mean = batch["image"][:n_show]
-for i in range(n_show):
-    img = batch["image"][i].permute(1, 2, 0).numpy()
-    img = (img - img.min()) / (img.max() - img.min() + 1e-8)
-    size = batch["image"].shape[-2:]
-    seg_p = torch.nn.functional.interpolate(pred["segment_semantic"][i:i + 1], size=size, mode="bilinear").argmax(1)[0]
-    dep_p = torch.nn.functional.interpolate(pred["depth_zbuffer"][i:i + 1], size=size, mode="bilinear")[0, 0]
-    nor_p = torch.nn.functional.interpolate(pred["normal"][i:i + 1], size=size, mode="bilinear")[0]
-    nor_p = torch.nn.functional.normalize(nor_p, dim=0)
-    panels = [
-        ("image", img, {}),
-        ("segmentation (GT)", batch["segment_semantic"][i], dict(cmap="tab10", vmin=0, vmax=9)),
-        ("segmentation (pred)", seg_p, dict(cmap="tab10", vmin=0, vmax=9)),
-        ("depth (GT)", batch["depth_zbuffer"][i, 0], dict(cmap="viridis")),
-        ("depth (pred)", dep_p, dict(cmap="viridis", vmin=float(batch["depth_zbuffer"][i, 0].min()),
-                                     vmax=float(batch["depth_zbuffer"][i, 0].max()))),
-        ("normals (GT)", (batch["normal"][i].permute(1, 2, 0) + 1) / 2, {}),
-        ("normals (pred)", (nor_p.permute(1, 2, 0) + 1) / 2, {}),
-    ]
-    for ax, (title, im, kw) in zip(axes[i], panels):
-        ax.imshow(im.numpy() if torch.is_tensor(im) else im, **kw)
-        ax.set_axis_off()
-        if i == 0:
-            ax.set_title(title, fontsize=10)
-fig.suptitle(f"Hard-shared tiny_resnet on SynthScenes test images (scale={scale})")
+fig = plot_predictions(batch, {t: v.cpu() for t, v in pred.items()}, n_show=3,
+                       title=f"Hard-shared tiny_resnet on SynthScenes test images (scale={scale})")
 savefig(fig, "00_quickstart_predictions")
 plt.show()
 

@@ -17,7 +17,7 @@
 #    direction of each metric is better — and what their labels look like on SynthScenes.
 # 2. Why mtlkit's evaluators accumulate over the whole dataset, and how the *paper-compatible* evaluators (the
 #    original code's conventions) differ from them, on a tiny example you can check by hand.
-# 3. The relative performance $\Delta_t$ that both papers report (AutoMTL: spec `automtl.md` §4.4; TreeMTL §4.1).
+# 3. The relative performance $\Delta_t$ that both papers report (AutoMTL: docs/automtl.md §4.4; TreeMTL §4.1).
 # 4. Hard parameter sharing (one backbone, one head per task) against single-task models: what it saves and why it
 #    can help or hurt.
 # 5. The **pairwise experiment**: a single-task model per task and a hard-shared model per *pair* of tasks, summarised
@@ -76,7 +76,7 @@ print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, s
 # **semantic segmentation**, **depth** (z-buffer), **surface normals**, **2-D keypoints** and **texture edges**. In
 # mtlkit a task is an object that knows how many channels its head must output, its training loss, and its evaluator
 # with the metrics and their directions (↑ higher is better, ↓ lower is better). Losses follow the original code
-# (spec §4.2): cross-entropy for segmentation, L1 on valid pixels for depth, $1-\cos$ between normalised vectors for
+# (docs/automtl.md §4.2): cross-entropy for segmentation, L1 on valid pixels for depth, $1-\cos$ between normalised vectors for
 # normals, L1 for keypoints and edges (mtlkit upsamples the prediction bilinearly to the label size;
 # `paper_compat=True` downsamples the label instead, as the original).
 
@@ -132,7 +132,7 @@ plt.show()
 # default evaluators compute the exact **dataset-level** values: mIoU from one confusion matrix summed over all
 # pixels of the test set, $\mathrm{mIoU}=\frac{1}{|C|}\sum_{c\in C}\frac{TP_c}{TP_c+FP_c+FN_c}$ over the classes $C$
 # present in the ground truth or the prediction, and depth errors as means over all valid pixels. The original code
-# (spec §4.3, §7.17) has three quirks, reproduced by `paper_compat=True` to compare with published numbers:
+# (docs/automtl.md §4.3, §7.17) has three quirks, reproduced by `paper_compat=True` to compare with published numbers:
 #
 # * **mIoU** averages only over classes with $TP_c\neq 0$: a class that is predicted but never right is dropped, which
 #   biases mIoU upwards;
@@ -184,7 +184,7 @@ pd.DataFrame(rows).T
 # ## 3. Relative performance $\Delta_t$
 #
 # Tasks have several metrics on different scales, some better when higher, some when lower. Both papers (AutoMTL,
-# spec §4.4; TreeMTL §4.1, following Maninis et al. 2019) summarise a multi-task model $M$ by its relative change
+# docs/automtl.md §4.4; TreeMTL §4.1, following Maninis et al. 2019) summarise a multi-task model $M$ by its relative change
 # against single-task references, per task and overall:
 #
 # $$\Delta_t = \frac{1}{|\mathcal M_t|}\sum_{j\in\mathcal M_t} (-1)^{l_j}\,
@@ -192,8 +192,8 @@ pd.DataFrame(rows).T
 #   \qquad \Delta_T = \frac1T\sum_{t=1}^{T}\Delta_t ,$$
 #
 # where $\mathcal M_t$ are task $t$'s metrics and $l_j=1$ if lower is better for metric $j$ (so an error that goes
-# *down* counts as a gain). Positive means the multi-task model beats the single-task model. The spec's worked
-# example (§7.16): segmentation mIoU up by 10 % with pixel accuracy unchanged gives $\Delta_{seg}=+5\,\%$; and a
+# *down* counts as a gain). Positive means the multi-task model beats the single-task model. The worked
+# example (docs/automtl.md §7.16): segmentation mIoU up by 10 % with pixel accuracy unchanged gives $\Delta_{seg}=+5\,\%$; and a
 # depth model whose five errors and accuracies all improve by 10 % relative gives $+10\,\%$.
 
 # %%

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 02 · Compiling a backbone into a multi-task supermodel (AutoMTL)
 #
-# **What you will learn.** AutoMTL's first idea (AutoMTL §3.1; spec `automtl.md` §1) is a *compiler*: it takes an
+# **What you will learn.** AutoMTL's first idea (AutoMTL §3.1; docs/automtl.md §1) is a *compiler*: it takes an
 # ordinary single-task CNN and turns it into a **supermodel** in which every convolution offers each task three
 # branches — use the shared conv, use a task-specific copy, or skip the layer. In this notebook, with no training at
 # all:
@@ -39,7 +39,6 @@ second_backbone = "mobilenet_v2"  # any name of mtlkit.backbones.list_backbones(
 import copy
 
 import matplotlib.pyplot as plt
-import networkx as nx
 import pandas as pd
 import torch
 from torch import nn
@@ -55,6 +54,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.heads import get_head
 from mtlkit.tasks import get_task
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import count_conv_calls, draw_supermodel, draw_virtual_node, unique_node_labels
 
 out = check_params(scale, seed, device, out_dir)
 if second_backbone not in list_backbones():
@@ -74,7 +74,7 @@ print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, i
 # %% [markdown]
 # ## 1. Tracing a backbone with `torch.fx`
 #
-# The original AutoMTL reads the backbone from a Caffe-style prototxt and supports seven layer types (spec §1.1,
+# The original AutoMTL reads the backbone from a Caffe-style prototxt and supports seven layer types (docs/automtl.md §1.1,
 # §1.9). mtlkit instead *traces* any `nn.Module` with `torch.fx`: fx runs `forward` on proxy values and records every
 # module call, function and method as a node of a graph; `ShapeProp` then runs the graph once on an example input to
 # store each value's shape. The backbone here is `tiny_resnet` (a stem and three torchvision `BasicBlock`s, one with
@@ -89,7 +89,7 @@ print("\n".join(traced.module.code.strip().splitlines()[:14]) + "\n    ...")
 # %% [markdown]
 # Every line is one fx node: `call_module` (a submodule such as a conv), `call_function` (e.g. the residual
 # `operator.add`), `call_method`, and the `placeholder`/`output` ends. The **depth** of a conv is the number of convs
-# on the longest path from the input to it (spec §1.2); the largest, $D$, weights AutoMTL's regulariser later.
+# on the longest path from the input to it (docs/automtl.md §1.2); the largest, $D$, weights AutoMTL's regulariser later.
 # The residual block's shortcut runs in parallel, so the 1×1 `downsample` conv has the same depth as the block's
 # first 3×3 conv.
 
@@ -104,19 +104,29 @@ pd.DataFrame(graph_rows).set_index("fx node").iloc[:20]
 # ## 2. The supermodel and its virtual computation nodes
 #
 # `SuperModel.from_backbone(backbone, heads, example_input)` makes every `nn.Conv2d` call a **virtual computation
-# node** (VCN, spec §1.3), named by its module path, with up to three branches per task $t$:
+# node** (VCN, docs/automtl.md §1.3), named by its module path, with up to three branches per task $t$:
 #
 # * **shared** — the backbone's own conv (one module for all tasks);
 # * **specific** — a per-task `deepcopy` of that conv (same initial weights, as in the paper);
 # * **skip** — the identity where the conv keeps the shape (stride 1, same channels). Where it changes the shape the
 #   paper uses a 1×1 conv + BN "projection" instead, which is not free: at a 1×1 conv it is a new layer of the *same*
-#   size, at a depthwise conv a dense $C\times C$ conv *larger* than the op (spec §1.3). mtlkit's `skip="auto"`
+#   size, at a depthwise conv a dense $C\times C$ conv *larger* than the op (docs/automtl.md §1.3). mtlkit's `skip="auto"`
 #   keeps the projection only where it costs at most half the conv (k×k dense convs such as stems and stride-2 3×3
 #   convs) and offers no skip elsewhere; `skip="project"` is the paper's rule, `skip="never"` offers no skip where
 #   the shape changes.
 #
 # BatchNorm is task-specific by default (`share_bn=False`, the paper): each task has its own BN copy. Every other op
 # (ReLU, add, pooling) is shared.
+
+# %%
+fig = draw_virtual_node()
+savefig(fig, "02_virtual_node")
+plt.show()
+
+# %% [markdown]
+# The picture shows one node for one task; every task has its own three logits $\alpha_t$ at every node, so two tasks
+# can pick different branches at the same conv, and a branch shared by several tasks is computed once for them
+# (section 4).
 
 # %%
 heads = {name: get_head("light", backbone_channels(backbone), t.out_channels) for name, t in TASKS.items()}
@@ -132,41 +142,6 @@ pd.DataFrame([{"node": v.name, "kind": v.kind, "choices": "/".join(v.choices) or
 # by what each node is:
 
 # %%
-def draw_supermodel(supermodel, ax, title):
-    """Draw supermodel.to_networkx(): x = topological generation; the longest path on one row, side paths above."""
-    g = supermodel.to_networkx()
-    main = set(nx.dag_longest_path(g))
-    pos = {}
-    for level, nodes in enumerate(nx.topological_generations(g)):
-        side = sorted(n for n in nodes if n not in main)
-        pos.update({n: (level, 0.0) for n in nodes if n in main})
-        pos.update({n: (level, 1.0 + k) for k, n in enumerate(side)})
-    colours = {"conv, skip = identity": "#4C72B0", "conv, skip = projection": "#DD8452", "conv, no skip": "#C44E52",
-               "BN (task-specific)": "#8C8C8C", "shared op": "#D9D9D9"}
-
-    def kind(d):
-        if d.get("kind") == "conv":
-            return {"identity": "conv, skip = identity", "project": "conv, skip = projection"}.get(d["skip"],
-                                                                                                "conv, no skip")
-        return "BN (task-specific)" if d.get("kind") == "bn" else "shared op"
-
-    nx.draw_networkx_edges(g, pos, ax=ax, arrows=True, arrowsize=8, edge_color="#999999", node_size=260,
-                           connectionstyle="arc3,rad=-0.25")
-    for label, colour in colours.items():
-        nodes = [n for n, d in g.nodes(data=True) if kind(d) == label]
-        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=colour, node_size=260, ax=ax, label=label)
-    for n, (px, py) in pos.items():
-        d = g.nodes[n]
-        text = d["target"] if d["op"] == "call_module" else n
-        if py == 0:
-            ax.text(px, py - 0.25, text, rotation=60, ha="right", va="top", fontsize=7)
-        else:
-            ax.text(px, py + 0.25, text, rotation=60, ha="left", va="bottom", fontsize=7)
-    ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=len(colours), frameon=False)
-    ax.set_axis_off()
-
-
 fig, ax = plt.subplots(figsize=(16, 4.6))
 draw_supermodel(sm, ax, "tiny_resnet compiled: every conv is a virtual node (skip='auto', task-specific BN)")
 ax.set_ylim(-2.0, 3.4)
@@ -212,7 +187,7 @@ print({k: tuple(v.shape) for k, v in sm.logits.items()})
 print("argmax policy of zero logits:", {c for row in sm.policy().values() for c in row.values()})
 
 # %% [markdown]
-# `forward(x, mode=...)` runs the supermodel in one of five modes (spec §1.4). With $b_k$ the node's branches and
+# `forward(x, mode=...)` runs the supermodel in one of five modes (docs/automtl.md §1.4). With $b_k$ the node's branches and
 # $\alpha_{t}$ task $t$'s logits:
 #
 # | mode | a conv node for task $t$ computes | used for |
@@ -233,7 +208,7 @@ with torch.no_grad():
 # %% [markdown]
 # ## 4. Equivalences, checked live
 #
-# A supermodel is only useful if its extreme policies are exactly the models we already know (spec §7.6–7.8). All
+# A supermodel is only useful if its extreme policies are exactly the models we already know (docs/automtl.md §7.6–7.8). All
 # checks in eval mode, to `1e-5`.
 #
 # **All shared = the backbone + head.** Mode `shared` is the plain backbone. Hard mode with an all-shared policy
@@ -252,7 +227,10 @@ with torch.no_grad():
     for t in TASKS:
         assert max_diff(sm(x, mode="shared")[t], heads[t](feats)) < 1e-5
         assert max_diff(sm(x, mode="hard", policy=all_shared)[t], heads[t](feats)) < 1e-5
-    t = "depth_zbuffer"
+
+# %%
+t = "depth_zbuffer"
+with torch.no_grad():
     for v in sm.virtual_nodes:  # perturb depth's BN copies
         if v.kind == "bn":
             bn_t = sm.specific[t][v.key]
@@ -285,6 +263,7 @@ with torch.no_grad():
     print(f"all-specific hard vs the independent network of {t!r}: {max_diff(got, heads[t](independent(x))):.2e}")
     assert max_diff(got, heads[t](independent(x))) < 1e-5
 
+# %%
 sm.zero_grad(set_to_none=True)
 sm(x, mode="hard", policy=all_specific)["segment_semantic"].square().mean().backward()
 touched = sorted({name.split(".")[0] + ("." + name.split(".")[1] if name.startswith(("specific", "heads")) else "")
@@ -294,7 +273,7 @@ assert touched == ["heads.segment_semantic", "specific.segment_semantic"]
 sm.zero_grad(set_to_none=True)
 
 # %% [markdown]
-# **Mean mode = the mean of the branches** (pre-training, spec §7.8). On a one-conv-one-BN backbone it is easy to
+# **Mean mode = the mean of the branches** (pre-training, docs/automtl.md §7.8). On a one-conv-one-BN backbone it is easy to
 # write out: the conv node gives $m=\frac13\big(\mathrm{conv}(x)+\mathrm{conv}_t(x)+x\big)$ (identity skip) and the
 # BN node $\frac12\big(\mathrm{BN}(m)+\mathrm{BN}_t(m)\big)$. With the copies still equal to the originals the conv
 # part is $(2\,\mathrm{conv}(x)+x)/3$; we change the copies first so that every branch counts.
@@ -319,7 +298,7 @@ with torch.no_grad():
 # ## 5. Tree execution: how many convolutions actually run?
 #
 # The original runs one forward per task, so $T$ tasks cost $T$ backbone passes even when they share everything
-# (spec §1.4). mtlkit's forward interprets the fx graph once for all tasks and carries, for every value, a partition
+# (docs/automtl.md §1.4). mtlkit's forward interprets the fx graph once for all tasks and carries, for every value, a partition
 # of the tasks into groups that hold the *same* tensor: an op runs once per group, and a virtual node splits a group
 # only where its tasks choose different branches. We count conv calls with forward hooks for $T=3$ tasks in three
 # settings:
@@ -334,28 +313,6 @@ with torch.no_grad():
 #    cannot merge them.) Sharing compute therefore needs shared BN (or `share_bn="search"`).
 
 # %%
-def count_conv_calls(supermodel, policy, inputs):
-    """Conv calls per node in one hard-mode forward of all tasks (shared op + task copies + skip projections)."""
-    calls = {v.name: 0 for v in supermodel.nodes if v.kind == "conv"}
-    hooks = []
-    for v in supermodel.nodes:
-        if v.kind != "conv":
-            continue
-        modules = [supermodel.backbone.get_submodule(v.name)]
-        modules += [supermodel.specific[t][v.key] for t in supermodel.tasks]
-        modules += [m for t in supermodel.tasks if v.key in supermodel.skip[t] for m in supermodel.skip[t][v.key]
-                    if isinstance(m, nn.Conv2d)]
-        for module in modules:
-            hooks.append(module.register_forward_hook(lambda *_, n=v.name: calls.__setitem__(n, calls[n] + 1)))
-    try:
-        with torch.no_grad():
-            supermodel.eval()(inputs, mode="hard", policy=policy)
-    finally:
-        for h in hooks:
-            h.remove()
-    return calls
-
-
 def build(name, share_bn, **kw):
     torch.manual_seed(seed)
     net = get_backbone(name).to(device)
@@ -372,6 +329,8 @@ settings = {
     "split at layer2.0.conv1, shared BN": (shared_bn, split),
     "all shared, task-specific BN": (task_bn, task_bn.uniform_policy("shared")),
 }
+
+# %%
 calls = pd.DataFrame({label: count_conv_calls(s, p, x) for label, (s, p) in settings.items()})
 assert (calls["all shared, shared BN"] == 1).all()
 task_bn_calls = calls["all shared, task-specific BN"]
@@ -406,7 +365,7 @@ print("tree execution = one forward per task, for every task")
 # %% [markdown]
 # ## 6. Parameters in two conventions, and FLOPs
 #
-# The AutoMTL authors count parameters their own way (spec §5.1, from their `Paper.ipynb`): only the weights of
+# The AutoMTL authors count parameters their own way (docs/automtl.md §5.1, from their `Paper.ipynb`): only the weights of
 # conv nodes; a node counts once if any task shares it, plus once per task that specialises it; a skip counts 0
 # even when it is a 1×1 conv + BN; BN layers and heads are left out. For a policy $\pi$ over conv nodes $n$ with
 # weights $W_n$:
@@ -432,7 +391,7 @@ pd.DataFrame(reports).loc[["paper", "paper_baseline", "paper_reduction", "full",
 # %% [markdown]
 # The paper convention is blind to the skip projections and BN copies a policy pays for; the full count is what the
 # derived model (checked above: `sum(p.numel() for p in derived.parameters())`) really holds. The heads, small here,
-# dominate at paper scale: one ASPP head has 23 M parameters, more than ResNet-34's backbone (spec §1.5).
+# dominate at paper scale: one ASPP head has 23 M parameters, more than ResNet-34's backbone (docs/automtl.md §1.5).
 #
 # **FLOPs** (`flops_report`, with `torch.utils.flop_counter`, FLOPs = 2 × MACs): `tree` is one tree-executed forward
 # of all tasks, `separate` the sum of one forward per task; their ratio is what tree execution saves.
@@ -447,7 +406,7 @@ pd.DataFrame({k: {"tree MFLOPs": v["tree"] / 1e6, "separate MFLOPs": v["separate
 #
 # The AutoMTL notebook prints, for the policy learned on CityScapes (segmentation + depth, Deeplab-ResNet-34),
 # mtlParam = 28,854,656 against 2 × 21,267,648 single-task conv parameters: **32.16 % fewer**. The 72 choices
-# (`mtlkit.automtl.policy.PAPER_CITYSCAPES_VECTORS`, the spec's test vector §7.14) are in the original's conv order,
+# (`mtlkit.automtl.policy.PAPER_CITYSCAPES_VECTORS`, the test vector of docs/automtl.md §7.14) are in the original's conv order,
 # which lists each stage's 1×1 projection shortcut before that stage's 3×3 convs, mapped to torchvision `resnet34`
 # module names (the DeepLab variant has the same conv shapes). The policy skips at shape-changing convs, which needs the paper's projection: `skip="project"`.
 
@@ -470,8 +429,10 @@ assert cs_report["paper"] == 28_854_656 and round(cs_report["paper_reduction"], 
 pd.Series(cs_report).to_csv(out / "cityscapes_param_report.csv")  # both conventions, for the record
 
 # %%
-fig, ax = plt.subplots(figsize=(12, 4.2))
-plot_policy(cs_policy, ax=ax, short_names=False, title="AutoMTL's CityScapes policy on ResNet-34 (spec §7.14)")
+fig, ax = plt.subplots(figsize=(14, 4.4))
+plot_policy(cs_policy, ax=ax, short_names=False,
+            title="AutoMTL's CityScapes policy on ResNet-34 (docs/automtl.md §7.14)")
+ax.set_xticks(range(len(cs_policy)), unique_node_labels(cs_policy), rotation=90, fontsize=9)
 savefig(fig, "02_cityscapes_policy")
 plt.show()
 
@@ -488,7 +449,7 @@ print("conv1:", cs_policy["conv1"], "→ the two tasks hold different tensors fr
 # ## 8. The same on a second backbone: `second_backbone`
 #
 # Any traceable CNN compiles the same way. The default is MobileNetV2, whose inverted residual blocks are mostly
-# 1×1 and depthwise convs — exactly where the paper's projection skip is a poor deal (spec §1.3): compare the skip
+# 1×1 and depthwise convs — exactly where the paper's projection skip is a poor deal (docs/automtl.md §1.3): compare the skip
 # rules, then rerun the equivalence check, the conv-call count and the accounting.
 
 # %%
@@ -511,6 +472,8 @@ with torch.no_grad():
     worst = max(max_diff(out_hard[t], second.heads[t](feats)) for t in TASKS)
 print(f"all-shared hard vs head(backbone): max |diff| = {worst:.2e}")
 assert worst < 1e-5
+
+# %%
 second_calls = pd.DataFrame({
     "all shared, shared BN": count_conv_calls(second_shared_bn, second_shared_bn.uniform_policy("shared"), x),
     "all shared, task-specific BN": count_conv_calls(second, second.uniform_policy("shared"), x)})

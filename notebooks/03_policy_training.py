@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 03 · Policy training: AutoMTL's three stages on SynthScenes
 #
-# **What you will learn.** How AutoMTL *searches* the supermodel of notebook 02 (AutoMTL §3.3, spec §2–§3):
+# **What you will learn.** How AutoMTL *searches* the supermodel of notebook 02 (AutoMTL §3.3, docs/automtl.md §2–§3):
 # Gumbel-softmax mixing and its temperature schedule; the depth-weighted regulariser that pushes lower layers to
 # share, and what its weight $\lambda_{reg}$ does; how the policy distribution moves during policy-train (heatmaps
 # over time); three ways to turn it into one architecture (the paper's single sample, argmax, best-of-N); how much
@@ -36,22 +36,22 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from matplotlib.patches import Patch
 
 import mtlkit
 from mtlkit.automtl import (
-    ResourceCosts, SearchConfig, depth_weights, discretize, paper_regularizer_from_probs, plot_policy, score_policies,
+    ResourceCosts, SearchConfig, depth_weights, discretize, score_policies,
     trace_backbone,
 )
 from mtlkit.automtl.search_viz import (
     plot_depth_profile, plot_gumbel_softmax, plot_policy_over_time, plot_tau_schedules,
 )
 from mtlkit.automtl.synth import SIZES, compare, run_variant, synth_setup, train_policy
-from mtlkit.automtl.viz import POLICY_COLORS
 from mtlkit.backbones import get_backbone
 from mtlkit.config import check_params
 from mtlkit.delta import delta_t
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import (plot_discretization, plot_policies_side_by_side, plot_policy_train_curves,
+                                  plot_regularizer, plot_resource_vs_paper)
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
@@ -75,7 +75,7 @@ pd.DataFrame([{"node": v.name, "choices": "/".join(c[:2] for c in v.choices), "s
 #
 # The noise makes $p$ a random *relaxed sample* of the categorical $\mathrm{softmax}(\alpha)$: at large $\tau$ the
 # draws sit near the centre of the simplex (every branch mixed), at small $\tau$ near its corners (almost one-hot).
-# The paper starts at $\tau_0 = 5$ and multiplies by $0.965$ every 101 policy iterations (spec §2.2): after 20 k
+# The paper starts at $\tau_0 = 5$ and multiplies by $0.965$ every 101 policy iterations (docs/automtl.md §2.2): after 20 k
 # iterations with (100 policy, 400 network) alternation that is 39 decays, $\tau = 1.246$ — still a soft mixture
 # — and with NYUv2's (50, 50) 99 decays, $\tau = 0.147$. `SearchConfig.scaled` shrinks a preset to a few hundred
 # iterations and rescales the alternation, the decay period and the lr drop, so $\tau$ ends where the paper's does.
@@ -94,7 +94,7 @@ plt.show()
 # ## 2. The regulariser
 #
 # The paper adds to each task's loss a penalty on choosing *specific* or *skip* over *shared*, weighted by depth
-# (spec §2.5, the code's "design 3"):
+# (docs/automtl.md §2.5, the code's "design 3"):
 #
 # $$L_{reg}(t) = \sum_i \frac{D-d_i}{D}\Big[\mathrm{softplus}\big(s(p_{i,sp}-p_{i,sh})\big)
 #   + \mathrm{softplus}\big(s(p_{i,sk}-p_{i,sh})\big)\Big],\qquad L = \lambda_t L_t + \lambda_{reg} L_{reg}(t),$$
@@ -106,24 +106,7 @@ plt.show()
 
 # %%
 traced = trace_backbone(get_backbone("resnet34"), torch.zeros(1, 3, 64, 64))
-w34 = [(traced.max_depth - traced.depths[n]) / traced.max_depth for n in traced.convs]
-w_tiny = depth_weights(sm)
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
-axes[0].bar(range(len(w34)), sorted(w34, reverse=True), color="#4C72B0")
-axes[0].set(title=f"ResNet-34: D = {traced.max_depth}, Σw = {sum(w34):.4f}", xlabel="conv (by weight)",
-            ylabel="weight (D − d)/D")
-axes[1].bar(range(len(w_tiny)), list(w_tiny.values()), color="#DD8452")
-axes[1].set_xticks(range(len(w_tiny)), [".".join(n.split(".")[-2:]) for n in w_tiny], rotation=60, fontsize=8)
-axes[1].set(title=f"tiny_resnet (this notebook): D = {sm.max_depth}", ylabel="weight (D − d)/D")
-p_sh = torch.linspace(0, 1, 101)
-probs = torch.stack([p_sh, (1 - p_sh) / 2, (1 - p_sh) / 2], -1)[:, None, None, :]  # (101, 1 node, 1 task, 3)
-for s_value, ls in ((6.0, "-"), (1.0, "--")):
-    one_node = (torch.ones(1), torch.ones(1, dtype=torch.bool))  # weight 1, has a skip
-    reg = [float(paper_regularizer_from_probs(p, *one_node, s_value)) for p in probs]
-    axes[2].plot(p_sh, reg, ls=ls, label=f"s = {s_value:g}")
-axes[2].set(title="one node, unit weight; p_sp = p_sk = (1 − p_sh)/2", xlabel="p_shared", ylabel="penalty")
-axes[2].legend(frameon=False)
-fig.tight_layout()
+fig = plot_regularizer(traced, depth_weights(sm), sm.max_depth)
 savefig(fig, "03_regularizer")
 plt.show()
 
@@ -139,23 +122,7 @@ plt.show()
 # %%
 paper_run = run_variant(setup, "paper", seed)
 log = paper_run.policy_train.history.train_frame()
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
-for phase, name, ls in ((1.0, "policy iterations (train2)", "-"), (0.0, "network iterations (train1)", ":")):
-    rows = log[log["phase"] == phase]
-    axes[0].plot(rows["iteration"], rows["loss"], ls=ls, label=name)
-axes[0].set(xlabel="iteration", ylabel="Σ_t λ_t L_t", title="task loss under soft mixing")
-axes[0].legend(frameon=False, fontsize=8)
-axes[1].plot(log["iteration"], log["tau"], color="#C44E52")
-axes[1].set(xlabel="iteration", ylabel="τ", title="temperature", yscale="log")
-axes[1].set_yticks([0.2, 0.5, 1, 2, 5], ["0.2", "0.5", "1", "2", "5"])
-axes[1].minorticks_off()
-axes[2].plot(log["iteration"], log["expected_params"], color="#55A868")
-axes[2].axhline(1.0, color="0.5", ls="--", lw=1)
-axes[2].axhline(3.0, color="0.5", ls=":", lw=1)
-axes[2].text(2, 1.05, "all shared", fontsize=8, color="0.4")
-axes[2].text(2, 2.9, "3 single-task networks", fontsize=8, color="0.4", va="top")
-axes[2].set(xlabel="iteration", ylabel="backbones", title="E[parameters] of the sampled policy", ylim=(0.8, 3.2))
-fig.tight_layout()
+fig = plot_policy_train_curves(log)
 savefig(fig, "03_policy_train_curves")
 plt.show()
 
@@ -169,7 +136,7 @@ savefig(fig, "03_policy_over_time")
 plt.show()
 
 # %% [markdown]
-# As in the paper (spec §2.6), the distributions stay close to uniform: a few hundred policy steps of Adam at
+# As in the paper (docs/automtl.md §2.6), the distributions stay close to uniform: a few hundred policy steps of Adam at
 # lr 0.01 (then 0.001) move a logit by well under one unit, and the task-loss signal through a barely trained
 # supernet is weak.
 #
@@ -215,20 +182,9 @@ picked = {"sample (paper)": paper_run.post, "argmax": train_policy(setup, argmax
           "best-of-N": train_policy(setup, best.policy, seed)}
 rows = [{"method": name, "backbones": costs.of_policy(p.policy),
          "delta_T": delta_t(p.metrics, reference, zero_reference="skip").overall} for name, p in picked.items()]
-fig, ax = plt.subplots(figsize=(6.5, 3.8))
-ax.scatter([c["cost"] for c in best.candidates], [c["score"] for c in best.candidates], color="#4C72B0",
-           label=f"{len(best.candidates)} τ = 1 samples (seeds {best.candidates[0]['seed']}…)")
-chosen = min(best.candidates, key=lambda c: c["score"])
-ax.scatter([chosen["cost"]], [chosen["score"]], s=160, facecolor="none", edgecolor="#C44E52", lw=2,
-           label="best-of-N pick")
-first = best.candidates[0]  # seed sample_seed: the paper's single sample
-ax.scatter([first["cost"]], [first["score"]], s=90, marker="x", color="k", label="the paper's sample (first seed)")
 argmax_score = score_policies(paper_run.supermodel, [argmax_policy], setup.data, cfg)[0]
-ax.scatter([costs.of_policy(argmax_policy)], [argmax_score], s=80, marker="D", color="#55A868", label="argmax")
-ax.set(xlabel="parameters (backbones)", ylabel="train2 loss of the candidate",
-       title="best-of-N candidates (paper regulariser, seed %d)" % seed)
-ax.legend(frameon=False, fontsize=8)
-fig.tight_layout()
+fig = plot_discretization(best, (costs.of_policy(argmax_policy), argmax_score),
+                          title=f"best-of-N candidates (paper regulariser, seed {seed})")
 savefig(fig, "03_discretization")
 plt.show()
 pd.DataFrame(rows).round(3)
@@ -236,7 +192,7 @@ pd.DataFrame(rows).round(3)
 # %% [markdown]
 # ## 6. Seeds, and a resource-aware search side by side
 #
-# **Resource-aware objective** (beyond the paper, spec §6.2 #7 and §8). Instead of pushing every node to share,
+# **Resource-aware objective** (beyond the paper, docs/automtl.md §6.2 #7 and §8). Instead of pushing every node to share,
 # the regulariser is the *exact expected parameter cost* of the architecture that sampling from
 # $q = \mathrm{softmax}(\alpha)$ would give, in units of one backbone (all-shared = 1, three single-task networks
 # = 3): a node's shared op exists if any task shares it, every specialising task adds a copy, every skip its
@@ -261,23 +217,7 @@ table = result["table"]
 table.round(3)
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 4.4))
-marks = {"baseline": ("s", "0.3"), "paper": ("o", "#4C72B0"), "resource": ("^", "#C44E52")}
-for variant, (marker, color) in marks.items():
-    rows = table[table["variant"] == variant]
-    ax.scatter(rows["backbones"], rows["delta_T"], marker=marker, color=color, s=55,
-               label={"baseline": "baselines", "paper": "paper regulariser + one sample",
-                      "resource": "resource-aware (B = 1.5) + ST + best-of-8"}[variant])
-for _, r in table[table["variant"] == "baseline"].iterrows():
-    ax.annotate(r["model"].replace("_", " "), (r["backbones"], r["delta_T"]), xytext=(5, 4),
-                textcoords="offset points", fontsize=8)
-ax.axvline(1.5, color="#C44E52", ls=":", lw=1)
-ax.text(1.52, ax.get_ylim()[0], "budget B = 1.5", color="#C44E52", fontsize=8, va="bottom")
-ax.axhline(0.0, color="0.6", lw=0.8)
-ax.set(xlabel="parameters of the derived model's searchable convs (backbones)", ylabel="Δ_T vs single-task (%)",
-       title=f"SynthScenes, scale={scale}, seeds {list(SEEDS)}")
-ax.legend(frameon=False, fontsize=8, loc="best")
-fig.tight_layout()
+fig = plot_resource_vs_paper(table, 1.5, title=f"SynthScenes, scale={scale}, seeds {list(SEEDS)}")
 savefig(fig, "03_resource_vs_paper")
 plt.show()
 summary = table[table["variant"] != "baseline"].groupby("variant")[["delta_T", "backbones", "params_full"]]
@@ -305,17 +245,9 @@ savefig(fig, "03_seed_agreement")
 plt.show()
 
 # %%
-fig, axes = plt.subplots(2, 1, figsize=(9, 5.6))
-for ax, variant in zip(axes, ("paper", "resource")):
-    run = result["runs"][(variant, seed)]
-    plot_policy(run.post.policy, tasks=sm.tasks, ax=ax, short_names=False,
-                title=f"{variant}, seed {seed}: {costs.of_policy(run.post.policy):.2f} backbones")
-    ax.get_legend().remove()
-    ax.grid(False)
-    ax.set_xlabel("")
-fig.tight_layout(rect=(0, 0.06, 1, 1))
-fig.legend(handles=[Patch(color=c, label=k) for k, c in POLICY_COLORS.items()], loc="lower center", ncol=3,
-           frameon=False)
+fig = plot_policies_side_by_side(
+    {f"{v}, seed {seed}: {costs.of_policy(result['runs'][(v, seed)].post.policy):.2f} backbones":
+     result["runs"][(v, seed)].post.policy for v in ("paper", "resource")}, sm.tasks)
 savefig(fig, "03_policies_side_by_side")
 plt.show()
 paper_rows, res_rows = (table[table["variant"] == v] for v in ("paper", "resource"))

@@ -21,7 +21,8 @@
 # Everything here is exact combinatorics in `mtlkit.treemtl` (numpy only, no training). `scale` only changes the
 # sizes of the brute-force check and of the timing comparison.
 #
-# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# *docs/treemtl.md §n* below is a section of [`docs/treemtl.md`](../docs/treemtl.md), this project's account of the
+# authors' code and data; the facts
 # used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
@@ -125,7 +126,7 @@ plt.show()
 # A *layout cut* "selects an available task set and divides it into two task sets". In the authors' code — and in
 # `Layout.cut(block, part)` — the cut splits the group containing `part` into `part` and the rest **at that block
 # and at every deeper block** (a deeper group that lies inside the cut group is intersected with both halves). The
-# paper does not state this propagation (spec §10.4), but it is what keeps the result a tree: tasks that separate at
+# paper does not state this propagation (docs/treemtl.md §10.4), but it is what keeps the result a tree: tasks that separate at
 # block $i$ cannot share block $i+1$.
 #
 # Two cuts turn $\mathbf L_0$ into the Figure 2(a) layout:
@@ -150,7 +151,7 @@ plt.show()
 # ## 3. The paper's recursive enumerator, step by step
 #
 # The paper's enumerator applies cuts recursively to $\mathbf L_0$ "until no new layout is generated". The code
-# (spec §2) fixes the details that decide the *order*, and so the paper's layout numbers `#k`:
+# (docs/treemtl.md §2) fixes the details that decide the *order*, and so the paper's layout numbers `#k`:
 #
 # * blocks are tried shallow to deep, but only from the position of the last cut on (`lowest_avail_cut`);
 # * in a block, each task set with two or more tasks (in the block's list order, see the end of this section) is

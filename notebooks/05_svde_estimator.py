@@ -22,7 +22,8 @@
 # Everything is exact numpy/pandas arithmetic on published numbers (`mtlkit.treemtl`); `scale` only changes the
 # number of noisy replicas in section 6.
 #
-# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# *docs/treemtl.md §n* below is a section of [`docs/treemtl.md`](../docs/treemtl.md), this project's account of the
+# authors' code and data; the facts
 # used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
@@ -40,14 +41,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import display
-from scipy.stats import kendalltau
 
 import mtlkit
 from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
-from mtlkit.treemtl import (Layout, PairScores, TwoTaskTable, branch_point_matrix, pairs, paper_layout,
-                            published_table, ranking_order, recommend, svd_entropy, task_weights)
+from mtlkit.treemtl import (Layout, pairs, paper_layout, published_table, recommend, svd_entropy,
+                            task_weights)
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import draw_top_layouts, plot_noise_stability, plot_two_task_tables, ranking_stability
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
@@ -83,27 +84,7 @@ nyu.to_frame().round(3)
 
 
 # %%
-def table_frame(table):
-    """Rows 'task | partner', columns b = 0..B: task's relative performance (%) in the pair's two-task model."""
-    names = [SHORT.get(n, n) for n in table.task_names]
-    rows = {f"{names[t]} | {names[u]}": table.values[t, u] for a, c in pairs(table.T) for t, u in ((a, c), (c, a))}
-    return pd.DataFrame(rows, index=pd.RangeIndex(table.B + 1, name="b")).T
-
-
-fig, axes = plt.subplots(2, 2, figsize=(15, 13), gridspec_kw=dict(height_ratios=[6, 20]))
-for ax, ((dataset, backbone), table) in zip(axes.flat, tables.items()):
-    frame = table_frame(table)
-    lim = min(float(np.abs(frame.values).max()), 20.0)            # clip the colour scale at ±20 % (outliers)
-    sns.heatmap(frame, ax=ax, cmap="RdBu", center=0, vmin=-lim, vmax=lim, annot=True, fmt=".1f",
-                annot_kws=dict(fontsize=7), cbar_kws=dict(label="relative performance (%)"))
-    ax.set(title=f"{dataset} / {backbone}: {table.T} tasks, {len(frame)} columns",
-           xlabel="branching point b  (number of shared leading blocks; 0 = independent, 5 = all shared)",
-           ylabel="task | partner")
-    ax.tick_params(axis="y", labelsize=8)
-    ax.grid(False)
-fig.suptitle("The authors' published two-task tables: task's relative performance vs the pair's b = 0 model "
-             "(colour clipped at ±20 %)")
-fig.tight_layout()
+fig = plot_two_task_tables(tables)
 savefig(fig, "05_two_task_tables")
 plt.show()
 
@@ -156,7 +137,7 @@ plt.show()
 #
 # To weigh the tasks, the paper measures how *regular* each task's sequence over the branching points is with
 # Singular Value Decomposition Entropy (SVDE; §3.1). The paper leaves the details out; the authors' code calls
-# `antropy.svd_entropy` with its defaults (spec §7, §10.3): time-delay embedding of order $m=3$ and delay
+# `antropy.svd_entropy` with its defaults (docs/treemtl.md §7, §10.3): time-delay embedding of order $m=3$ and delay
 # $\tau=1$, singular values normalised by their **sum**, base-2 logarithm, divided by $\log_2 m$. For a sequence
 # $x_1..x_N$:
 #
@@ -180,7 +161,7 @@ print("x =", x.round(4))
 print("Y =\n", Y.round(4))
 print("singular values σ =", sigma.round(6), "  normalised σ/Σσ =", p.round(4))
 print(f"H = {H:.6f} bits,  SVDE = H / log2(3) = {svde_by_hand:.15f}")
-print(f"library svd_entropy(x) = {svd_entropy(x):.15f}   (spec §7 golden value 0.986853760122357)")
+print(f"library svd_entropy(x) = {svd_entropy(x):.15f}   (docs/treemtl.md §7 golden value 0.986853760122357)")
 assert abs(svde_by_hand - 0.986853760122357) < 1e-12 and abs(svd_entropy(x) - svde_by_hand) < 1e-15
 
 # %% [markdown]
@@ -217,8 +198,8 @@ pd.Series({name: svd_entropy(v) for name, v in examples.items()}, name="SVDE").r
 # which is what `task_weights(table)` returns. The paper's Eq. (1) writes
 # $w_i = \frac{1}{T-1}\sum_{j \ne i} -\mathrm{SVDE}(\Delta t_i^{(0)}, \dots, \Delta t_i^{(B)} \mid t_i, t_j)$ followed by
 # "normalize so that their sum is equal to one". Read literally, every $w_i$ is negative and dividing by their
-# (negative) sum gives $w \propto$ mean SVDE — *higher* entropy, *higher* weight, the opposite of the text (spec
-# §10.2). The paper also includes row $b=0$ (spec §10.1; `include_row0=True`). mtlkit follows the code.
+# (negative) sum gives $w \propto$ mean SVDE — *higher* entropy, *higher* weight, the opposite of the text (docs/treemtl.md
+# §10.2). The paper also includes row $b=0$ (docs/treemtl.md §10.1; `include_row0=True`). mtlkit follows the code.
 
 # %%
 def mean_svde(table, include_row0=False):
@@ -228,6 +209,7 @@ def mean_svde(table, include_row0=False):
                      for t in range(table.T)])
 
 
+# %%
 weights = {}
 for key in [("nyuv2", "resnet34"), ("taskonomy", "resnet34")]:
     table = tables[key]
@@ -271,7 +253,7 @@ plt.show()
 # %%
 w_nyu = task_weights(nyu)
 print(f"S(#45) by hand = w · estimates = {w_nyu @ nyu.estimate(L45):.15f};  library: {nyu.score(L45):.15f} "
-      "(spec §8: 4.041875456304786)")
+      "(docs/treemtl.md §8: 4.041875456304786)")
 top_nyu = recommend(nyu, "resnet34@321", k=k)
 top_nyu[["layout", "paper_index", "score", "est_segment_semantic", "est_normal", "est_depth_zbuffer",
          "macs_pct", "params_pct"]].round(4)
@@ -279,7 +261,7 @@ top_nyu[["layout", "paper_index", "score", "est_segment_semantic", "est_normal",
 # %% [markdown]
 # The ranking starts **#45, #0, #50, #37, #49** — the same five layouts as the paper's Table 1, whose FLOPs(%) and
 # #Params(%) columns match these to the rounding. The paper lists **#0 first**; on the released table #45 scores
-# 4.042 and #0 3.933, so the estimator ranks #45 first (spec §10.5). The authors' own notebook comment lists
+# 4.042 and #0 3.933, so the estimator ranks #45 first (docs/treemtl.md §10.5). The authors' own notebook comment lists
 # "45, 0, 50, 37, 49" — consistent with the code, so the order of Table 1's rows is most likely not the estimator's
 # rank order (perhaps sorted by another criterion; the paper does not say). mtlkit reports what the estimator
 # ranks and does not force the paper's order.
@@ -291,44 +273,25 @@ top_tko[["layout", "paper_index", "score"] + [f"est_{n}" for n in tko.task_names
 
 
 # %%
-def draw_top(df, table, title, name):
-    """Draw the recommended layouts of a recommend() frame as trees, with the score bar chart in the last panel."""
-    names = [SHORT.get(n, n) for n in table.task_names]
-    n = len(df) + 1
-    cols = 2
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(20, (0.8 * table.T + 1.6) * rows))
-    for ax, (rank, row) in zip(axes.flat, df.iterrows()):
-        row.layout.draw(ax=ax, task_names=names,
-                        title=f"rank {rank}: paper #{row.paper_index}   score {row.score:.4f}   "
-                              f"FLOPs {row.macs_pct:+.2f} %\n{row.layout}")
-    bar = axes.flat[len(df)]
-    bar.barh([f"rank {r}: #{i}" for r, i in zip(df.index, df.paper_index)][::-1], df.score[::-1])
-    bar.set(xlabel="score S (weighted estimated Δt, %)", title="scores of the recommended layouts")
-    for ax in axes.flat[n:]:
-        ax.set_axis_off()
-    fig.suptitle(title)
-    fig.tight_layout()
-    savefig(fig, name)
-    plt.show()
-
-
-draw_top(top_nyu, nyu, f"NYUv2 / Deeplab-ResNet34: the estimator's top-{k} (paper Table 1 lists #0, #45, #50, "
-         "#37, #49)", "05_top5_nyuv2")
+fig = draw_top_layouts(top_nyu, nyu, f"NYUv2 / Deeplab-ResNet34: the estimator's top-{k} (paper Table 1 lists #0, "
+                       "#45, #50, #37, #49)")
+savefig(fig, "05_top5_nyuv2")
+plt.show()
 
 # %%
-draw_top(top_tko, tko, f"Taskonomy / Deeplab-ResNet34: the estimator's top-{k} without a budget",
-         "05_top5_taskonomy")
+fig = draw_top_layouts(top_tko, tko, f"Taskonomy / Deeplab-ResNet34: the estimator's top-{k} without a budget")
+savefig(fig, "05_top5_taskonomy")
+plt.show()
 
 # %% [markdown]
 # On Taskonomy the unbudgeted top-1 is **#352**; the paper's Table 2 "w/o budget" row shows **#353**, which differs
 # only in block 3 and is 4th here (2.063 vs 2.308). Table 2 is titled "top-1 recommended", but the authors'
 # notebooks suggest each row is the best model *after training* among the recommender's top-5 under that budget
-# (spec §10.6) — #353 is in this top-5. Notebook 06 continues with the budgets of Table 2.
+# (docs/treemtl.md §10.6) — #353 is in this top-5. Notebook 06 continues with the budgets of Table 2.
 #
 # ## 6. How much do the choices matter?
 #
-# **The weights.** The top-5 under the spec's weight variants (spec §10.1–10.3):
+# **The weights.** The top-5 under the weight variants of docs/treemtl.md §10.1–10.3:
 
 # %%
 def top_indices(table, weights, n=5):
@@ -351,7 +314,7 @@ pd.DataFrame(variants).map(lambda v: ", ".join(map(str, v)))
 
 # %% [markdown]
 # Including row 0 leaves both top-5s unchanged; the literal Eq. (1), uniform weights or another embedding order
-# reorder them (NYUv2: 49, 0, 34, 45, 37 with w ∝ SVDE — the spec's values, reproduced). The small NYUv2 space
+# reorder them (NYUv2: 49, 0, 34, 45, 37 with w ∝ SVDE — the values of docs/treemtl.md §10.2, reproduced). The small NYUv2 space
 # (51 layouts) makes the top-5 sensitive to every detail of the weights.
 #
 # **The measurements.** Each two-task number comes from one training run. *Suppose* (a hypothetical noise model,
@@ -362,50 +325,17 @@ pd.DataFrame(variants).map(lambda v: ", ".join(map(str, v)))
 # which needs training); it only shows how fragile a top-1 built on single runs is.
 
 # %%
-def ranking(table, weights, bp):
-    """Paper indices of all layouts, best first (what recommend(k=None) ranks, without building Layout objects)."""
-    scores = PairScores.from_table(table, weights)              # the score as a sum over task pairs
-    return ranking_order(scores.ranking_keys(bp), bp)            # rows of bp are in paper order: row k = #k
-
-
-def stability(table, sigma, replicas, weights, rng):
-    bp = branch_point_matrix(table.T, table.B, order="paper")
-    base_order = ranking(table, weights, bp)
-    assert list(base_order[:5]) == list(recommend(table, k=5, weights=weights).paper_index)
-    top1, overlap, tau = 0, [], []
-    for _ in range(replicas):
-        values = table.values.copy()
-        values[:, :, 1:] += rng.normal(0.0, sigma, size=values[:, :, 1:].shape)   # row 0 stays 0
-        order_ = ranking(TwoTaskTable(values, table.task_names), weights, bp)
-        top1 += order_[0] == base_order[0]
-        overlap.append(len(set(order_[:5]) & set(base_order[:5])))
-        position = np.empty(len(order_), dtype=np.int64)
-        position[order_] = np.arange(len(order_))                # position[#k] = rank of layout #k
-        tau.append(kendalltau(np.arange(len(base_order)), position[base_order]).statistic)
-    return dict(top1_kept=top1 / replicas, top5_overlap=np.mean(overlap), kendall_tau=np.mean(tau))
-
-
 rng = np.random.default_rng(seed)
 rows = []
 for key in [("nyuv2", "resnet34"), ("taskonomy", "resnet34")]:
     for sigma in SIZES["sigmas"]:
         for w in ("svde", "uniform"):
             rows.append(dict(table="/".join(key), sigma=sigma, weights=w,
-                             **stability(tables[key], sigma, SIZES["replicas"], w, rng)))
+                             **ranking_stability(tables[key], sigma, SIZES["replicas"], w, rng)))
 stab = pd.DataFrame(rows)
 
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-for ax, col, label in zip(axes, ["top1_kept", "top5_overlap", "kendall_tau"],
-                          ["P(same top-1)", "mean |top-5 ∩ original top-5|", "mean Kendall τ vs original"]):
-    for (tname, w), grp in stab.groupby(["table", "weights"]):
-        ax.plot(grp.sigma, grp[col], marker="o", ls="-" if w == "svde" else "--", label=f"{tname}, {w}")
-    ax.set(xscale="log", xlabel="hypothetical noise σ per cell (percentage points)", ylabel=label)
-    ax.set_xticks(SIZES["sigmas"], [f"{s:g}" for s in SIZES["sigmas"]])
-    ax.minorticks_off()
-axes[0].legend(fontsize=8)
-fig.suptitle(f"Ranking stability under hypothetical measurement noise ({SIZES['replicas']} replicas per point, "
-             f"seed {seed}, scale={scale})")
-fig.tight_layout()
+fig = plot_noise_stability(stab, SIZES["sigmas"], f"Ranking stability under hypothetical measurement noise "
+                         f"({SIZES['replicas']} replicas per point, seed {seed}, scale={scale})")
 savefig(fig, "05_noise_stability")
 plt.show()
 stab.round(3)

@@ -23,7 +23,8 @@
 # backbone whose blocks the branching-point detector measures (ResNet-34 at cpu scale, a tiny test network at smoke
 # scale).
 #
-# *spec §n* below refers to the project's specification of the authors' code and data (`specs/treemtl.md`); the facts
+# *docs/treemtl.md §n* below is a section of [`docs/treemtl.md`](../docs/treemtl.md), this project's account of the
+# authors' code and data; the facts
 # used here are summarised, with their tests, in `mtlkit/treemtl/README.md`.
 
 # %% tags=["parameters"]
@@ -48,6 +49,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.treemtl import (TwoTaskTable, count_layouts, get_block_costs, layout_costs, paper_layout, pareto_front,
                             published_table, recommend, top_k)
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import plot_pareto_front, synthetic_family_table, top1_by_budget
 
 out = check_params(scale, seed, device, out_dir)
 use_style()
@@ -74,11 +76,11 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, sizes={SIZES}")
 # $$\mathrm{cost}(\mathbf L) = \sum_{c=0}^{B-1} |L_c|\, f_c \qquad (f_c = \text{cost of one copy of block } c),$$
 #
 # plus the task heads, which every layout has and which the paper's FLOPs(%) / #Params(%) columns leave out: those
-# compare the backbone part with $T$ independent backbones, $100\,(\mathrm{cost}/(T\sum_c f_c) - 1)$ (spec §4).
+# compare the backbone part with $T$ independent backbones, $100\,(\mathrm{cost}/(T\sum_c f_c) - 1)$ (docs/treemtl.md §4).
 #
 # **Units.** The paper's "FLOPs" are what ptflops reports as MACs (multiply-accumulates); `torch.utils.flop_counter`
 # counts 2 FLOPs per MAC. mtlkit's columns say which: `macs`, and `flops = 2 × macs`. The per-block costs of the
-# paper's backbones (measured by the spec with ptflops on the authors' models) are registered as `resnet34@224`,
+# paper's backbones (measured with ptflops on the authors' models, docs/treemtl.md §4) are registered as `resnet34@224`,
 # `resnet34@321`, `mobilenetv2@224`, `mobilenetv2@321`; `layout_costs` does the sum. Taskonomy used 224×224 inputs.
 
 # %%
@@ -86,7 +88,7 @@ resnet, mobilenet = get_block_costs("resnet34@224"), get_block_costs("mobilenetv
 L958 = paper_layout(5, 5, 958)
 by_hand = sum(n * f for n, f in zip(L958.num_groups, resnet.macs))
 print(f"#958 = {L958}: copies per block {L958.num_groups}")
-print(f"MACs by hand Σ|L_c|·f_c = {by_hand:,}  (spec §11.9: 72,316,816,512)")
+print(f"MACs by hand Σ|L_c|·f_c = {by_hand:,}  (docs/treemtl.md §11.9: 72,316,816,512)")
 pd.Series(layout_costs(L958, resnet)).to_frame("#958 on resnet34@224")
 
 # %%
@@ -115,7 +117,7 @@ plt.show()
 #
 # The paper states budgets as "within $k$ models": the backbone cost must not exceed $k$ copies of one backbone.
 # The comparison is **inclusive** ($\le$): #817 `[03,124]x5` keeps exactly two copies of every block and must be
-# feasible at $k=2$ (spec §4). `recommend(table, block_costs, budget=k)` keeps the layouts within the budget and ranks
+# feasible at $k=2$ (docs/treemtl.md §4). `recommend(table, block_costs, budget=k)` keeps the layouts within the budget and ranks
 # them by score; `backbones` is a layout's cost in units of one backbone.
 
 # %%
@@ -147,10 +149,10 @@ pd.DataFrame(rows).set_index("budget").round(2)
 # top-1 **is** the paper's pick (#958, #817, #0); without a budget the estimator prefers #352 and puts the paper's
 # #353 (which differs only in block 3) 4th; within 3 models it prefers #1037 and puts the paper's #1046 (same cost)
 # 2nd. Every paper pick is in our top-5 under its budget, which fits the authors' notebooks: each Table 2 row looks
-# like the best model *after training* among the recommender's top-5 (spec §10.6; `mtlkit/treemtl/README.md`,
+# like the best model *after training* among the recommender's top-5 (docs/treemtl.md §10.6; `mtlkit/treemtl/README.md`,
 # "The paper's tables vs the published data"). The cost columns match the paper's to the rounding, except #353's
 # FLOPs: the paper prints −11.31 %, the measured layout costs −9.15 % (a transcription error in the authors' plotting
-# notebook, spec §4). A budget of 1 model admits only the all-shared #0.
+# notebook, docs/treemtl.md §4). A budget of 1 model admits only the all-shared #0.
 #
 # ## 3. The Pareto front of estimated score vs cost
 #
@@ -160,32 +162,12 @@ pd.DataFrame(rows).set_index("budget").round(2)
 # cost="backbones")`: sorted by cost, a layout is on the front iff it scores higher than every cheaper one.
 
 # %%
-def plot_front(ax, full, front, title, picks=()):
-    ax.scatter(full.backbones, full.score, s=5, color="0.7", label=f"all {len(full):,} layouts", rasterized=True)
-    ax.step(front.backbones, front.score, where="post", color="C3", lw=1.5)
-    ax.scatter(front.backbones, front.score, s=25, color="C3", zorder=3, label=f"Pareto front ({len(front)})")
-    for k in range(1, full.attrs["T"] + 1):
-        ax.axvline(k, color="0.5", ls=":", lw=0.8)
-    previous = -np.inf
-    for _, row in front.iterrows():                              # label front points that are not crowded
-        if row.paper_index not in picks and row.backbones - previous > 0.15:
-            ax.annotate(f"#{row.paper_index}", (row.backbones, row.score), xytext=(-4, 6), textcoords="offset points",
-                        color="C3", fontsize=8, ha="right")
-        previous = row.backbones
-    for pick in picks:
-        row = full[full.paper_index == pick].iloc[0]
-        ax.scatter(row.backbones, row.score, s=70, facecolor="none", edgecolor="C0", lw=1.5, zorder=4)
-        ax.annotate(f"#{pick}", (row.backbones, row.score), xytext=(4, -12), textcoords="offset points",
-                    color="C0", fontsize=9)
-    ax.set(xlabel="backbone cost in MACs (number of backbone models)", ylabel="estimated score S (%)", title=title)
-    ax.legend(loc="lower right", fontsize=9)
-
-
 full_r = recommend(tko, resnet, k=None)                          # every layout, ranked, with costs
 front_r = pareto_front(full_r, cost="backbones")
 fig, ax = plt.subplots(figsize=(10, 5.5))
-plot_front(ax, full_r, front_r, "Taskonomy / Deeplab-ResNet34: estimated score vs cost (blue rings: paper Table 2)",
-           picks=[i for i in PAPER_TABLE2.values()])
+plot_pareto_front(ax, full_r, front_r,
+                  "Taskonomy / Deeplab-ResNet34: estimated score vs cost (blue rings: paper Table 2)",
+                  picks=[i for i in PAPER_TABLE2.values()])
 savefig(fig, "06_pareto_front")
 plt.show()
 front_r[["layout", "paper_index", "score", "backbones", "macs_pct", "params_pct"]].round(3)
@@ -264,6 +246,8 @@ for u, name in enumerate(tko.task_names):
         v[0, 1] = tko.values[u, edge]                                 # u with the new task, as u with edge (assumed)
         v[1, 0] = tko.values[edge, u]                                 # the new task with u, as edge with u (assumed)
     new_pairs.append(TwoTaskTable(v, [name, NEW], source=f"HYPOTHETICAL ({name}, {NEW})"))
+
+# %%
 six = tko.merge(*new_pairs)                                           # 10 measured pairs + 5 hypothetical ones
 print("tasks:", six.task_names, f"(T={six.T}); pairs from the published table: {tko.T * (tko.T - 1) // 2}, "
       f"hypothetical: {len(new_pairs)}")
@@ -298,15 +282,6 @@ plt.show()
 # The front of section 3 answers every budget at once; as a table, the top-1 for budgets between 1 and 5 models:
 
 # %%
-def top1_by_budget(table, costs, budgets, budget_on="macs"):
-    rows = []
-    for b in budgets:
-        top = recommend(table, costs, budget=b, k=1, budget_on=budget_on).iloc[0]
-        rows.append(dict(budget=b, top1=f"#{top.paper_index}", layout=str(top.layout), score=top.score,
-                         backbones=top.backbones, flops_pct=top.macs_pct, params_pct=top.params_pct))
-    return pd.DataFrame(rows).set_index("budget")
-
-
 budgets = [1, 1.5, 2, 2.5, 3, 3.5, 4, 5]
 top1_by_budget(tko, resnet, budgets).round(3)
 
@@ -330,8 +305,8 @@ compare.round(3)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(16, 5.5))
-plot_front(axes[0], full_r, front_r, "Taskonomy / Deeplab-ResNet34 (resnet34@224)")
-plot_front(axes[1], full_m, front_m, "Taskonomy / MobileNetV2 (mobilenetv2@224)")
+plot_pareto_front(axes[0], full_r, front_r, "Taskonomy / Deeplab-ResNet34 (resnet34@224)")
+plot_pareto_front(axes[1], full_m, front_m, "Taskonomy / MobileNetV2 (mobilenetv2@224)")
 fig.suptitle("Same tasks, two backbones: estimated score vs cost (scores come from different two-task tables)")
 fig.tight_layout()
 savefig(fig, "06_pareto_backbones")
@@ -381,18 +356,6 @@ def block_costs_for(B):
     return (fine_blocks if B == fine_blocks.B else coarsen(fine_blocks, B)).block_costs()
 
 
-def synthetic_table(T, B, rng):
-    """SYNTHETIC two-task table: hidden task families, drift +0.3 (same family) / -0.2 (other) per block + noise."""
-    family = rng.integers(0, 3, size=T)
-    v = np.zeros((T, T, B + 1))                                  # row b = 0 stays 0, as in the published tables
-    for t in range(T):
-        for u in range(T):
-            if t != u:
-                drift = 0.3 if family[t] == family[u] else -0.2
-                v[t, u, 1:] = np.cumsum(drift + rng.normal(0.0, 1.0, B))
-    return TwoTaskTable(v, [f"s{t}" for t in range(T)], source="SYNTHETIC (random, seeded)"), family
-
-
 rng = np.random.default_rng(seed)
 
 # %% [markdown]
@@ -401,7 +364,7 @@ rng = np.random.default_rng(seed)
 
 # %%
 T, B = SIZES["check"]
-table_c, _ = synthetic_table(T, B, rng)
+table_c, _ = synthetic_family_table(T, B, rng)
 costs_c = block_costs_for(B)
 for budget in SIZES["budgets"]:
     t0 = time.perf_counter()
@@ -421,9 +384,11 @@ for budget in SIZES["budgets"]:
 
 # %%
 T, B = SIZES["big"]
-table_b, family = synthetic_table(T, B, rng)
+table_b, family = synthetic_family_table(T, B, rng)
 costs_b = block_costs_for(B)
 print(f"SYNTHETIC table: T={T} tasks, B={B} blocks, {count_layouts(T, B):,} layouts; hidden families {family}")
+
+# %%
 rows = []
 for budget in SIZES["budgets"]:
     t0 = time.perf_counter()
@@ -475,6 +440,22 @@ for args in (["--published", "taskonomy/resnet34", "--budget", "3", "--k", "5"],
     print("$ python -m mtlkit recommend", " ".join(args))
     result = subprocess.run([sys.executable, "-m", "mtlkit", "recommend", *args], capture_output=True, text=True)
     print(result.stdout or result.stderr)
+
+# %% [markdown]
+# ## 7. Explore it yourself
+#
+# `mtlkit.viz.whatif.explore` puts the questions of sections 2–4 behind controls: pick a published table or your
+# own two-task CSV (the format of `examples/my_2task.csv`), the tasks to include, a budget in backbone models and k.
+# It shows the top-k within the budget, the Pareto front with the budget (dashed) and the chosen top-1 (star), and
+# the chosen layout's tree. The full ranking of a task subset is computed once, so moving the budget or k only
+# filters it. In a live notebook you get the widgets; in the executed copies of `make run` and in the book you see
+# the static answer for the starting values below. Tables too large to enumerate (up to 40 tasks) switch to the
+# exact search of section 5 for every change.
+
+# %%
+from mtlkit.viz.whatif import explore
+
+explorer = explore("taskonomy/resnet34", budget=2, k=5)
 
 # %% [markdown]
 # ## Try it

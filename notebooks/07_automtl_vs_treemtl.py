@@ -430,7 +430,8 @@ if len(ours):
           .round(3).to_string())
 else:
     print("\nno recorded run of reproductions/treemtl_table3 yet")
-#
+
+# %% [markdown]
 # **AutoMTL's seed dependence.** Two seeds of the same search agree on a fraction of the (node, task) decisions
 # printed in section 4 — about a third is what chance gives with three equally likely choices (notebook 03, §6).
 # The spread of $\Delta_T$ over seeds is the other half of that story:

@@ -12,14 +12,14 @@
 # # AutoMTL · backbone generalisation: MobileNetV2 and MNasNet on CityScapes
 #
 # **What this reproduces.** AutoMTL's claim that its compiler turns *any* CNN backbone into a multi-task supermodel
-# (§3.1), shown on CityScapes with MobileNetV2 and MNasNet next to the paper's Deeplab-ResNet34 (spec `automtl.md`
+# (§3.1), shown on CityScapes with MobileNetV2 and MNasNet next to the paper's Deeplab-ResNet34 (docs/automtl.md
 # §5.3; the paper's numbers for these backbones are not in the material available to this project, so the report
 # shows our rows only). Two parts:
 #
 # 1. **What the compiler makes of each backbone** — conv nodes, the depth $D$ that weighs the regulariser
 #    ($w_i = (D-d_i)/D$), which nodes can skip by an identity, where a skip would need a 1×1 projection, and the
 #    parameters the paper's accounting counts. These are properties of the architecture: **exact at every scale**
-#    (computed here at a small input; the counts do not depend on it) and equal to the spec's values for the
+#    (computed here at a small input; the counts do not depend on it) and equal to the values of docs/automtl.md §7.2 for the
 #    original (§1.6, §7.4: ResNet-34 36 convs, $D = 33$, 7 projections with 347,968 parameters; MobileNetV2 52 convs,
 #    $D = 52$, 39 projections with 2,545,216).
 # 2. **The search on each backbone** — single-task networks and AutoMTL (the paper's pipeline: depth-weighted
@@ -95,7 +95,7 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}; reference {refe
 # 1×1 projection only where it costs at most half the conv) and with the paper's (`"project"`: wherever the shape
 # changes). MobileNetV2 and MNasNet have 39 shape-changing convs (1×1 expansions and projections, depthwise and
 # strided convs): with the paper's skip each would get a projection branch, together larger than the backbone's own
-# convs (spec §6.2 #6); `auto` keeps one.
+# convs (docs/automtl.md §6.2 #6); `auto` keeps one.
 
 # %%
 names = [backbone] + [b for b in backbones if b != backbone]
@@ -164,7 +164,7 @@ print(f"recorded {n} rows in reproductions/results/{TABLE}.csv (or $MTLKIT_RESUL
 #
 # `-p scale paper -p device cuda -p data_root /data/mtl` trains, per backbone, the single-task, hard-sharing and
 # AutoMTL models on the real CityScapes (the setting of `automtl_cityscapes` with the backbone swapped: ASPP heads on
-# the 1280-channel 7×7 features, which the spec calls nearly degenerate, §1.5). The Deeplab-ResNet34 reference is
+# the 1280-channel 7×7 features, nearly degenerate, docs/automtl.md §1.5). The Deeplab-ResNet34 reference is
 # the `automtl_cityscapes` paper-scale run (same cache key).
 
 # %% [markdown]

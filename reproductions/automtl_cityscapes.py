@@ -20,7 +20,7 @@
 #   \frac{M_{t,j}-M^{\mathrm{STL}}_{t,j}}{M^{\mathrm{STL}}_{t,j}}\times 100\,\%,\qquad
 #   \Delta_T = \frac1T\sum_t \Delta_t$$
 #
-# ($l_j = 1$ where lower is better; spec `automtl.md` §4.4). We train four models with the same post-train code:
+# ($l_j = 1$ where lower is better; docs/automtl.md §4.4). We train four models with the same post-train code:
 # **Single-Task** (every conv task-specific: two independent networks), **Multi-Task** (every conv shared; each task
 # keeps its BN layers, as the paper's supermodel), **AutoMTL** — the paper's pipeline: policy-train with the
 # depth-weighted regulariser
@@ -30,7 +30,7 @@
 # `mtlkit/automtl/README.md`). The paper's soft-sharing and NAS baselines (Cross-Stitch, Sluice, NDDR-CNN, MTAN, DEN,
 # AdaShare) are not implemented in the kit: their rows stay paper-only slots.
 #
-# **What is exact at every scale.** The paper's published CityScapes architecture (spec §7.14) counted the paper's
+# **What is exact at every scale.** The paper's published CityScapes architecture (docs/automtl.md §7.14) counted the paper's
 # way: 28,854,656 conv parameters, 32.16 % fewer than two single-task ResNet-34s (section 1). This row *is* the
 # paper's experiment (a count, not a training run), so the report compares it with the paper at every scale.
 #
@@ -89,10 +89,10 @@ print(f"policy-train {cfg.policy_train_iterations} iterations, (P, N) = ({cfg.po
 # %% [markdown]
 # ## 1. The paper's CityScapes architecture, counted exactly
 #
-# The authors' `Paper.ipynb` counts parameters its own way (spec §5.1): conv weights only; a conv counts **once** if
+# The authors' `Paper.ipynb` counts parameters its own way (docs/automtl.md §5.1): conv weights only; a conv counts **once** if
 # any task shares it and **once more per task** that specialises it; a skip counts 0 (even the 1×1 conv + BN
 # projections where the shape changes); BN and heads are left out. Reduction $= 1 - \text{count}/(T\cdot
-# \text{one backbone's convs})$. Applied to the paper's sampled policy (spec §7.14: 36 conv choices per task,
+# \text{one backbone's convs})$. Applied to the paper's sampled policy (docs/automtl.md §7.14: 36 conv choices per task,
 # mapped to ResNet-34 module names), `mtlkit.automtl.count_params(..., "paper")` gives the published numbers
 # exactly; the "full" count adds what the paper leaves out (skip projections, task BNs; heads here are 1×1).
 # The paper's #Params column is most likely $42.569 \times (1 - 0.3216) = 28.88$ M (the notebook's arithmetic,
@@ -108,7 +108,7 @@ published["ours"] = [f"{v:,.0f}" if v >= 1000 else f"{v:.4f}" for v in published
 published[["method", "metric", "ours", "paper"]]
 
 # %%
-fig = plot_policies({"AutoMTL's published CityScapes policy (spec §7.14)": acc["policy"]},
+fig = plot_policies({"AutoMTL's published CityScapes policy (docs/automtl.md §7.14)": acc["policy"]},
                     ("segment_semantic", "depth_zbuffer"), title="Deeplab-ResNet34, 36 conv nodes")
 savefig(fig, "automtl_cityscapes_published_policy")
 plt.show()
@@ -155,7 +155,7 @@ savefig(fig, "automtl_cityscapes_policies")
 plt.show()
 
 # %% [markdown]
-# **Reading it.** With near-uniform learned distributions (spec §2.6) the paper's single $\tau = 1$ sample draws
+# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample draws
 # *specific* for about a third of the (node, task) pairs, so its size is set mostly by the draw; the resource-aware
 # search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest one if none does — printed
 # above). At `cpu` scale one seed and a few hundred iterations make Δt differences of a few percent noise-level: run
@@ -183,7 +183,7 @@ print(f"recorded {len(rows)} trained rows and {len(published)} exact rows in {pa
 # resumable. Differences to the paper's code that remain at paper scale: one joint batch of 16 for both tasks with
 # one summed optimizer step per iteration (the original: a batch per task and a step per task), bilinear
 # upsampling in the loss, and the baselines post-trained with AutoMTL's own schedule (30 k iterations) — the
-# authors trained their single-task and hard-sharing baselines with other schedules (spec §3.6).
+# authors trained their single-task and hard-sharing baselines with other schedules (docs/automtl.md §3.6).
 
 # %%
 pd.Series(paper_plan("cityscapes", backbone), dtype=object).to_frame("paper scale")

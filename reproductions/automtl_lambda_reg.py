@@ -12,7 +12,7 @@
 # # AutoMTL · the λ_reg ablation on CityScapes
 #
 # **What this reproduces.** AutoMTL's ablation of the regulariser weight (its Table 6 by a third-party summary; the
-# authors' `ablation.py`, spec `automtl.md` §5.3): the paper's pipeline on CityScapes with
+# authors' `ablation.py`, docs/automtl.md §5.3): the paper's pipeline on CityScapes with
 # $\lambda_{reg} \in \{0.01, 0.001, 0.0005, 0.0001\}$, reporting the searched model's parameters and its relative
 # performance. Policy-train minimises, per policy iteration,
 #
@@ -20,7 +20,7 @@
 #   L_{reg}(t) = \sum_i \frac{D-d_i}{D}\Big[\mathrm{softplus}\big(s(p_{i,sp}-p_{i,sh})\big)
 #   + \mathrm{softplus}\big(s(p_{i,sk}-p_{i,sh})\big)\Big]$$
 #
-# (spec §2.5: depth weights $w_i = (D-d_i)/D$, $s = 6$, $p$ a fresh Gumbel-softmax draw): a larger $\lambda_{reg}$
+# (docs/automtl.md §2.5: depth weights $w_i = (D-d_i)/D$, $s = 6$, $p$ a fresh Gumbel-softmax draw): a larger $\lambda_{reg}$
 # pushes the lower layers harder towards *shared*, so the searched model should get smaller, at some cost in
 # accuracy. Then one $\tau = 1$ sample is post-trained from scratch and compared with the single-task models by
 # $\Delta_t$ (notebook `automtl_cityscapes`). The paper's values of this table are not in the material available
@@ -32,7 +32,7 @@
 # **Scales.** `smoke` proves the code path. `cpu` is the **SynthScenes stand-in for CityScapes** of
 # `automtl_cityscapes` (tiny_resnet, 200 + 200 iterations, 40 of them policy iterations): each new λ costs one
 # policy-train, plus a post-train unless its sampled architecture is one already trained. `paper` runs the paper's setting on the real CityScapes under `data_root` (GPU; not run
-# here). The spec also lists λ paired with bottom-K forced sharing (0.01/30 … 0.0001/10); that variant is not run.
+# here). The authors' ablation also pairs λ with bottom-K forced sharing (0.01/30 … 0.0001/10); that variant is not run.
 
 # %% tags=["parameters"]
 scale = "cpu"  # "smoke" (tests) | "cpu" (make run, SynthScenes stand-in) | "paper" (GPU, CityScapes under data_root)
@@ -127,7 +127,7 @@ plt.show()
 # **Reading it.** In the paper's pipeline the architecture is one τ = 1 draw from $\mathrm{softmax}(\alpha)$, here
 # with the same sample seed for every λ (common random numbers: two λ values draw different choices only where their
 # distributions differ enough to move a draw across a category boundary; the count of distinct architectures is
-# printed above). A few dozen Adam steps at lr 0.01 move a logit by well under one unit (spec §2.6: the learned
+# printed above). A few dozen Adam steps at lr 0.01 move a logit by well under one unit (docs/automtl.md §2.6: the learned
 # policies stay near uniform), so at `cpu` scale the draw — not λ — decides the choices: compare `backbones` (one
 # draw) with `expected_backbones` (its mean). The regulariser's effect shows in the distribution: with Adam, what
 # matters is its gradient *relative to* the task loss's, and `mean_p_shared` and `expected_backbones` are ordered

@@ -20,7 +20,7 @@
 #   \frac{M_{t,j}-M^{\mathrm{STL}}_{t,j}}{M^{\mathrm{STL}}_{t,j}}\times 100\,\%,\qquad
 #   \Delta_T = \frac1T\sum_t \Delta_t$$
 #
-# ($l_j = 1$ where lower is better; spec `automtl.md` §4.4). The four models, post-trained by the same code:
+# ($l_j = 1$ where lower is better; docs/automtl.md §4.4). The four models, post-trained by the same code:
 # **Single-Task** (three independent networks: every conv task-specific), **Multi-Task** (every conv shared,
 # task BNs), **AutoMTL** (the paper's pipeline: depth-weighted regulariser with the NYUv2 preset's
 # $\lambda_{reg} = 0.001$, (50, 50) alternation, $\tau$ decaying to 0.147, one $\tau = 1$ sample) and **our
@@ -134,7 +134,7 @@ savefig(fig, "automtl_nyuv2_policies")
 plt.show()
 
 # %% [markdown]
-# **Reading it.** With near-uniform learned distributions (spec §2.6) the paper's single $\tau = 1$ sample draws
+# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample draws
 # *specific* for about a third of the (node, task) pairs, so its size is set mostly by the draw; the resource-aware
 # search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest one if none does — printed
 # above). At `cpu` scale one seed and a few hundred iterations make Δt differences of a few percent noise-level: run
@@ -160,7 +160,7 @@ print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
 # Differences to the paper's code that remain at paper scale: one joint batch of 16 for all tasks with one summed
 # optimizer step per iteration (the original: a batch per task and a step per task), bilinear
 # upsampling in the loss, and the baselines post-trained with AutoMTL's own schedule (30 k iterations) — the
-# authors trained their single-task and hard-sharing baselines with other schedules (spec §3.6).
+# authors trained their single-task and hard-sharing baselines with other schedules (docs/automtl.md §3.6).
 
 # %%
 pd.Series(paper_plan("nyuv2", backbone), dtype=object).to_frame("paper scale")

@@ -12,15 +12,14 @@
 # # AutoMTL · search cost: policy-train time, ours vs the original scheme
 #
 # **What this reproduces.** AutoMTL reports the GPU time of its search (the authors' `search_cost.py` times
-# policy-train: 20 k iterations, (100, 400) alternation on CityScapes and Taskonomy, (50, 50) on NYUv2; spec
-# `automtl.md` §5.3). The paper's numbers are not in the material available to this project, so the report's paper
+# policy-train: 20 k iterations, (100, 400) alternation on CityScapes and Taskonomy, (50, 50) on NYUv2; docs/automtl.md §5.3). The paper's numbers are not in the material available to this project, so the report's paper
 # column stays empty; what this notebook gives is **the measurement and the estimate method**, run at the chosen
 # scale:
 #
 # * **per-iteration time** of policy-train for two schemes on the same supermodel and data — *ours*: one
 #   tree-executed soft forward for all tasks on a joint batch, one summed backward that skips the gradients of the
 #   group that does not step, one optimizer step; the **original**: per task its own batch, forward, backward and
-#   optimizer step, every gradient computed (`step_mode="per_task"`, `freeze_inactive=False`; spec §3.1);
+#   optimizer step, every gradient computed (`step_mode="per_task"`, `freeze_inactive=False`; docs/automtl.md §3.1);
 # * the **whole policy-train stage** of the chosen scale, timed for both schemes (below paper scale);
 # * the **estimate** of a full paper-schedule stage from the per-iteration times,
 #
@@ -120,7 +119,7 @@ display_table.round(1)
 ratios.round(2)
 
 # %%
-where = f"scale={scale}, {device}" + ("" if scale == "paper" else ", SynthScenes stand-ins, 1 thread")
+where = f"scale={scale} on {device}" + ("" if scale == "paper" else ", SynthScenes stand-ins, 1 thread")
 fig = plot_search_cost(timings, title=f"policy-train cost per iteration ({where}; load {load[0]:.1f})")
 savefig(fig, "automtl_search_cost_per_iteration")
 plt.show()

@@ -19,7 +19,7 @@
 # $$\Delta_t = (-1)^{l_t}\,\frac{M_t-M^{\mathrm{STL}}_t}{M^{\mathrm{STL}}_t}\times 100\,\%,\qquad
 #   \Delta_T = \frac1T\sum_t \Delta_t$$
 #
-# ($l_t = 1$ where lower is better; spec `automtl.md` §4.4). The four models, post-trained by the same code:
+# ($l_t = 1$ where lower is better; docs/automtl.md §4.4). The four models, post-trained by the same code:
 # **Single-Task** (five independent networks), **Multi-Task** (every conv shared, task BNs), **AutoMTL** (the
 # paper's pipeline: depth-weighted regulariser, $\lambda_{reg} = 0.0005$, (100, 400) alternation, one $\tau = 1$
 # sample) and **our resource-aware variant** (expected parameter cost, budget 1.5 backbones, straight-through hard
@@ -134,7 +134,7 @@ savefig(fig, "automtl_taskonomy_policies")
 plt.show()
 
 # %% [markdown]
-# **Reading it.** With near-uniform learned distributions (spec §2.6) the paper's single $\tau = 1$ sample draws
+# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample draws
 # *specific* for about a third of the (node, task) pairs, so its size is set mostly by the draw; the resource-aware
 # search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest one if none does — printed
 # above). At `cpu` scale one seed and a few hundred iterations make Δt differences of a few percent noise-level: run
@@ -161,7 +161,7 @@ print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
 # Differences to the paper's code that remain at paper scale: one joint batch of 16 for all tasks with one summed
 # optimizer step per iteration (the original: a batch per task and a step per task), bilinear
 # upsampling in the loss, and the baselines post-trained with AutoMTL's own schedule (30 k iterations) — the
-# authors trained their single-task and hard-sharing baselines with other schedules (spec §3.6).
+# authors trained their single-task and hard-sharing baselines with other schedules (docs/automtl.md §3.6).
 
 # %%
 pd.Series(paper_plan("taskonomy", backbone), dtype=object).to_frame("paper scale")

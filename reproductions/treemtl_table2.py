@@ -26,7 +26,7 @@
 # calls each row "top-1", but on the released table the estimator's top-1 is the paper's pick for 4, 2 and 1 models
 # only; without a budget it prefers #352 and within 3 models #1037 (the paper's #353 and #1046 rank 4th and 2nd).
 # The authors' notebooks suggest each row is the best *after training* among the recommender's top-5 under the
-# budget (specs/treemtl.md §10.6) — every pick is in our budgeted top-5. We report, not force.
+# budget (docs/treemtl.md §10.6) — every pick is in our budgeted top-5. We report, not force.
 #
 # *The trained part* trains the five picks, the recommender's two differing top-1s and five single-task models, and
 # reports $\Delta_t$: on the real Taskonomy with Deeplab-ResNet34 at `scale="paper"`, on a small SynthScenes stand-in
@@ -129,8 +129,7 @@ print(f"recorded {len(rows)} rows in {path}")
 # block of its group) and trained with the five tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two.
 #
-# * `scale="paper"`: Taskonomy under `data_root`, Deeplab-ResNet34 cut into the paper's five blocks (stem, layer1, …, layer4), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, spec
-#   `treemtl.md` §3), mtlkit's paper-compatible evaluators.
+# * `scale="paper"`: Taskonomy under `data_root`, Deeplab-ResNet34 cut into the paper's five blocks (stem, layer1, …, layer4), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.

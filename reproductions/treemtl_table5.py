@@ -18,7 +18,7 @@
 #
 # *The ranking part* (exact, every scale): the paper prints no index for its "Top-1" row, only its cost, −66.67 % FLOPs
 # and −66.67 % #Params — which identifies the all-shared layout #0 (the only layout with that cost). On the released
-# MobileNetV2 two-task table the estimator ranks #0 4th; its top-1 is #50. We report, not force (spec §10.7).
+# MobileNetV2 two-task table the estimator ranks #0 4th; its top-1 is #50. We report, not force (docs/treemtl.md §10.7).
 # *The baselines* are paper values only. *The trained part* trains #0 and the recommender's #50 against single-task
 # models (last section).
 
@@ -104,8 +104,7 @@ print(f"recorded {len(rows)} rows in {path}")
 # block of its group) and trained with the three tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two. At the CPU scales the stand-in is the same as Table 1's, so #0 and #50 come from the run cache.
 #
-# * `scale="paper"`: NYUv2 under `data_root`, MobileNetV2 cut into the paper's five blocks (its 32 detected blocks merged as the authors did), ASPP heads, 20,000 iterations at batch 16, Adam lr $10^{-3}$ halved every 4,000 (the authors' settings, spec
-#   `treemtl.md` §3), mtlkit's paper-compatible evaluators.
+# * `scale="paper"`: NYUv2 under `data_root`, MobileNetV2 cut into the paper's five blocks (its 32 detected blocks merged as the authors did), ASPP heads, 20,000 iterations at batch 16, Adam lr $10^{-3}$ halved every 4,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.

@@ -23,7 +23,7 @@
 #   recovers from the printed rows;
 # * no layout of the design space has the printed cost of the "Top-1" row (−53.99 % FLOPs, −44.86 % #Params) at the
 #   paper's input, so the row cannot be identified. The recommender's top-1 on the released MobileNetV2 two-task table,
-#   #3221, is also the layout with the closest cost. We report, not force (spec §10.7).
+#   #3221, is also the layout with the closest cost. We report, not force (docs/treemtl.md §10.7).
 #
 # *The baselines* are paper values only. *The trained part* trains the recommender's top-1 against single-task
 # models (last section).
@@ -112,8 +112,7 @@ print(f"recorded {len(rows)} rows in {path}")
 # block of its group) and trained with the five tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two. The paper's Top-1 cannot be identified, so only the recommender's top-1 #3221 is trained.
 #
-# * `scale="paper"`: Taskonomy under `data_root`, MobileNetV2 cut into the paper's five blocks (its 32 detected blocks merged as the authors did), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, spec
-#   `treemtl.md` §3), mtlkit's paper-compatible evaluators.
+# * `scale="paper"`: Taskonomy under `data_root`, MobileNetV2 cut into the paper's five blocks (its 32 detected blocks merged as the authors did), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.

@@ -29,7 +29,7 @@ def test_help_documents_every_option():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     options = [o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
-    assert len(options) == 17  # + --time-limit, --latency-budget-ms
+    assert len(options) == 18  # + --time-limit, --latency-budget-ms, --wide
     for option in options:
         assert option in proc.stdout
     assert "MACs" in proc.stdout and "what-if" in proc.stdout
@@ -95,7 +95,7 @@ def test_what_if_subsets_of_tasks(capsys):
     assert "est_edge_texture" not in out and "est_keypoints2d" in out
     rc, out, _ = _run(["--published", "taskonomy/resnet34", "--tasks", "keypoints2d,0,normal", "--k", "2"], capsys)
     assert rc == 0
-    assert "T=3 tasks ['segment_semantic', 'normal', 'keypoints2d']" in out and "51 layouts" in out
+    assert "tasks: 0=segment_semantic  1=normal  2=keypoints2d" in out and "51 layouts" in out
     assert "restricted to" in out
     top = recommend(tko.subset([0, 1, 3]), "resnet34@224", k=2)
     assert str(top.layout.iloc[0]) in out
@@ -125,8 +125,9 @@ def test_time_limit_on_twenty_named_tasks(tmp_path, capsys):
     rc, out, err = _run(["--table", str(path), "--block-costs", "1,2,3", "--budget", "3", "--k", "3",
                          "--time-limit", "1"], capsys)
     assert rc == 0, err
-    assert "T=20 tasks ['attr0', 'attr1'" in out and "anytime search (local search + relaxation" in out
-    assert "upper bound" in out and "% of the score range)" in out
+    flat = " ".join(out.split())  # the header is wrapped to 100 columns
+    assert "tasks: 0=attr0 1=attr1" in flat and "anytime search (local search + relaxation" in flat
+    assert "upper bound" in flat and "% of the score range)" in flat
     rc, out, err = _run(["--table", str(path), "--block-costs", "1,2,3", "--k", "2", "--format", "csv",
                          "--time-limit", "0.5"], capsys)
     assert rc == 0, err
@@ -136,7 +137,7 @@ def test_time_limit_on_twenty_named_tasks(tmp_path, capsys):
 def test_time_limit_small_table_is_exact(capsys):
     rc, out, err = _run(["--published", "taskonomy/resnet34", "--budget", "3", "--time-limit", "5"], capsys)
     assert rc == 0, err
-    assert "gap 0.000000 (0.00% of the score range); exact top-k" in out
+    assert "gap 0.000000 (0.00% of the score range); exact top-k" in " ".join(out.split())
     frames = []
     for extra in ([], ["--time-limit", "5"]):
         rc, out, err = _run(["--published", "taskonomy/resnet34", "--budget", "3", "--format", "csv"] + extra, capsys)
@@ -153,6 +154,57 @@ def test_many_task_errors(tmp_path, capsys):
     path, _ = _named_csv(tmp_path, 18)
     for limit in ("0", "-2"):
         rc, _, err = _run(["--table", str(path), "--time-limit", limit], capsys)
-        assert rc == 2 and "time_limit must be a number of seconds > 0" in err
+        assert rc == 2 and err.startswith("error: --time-limit: expected a finite number > 0"), err
     rc, _, err = _run(["--table", str(path)], capsys)
     assert rc == 2 and "--time-limit" in err and "T=18" in err
+
+
+def test_help_explains_the_layout_notation():
+    proc = subprocess.run([sys.executable, "-m", "mtlkit", "recommend", "--help"], capture_output=True, text=True,
+                          check=True)
+    assert "[03,124]x5" in proc.stdout and "'xN' repeats a block" in " ".join(proc.stdout.split())
+    assert "--wide" in proc.stdout
+
+
+def test_default_output_fits_100_columns_and_wide_shows_all(capsys):
+    argv = ["--published", "taskonomy/resnet34", "--budget", "2", "--k", "10"]
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0, err
+    assert max(map(len, out.splitlines())) <= cli.WIDTH
+    assert "est_segment_semantic" not in out and "[03,124]x5" in out and "xN = N such blocks" in out
+    rc, wide, err = _run([*argv, "--wide"], capsys)
+    assert rc == 0 and "est_segment_semantic" in wide and "macs_pct" in wide
+    assert max(map(len, wide.splitlines())) > cli.WIDTH
+
+
+def test_long_layouts_are_shortened_only_in_the_default_table(capsys, tmp_path):
+    path = tmp_path / "t12.csv"
+    import numpy as np
+
+    from mtlkit.treemtl.estimator import TwoTaskTable
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(12, 12, 6))
+    values[:, :, 0] = 0
+    TwoTaskTable(values, tuple(f"t{i}" for i in range(12))).to_csv(path)
+    rc, out, err = _run(["--table", str(path), "--k", "3", "--method", "search", "--weights", "uniform"], capsys)
+    assert rc == 0, err
+    assert max(map(len, out.splitlines())) <= cli.WIDTH
+
+
+def test_task_names_come_from_a_named_header_or_a_published_file_name(capsys, tmp_path):
+    rc, out, err = _run(["--table", "examples/my_2task.csv", "--k", "2"], capsys)
+    assert rc == 0, err
+    assert "tasks: 0=segment_semantic  1=normal  2=depth_zbuffer" in out
+    copy = tmp_path / "Taskonomy_2task_metrics_resnet_0123_val_acc__Sheet1.csv"
+    copy.write_bytes((PUBLISHED_DIR / copy.name).read_bytes())
+    rc, out, err = _run(["--table", str(copy), "--k", "2"], capsys)
+    assert rc == 0 and "4=edge_texture" in out
+    rc, out, err = _run(["--table", NYU, "--k", "2", "--task-names", "a,b,c"], capsys)
+    assert rc == 0 and "tasks: 0=a  1=b  2=c" in out  # explicit names win
+    named = tmp_path / "named.csv"
+    text = (PUBLISHED_DIR / copy.name).read_text()  # 5 tasks, numeric header -> letters
+    for i, name in enumerate("vwxyz"):
+        text = text.replace(f"({i},", f"({name},").replace(f", {i})", f", {name})")
+    named.write_text(text)
+    rc, out, err = _run(["--table", str(named), "--k", "1"], capsys)
+    assert rc == 0 and "tasks: 0=v  1=w  2=x  3=y  4=z" in out, err

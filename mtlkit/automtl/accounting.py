@@ -2,7 +2,7 @@
 
 Two parameter conventions, always reported side by side:
 
-* ``"paper"`` — exactly what the AutoMTL authors count (spec §5.1, their ``Paper.ipynb``): conv weights (+ bias) of
+* ``"paper"`` — exactly what the AutoMTL authors count (docs/automtl.md §5.1, their ``Paper.ipynb``): conv weights (+ bias) of
   the conv nodes only; a node counts **once** if at least one task shares it, plus once per task that specialises
   it; "skip" counts **0**, even when it is a 1×1 conv + BN; BN layers and heads are excluded. The reduction is
   ``1 - count / (T * single)``, ``single`` = the backbone's conv parameters.

@@ -1,4 +1,4 @@
-"""Baselines trained with the search's own post-train code (spec §3.6): single-task, hard sharing, random policies.
+"""Baselines trained with the search's own post-train code (docs/automtl.md §3.6): single-task, hard sharing, random policies.
 
 Every baseline is a model derived from the same supermodel and trained by :func:`~mtlkit.automtl.search.post_train`
 (same optimiser, schedule, initialisation and data), so differences come from the architecture alone:

@@ -10,7 +10,7 @@ so a model two notebooks need is trained once:
   :mod:`~mtlkit.automtl.synth` makes for runs that short (network lr 0.01, constant post-train lr, task weights 1).
   The NYUv2 stand-in *is* :func:`~mtlkit.automtl.synth.synth_setup` (notebook 03's setup: its runs are shared).
   These numbers prove the pipeline and show its behaviour on a small problem; they are never the paper's.
-* ``paper`` — the paper's setting (spec §3.5): the real dataset under ``data_root`` (AdaShare's splits ``train``,
+* ``paper`` — the paper's setting (docs/automtl.md §3.5): the real dataset under ``data_root`` (AdaShare's splits ``train``,
   ``train1``, ``train2``, ``test``), ``deeplab_resnet34`` with one ASPP head per task, the paper's 1×1 projection
   skips (``skip="project"``), task-specific BN, batch 16, the preset's iterations (CityScapes without pre-train,
   as the paper's reported model), the paper-compatible evaluators. It needs a GPU and the data; the tests only
@@ -19,7 +19,7 @@ so a model two notebooks need is trained once:
 On top: :func:`comparison` (single-task, hard sharing, the paper's pipeline, the resource-aware variant; every metric,
 Δt, parameters in both conventions), :func:`lambda_ablation`, :func:`backbone_setup` and :func:`compiler_facts`
 (backbone generalisation), :func:`time_policy_train` / :func:`policy_train_wall` / :func:`hours_estimate` (search
-cost), and :func:`published_policy_accounting` — the paper's CityScapes architecture counted exactly (spec §5.1,
+cost), and :func:`published_policy_accounting` — the paper's CityScapes architecture counted exactly (docs/automtl.md §5.1,
 §7.14), the one AutoMTL number this project can reproduce at every scale.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 DATASETS = ("cityscapes", "nyuv2", "taskonomy")
-#: The paper's tasks per dataset, in its order (spec §3.5).
+#: The paper's tasks per dataset, in its order (docs/automtl.md §3.5).
 PAPER_TASKS = {
     "cityscapes": ("segment_semantic", "depth_zbuffer"),
     "nyuv2": ("segment_semantic", "normal", "depth_zbuffer"),
@@ -59,14 +59,14 @@ PAPER_TASKS = {
 DATASET_NAMES = {"cityscapes": "CityScapes", "nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
 #: Backbones of the SynthScenes stand-in comparisons (they take ``width=``).
 STAND_IN_BACKBONES = ("tiny_resnet", "tiny_cnn")
-#: The backbone generalisation study: the paper's other backbones (spec §5.3), ResNet-34 as the reference.
+#: The backbone generalisation study: the paper's other backbones (docs/automtl.md §5.3), ResNet-34 as the reference.
 STUDY_BACKBONES = ("mobilenet_v2", "mnasnet1_0")
 BACKBONE_LABELS = {"deeplab_resnet34": "Deeplab-ResNet34", "resnet34": "ResNet-34", "mobilenet_v2": "MobileNetV2",
                    "mnasnet1_0": "MNasNet", "tiny_resnet": "tiny_resnet", "tiny_cnn": "tiny_cnn"}
 #: Method names as the paper's tables print them (``paper_values/automtl_*.csv``) -> how we obtain the model.
 METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline", "hard_sharing"),
            "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource")}
-#: The λ_reg values of the paper's ablation (spec §5.3; its Table 6).
+#: The λ_reg values of the paper's ablation (docs/automtl.md §5.3; its Table 6).
 LAMBDAS = (0.01, 0.001, 0.0005, 0.0001)
 
 #: Stand-in sizes per (dataset, scale): rendered images, resolution, batch, backbone width, stage lengths.
@@ -89,7 +89,7 @@ BACKBONE_SIZES = {
     "cpu": dict(n_train=256, n_test=64, resolution=32, batch=8, pre=0, policy=40, post=80, random=0,
                 head_width=32),
 }
-#: The paper's settings (spec §3.5): crop size, batch, stage lengths (CityScapes' reported model had no pre-train).
+#: The paper's settings (docs/automtl.md §3.5): crop size, batch, stage lengths (CityScapes' reported model had no pre-train).
 PAPER_SIZES = {
     "cityscapes": dict(resolution=224, batch=16, test_batch=8, pre=0, policy=20_000, post=30_000, random=0),
     "nyuv2": dict(resolution=321, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
@@ -316,7 +316,7 @@ def paper_plan(dataset: str, backbone: str = "deeplab_resnet34") -> dict[str, An
 
 # ------------------------------------------------------------------------------------------ the published policy
 def published_policy_accounting(backbone: str = "deeplab_resnet34") -> dict[str, Any]:
-    """The paper's CityScapes architecture (spec §7.14) counted in both conventions, exactly.
+    """The paper's CityScapes architecture (docs/automtl.md §7.14) counted in both conventions, exactly.
 
     Builds the supermodel of ``backbone`` (ResNet-34 conv shapes; the paper's ``skip="project"``) with 1×1 heads
     (19 and 1 outputs) at a small input (parameter counts do not depend on the resolution) and counts the policy.

@@ -1,13 +1,13 @@
 """Backbone → fx graph: tracing, shape propagation, discovery of the searchable layers, conv depth.
 
-This is the part of the AutoMTL compiler that replaces the original's Caffe prototxt parser (spec §1.1–1.2): any
+This is the part of the AutoMTL compiler that replaces the original's Caffe prototxt parser (docs/automtl.md §1.1–1.2): any
 ``nn.Module`` that ``torch.fx`` can trace is accepted. What it finds:
 
 * every ``nn.Conv2d`` call — a future virtual computation node (VCN), named by its module path
   (``"layer2.0.downsample.0"``), with its input and output shape from :class:`~torch.fx.passes.shape_prop.ShapeProp`;
 * every ``nn.BatchNorm2d`` call (task-specific, shared or searchable later);
 * the **depth** of each conv: the number of convs on the longest path from the input to it, itself included (the
-  original's definition, spec §1.2: ``max(parent depths) + 1`` for convs, ``max(parent depths)`` for other ops).
+  original's definition, docs/automtl.md §1.2: ``max(parent depths) + 1`` for convs, ``max(parent depths)`` for other ops).
   ``D`` = the largest depth (33 for ResNet-34, whose three 1×1 shortcuts run in parallel).
 
 In-place ops are made out-of-place (:func:`remove_inplace`) where that does not change the result: under tree
@@ -266,7 +266,7 @@ def trace_modes(backbone: nn.Module, leaf_modules: Iterable = ()) -> tuple[fx.Gr
 
 
 def fx_depths(graph: fx.Graph, conv_nodes: set[str]) -> dict[str, int]:
-    """Depth of every fx node: convs on the longest path from the inputs (spec §1.2).
+    """Depth of every fx node: convs on the longest path from the inputs (docs/automtl.md §1.2).
 
     Args:
         graph: an fx graph.

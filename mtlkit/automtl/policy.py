@@ -1,11 +1,11 @@
 """Sharing policies: ``{node_name: {task: "shared" | "specific" | "skip"}}``.
 
 A *policy* says, for every searchable node of a :class:`~mtlkit.automtl.SuperModel` and every task, which branch
-the task takes (spec §2). It is a plain nested ``dict`` so that users can write, save (JSON) and diff it. This module
+the task takes (docs/automtl.md §2). It is a plain nested ``dict`` so that users can write, save (JSON) and diff it. This module
 validates and normalises policies, and turns policy logits into discrete policies:
 
 * :func:`argmax_policy` — the paper's hard mode (ties → the first choice, "shared", as ``argmax`` of zero logits);
-* :func:`sample_policy` — the paper's discretisation (spec §2.4, §7.13): one categorical draw per (node, task) from
+* :func:`sample_policy` — the paper's discretisation (docs/automtl.md §2.4, §7.13): one categorical draw per (node, task) from
   ``softmax(logits)`` at τ = 1, no Gumbel noise, drawn from ``numpy.random.RandomState(seed)`` (the stream behind
   the original's ``np.random.seed(seed); np.random.choice``), nodes in graph order, tasks in task order.
 
@@ -208,7 +208,7 @@ def policy_from_vectors(node_names: Sequence[str], vectors: Mapping[str, Sequenc
 
 
 # ------------------------------------------------------------------------------------ the paper's CityScapes policy
-#: The architecture AutoMTL reports for CityScapes (spec §7.14; run "no_pre", seed 10, λ = 0.0005): one choice per
+#: The architecture AutoMTL reports for CityScapes (docs/automtl.md §7.14; run "no_pre", seed 10, λ = 0.0005): one choice per
 #: conv node and task, in the original's conv order (:func:`paper_cityscapes_node_order`). Counted the paper's way it
 #: has 28,854,656 conv parameters, 32.16 % fewer than two single-task ResNet-34s.
 PAPER_CITYSCAPES_VECTORS = {

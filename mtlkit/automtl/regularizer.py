@@ -1,6 +1,6 @@
 """The policy-train objective's extra terms: AutoMTL's depth regulariser, the τ schedule, a resource-aware penalty.
 
-**Paper regulariser** (spec §2.5, "Reg design3" of the original). For task t, over the searchable nodes i:
+**Paper regulariser** (docs/automtl.md §2.5, "Reg design3" of the original). For task t, over the searchable nodes i:
 
 .. math::
 
@@ -9,14 +9,14 @@
 
 with :math:`p_i` = ``gumbel_softmax(α_{i,t}, τ)`` drawn afresh (independent of the forward pass's noise), ``d_i`` the
 node's conv depth (convs on the longest input→node path, the node included), ``D = max_depth`` (33 on ResNet-34, so
-Σw = 17.4242) and the original's effective scale ``s = 6`` (its policy steps use the default 6; spec §2.5).
+Σw = 17.4242) and the original's effective scale ``s = 6`` (its policy steps use the default 6; docs/automtl.md §2.5).
 Nodes without a skip choice (``skip="auto"``/``"never"`` at shape-changing convs, searchable BNs) have only the
 first term. Searchable BNs (``share_bn="search"``) enter with the depth of the conv before them (BN adds no depth).
 
-**Temperature** (spec §2.2): ``τ = τ₀ · γ^⌊k / period⌋`` after ``k`` policy iterations, ``τ₀ = 5``, ``γ = 0.965``,
+**Temperature** (docs/automtl.md §2.2): ``τ = τ₀ · γ^⌊k / period⌋`` after ``k`` policy iterations, ``τ₀ = 5``, ``γ = 0.965``,
 ``period = 101`` (the original's counter decays τ when it exceeds 100 policy iterations), never below ``τ_min``.
 
-**Resource-aware penalty** (beyond the paper, spec §6.2 #7, §8). :class:`ResourceCosts` knows, per node, the cost
+**Resource-aware penalty** (beyond the paper, docs/automtl.md §6.2 #7, §8). :class:`ResourceCosts` knows, per node, the cost
 of each choice in parameters or FLOPs and gives the **exact expected cost** of the policy that the paper's
 discretisation (one categorical draw per (node, task) from ``q = softmax(α)``) would produce, in units of one
 backbone:
@@ -51,7 +51,7 @@ __all__ = [
     "paper_regularizer_from_probs", "ResourceCosts",
 ]
 
-PAPER_SCALE = 6.0  # the original's effective s (spec §2.5, "scale quirk")
+PAPER_SCALE = 6.0  # the original's effective s (docs/automtl.md §2.5, "scale quirk")
 RESOURCES = ("params", "flops")
 _IDX = {pol.SHARED: 0, pol.SPECIFIC: 1, pol.SKIP: 2}
 
@@ -67,7 +67,7 @@ def _supermodel(sm):
 
 
 def depth_weights(supermodel) -> dict[str, float]:
-    """The paper's regulariser weights ``w_i = (D − depth_i) / D`` per searchable node (spec §2.5, §7.10).
+    """The paper's regulariser weights ``w_i = (D − depth_i) / D`` per searchable node (docs/automtl.md §2.5, §7.10).
 
     Args:
         supermodel: a :class:`~mtlkit.automtl.SuperModel`.
@@ -85,7 +85,7 @@ def depth_weights(supermodel) -> dict[str, float]:
 
 def tau_at(policy_iterations: int, tau0: float = 5.0, decay: float = 0.965, period: float = 101.0,
            tau_min: float = 1e-6) -> float:
-    """The Gumbel-softmax temperature after ``policy_iterations`` policy iterations (spec §2.2, §7.11).
+    """The Gumbel-softmax temperature after ``policy_iterations`` policy iterations (docs/automtl.md §2.2, §7.11).
 
     Args:
         policy_iterations: completed policy iterations ``k`` (network iterations do not count).
@@ -162,7 +162,7 @@ def paper_regularizer_from_probs(probs: torch.Tensor, weights: torch.Tensor, has
 
 def paper_regularizer(supermodel, tau: float, *, scale: float = PAPER_SCALE, noise: bool = True,
                       tasks: Sequence[str] | None = None) -> torch.Tensor:
-    """AutoMTL's regulariser ``L_reg(t)`` for every task (spec §2.5), differentiable w.r.t. the logits only.
+    """AutoMTL's regulariser ``L_reg(t)`` for every task (docs/automtl.md §2.5), differentiable w.r.t. the logits only.
 
     Args:
         supermodel: the supermodel.

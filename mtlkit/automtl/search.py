@@ -1,8 +1,8 @@
-"""The AutoMTL search: pre-train → policy-train → discretise → post-train (spec §2–§3).
+"""The AutoMTL search: pre-train → policy-train → discretise → post-train (docs/automtl.md §2–§3).
 
 ``search(supermodel, data, config)`` runs the three stages; each is also callable alone (:func:`pre_train`,
 :func:`policy_train`, :func:`discretize`, :func:`post_train`). ``data`` maps split names to loaders, as the paper
-(spec §3.1): ``"train"`` (pre- and post-train), ``"train1"`` (network iterations of policy-train), ``"train2"``
+(docs/automtl.md §3.1): ``"train"`` (pre- and post-train), ``"train1"`` (network iterations of policy-train), ``"train2"``
 (policy iterations and best-of-N selection), optionally ``"test"`` (evaluation). Each value is one ``DataLoader``
 of joint batches (every task's target in each batch: one tree-executed forward for all tasks) or a dict
 ``{task: DataLoader}`` (each task its own batch, as the original).
@@ -199,7 +199,7 @@ def _say(progress: bool, text: str) -> None:
 # ---------------------------------------------------------------------------------------------------- pre-train
 def pre_train(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None,
               run_dir: str | Path | None = None, resume: bool = True, progress: bool = True) -> History | None:
-    """Stage 1 (spec §3.2): every node outputs the mean of its branches; Adam on the network weights.
+    """Stage 1 (docs/automtl.md §3.2): every node outputs the mean of its branches; Adam on the network weights.
 
     Args:
         supermodel: the supermodel (trained in place).
@@ -449,7 +449,7 @@ def _meta(config: SearchConfig, names, data) -> dict:
 def policy_train(supermodel, data: Mapping, config: SearchConfig, *, tasks: Any = None,
                  run_dir: str | Path | None = None, resume: bool = True, progress: bool = True,
                  freeze_inactive: bool = True) -> PolicyTrainResult:
-    """Stage 2 (spec §3.3): alternate policy and network iterations with Gumbel-softmax mixing.
+    """Stage 2 (docs/automtl.md §3.3): alternate policy and network iterations with Gumbel-softmax mixing.
 
     Args:
         supermodel: the supermodel (weights and logits trained in place).
@@ -596,7 +596,7 @@ def score_policies(supermodel, policies: Sequence[Mapping], data: Mapping, confi
 
 def discretize(supermodel, config: SearchConfig, data: Mapping | None = None, *, tasks: Any = None,
                method: str | None = None) -> Discretization:
-    """Turn the learned logits into a discrete policy (spec §2.4; best-of-N beyond the paper).
+    """Turn the learned logits into a discrete policy (docs/automtl.md §2.4; best-of-N beyond the paper).
 
     Args:
         supermodel: the policy-trained supermodel.
@@ -668,7 +668,7 @@ def _post_config(config: SearchConfig, names) -> TrainConfig:
 
 def post_train(supermodel, policy: Mapping, data: Mapping, config: SearchConfig, *, tasks: Any = None,
                run_dir: str | Path | None = None, resume: bool = True, progress: bool = True) -> PostTrained:
-    """Stage 3 (spec §3.4): train the compact model derived from ``policy``.
+    """Stage 3 (docs/automtl.md §3.4): train the compact model derived from ``policy``.
 
     Args:
         supermodel: the supermodel (unchanged: the derived model owns copies of the weights).

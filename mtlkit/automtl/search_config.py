@@ -1,6 +1,6 @@
 """Settings of the AutoMTL search: :class:`SearchConfig`, the paper's three presets and their rescaling.
 
-Defaults are the paper's CityScapes settings (spec §3.5): pre-train 10 k iterations with Adam 1e-4; policy-train
+Defaults are the paper's CityScapes settings (docs/automtl.md §3.5): pre-train 10 k iterations with Adam 1e-4; policy-train
 20 k iterations alternating 100 policy (Adam 0.01, wd 5e-4, lr → 0.001 at 10 k, on ``train2``) and 400 network
 iterations (SGD 1e-4, momentum 0.9, wd 1e-4, on ``train1``); τ₀ = 5 × 0.965 every 101 policy iterations;
 λ_reg = 0.0005 with s = 6; one τ = 1 categorical sample with seed 10; post-train 30 k iterations, Adam 1e-3,
@@ -30,7 +30,7 @@ _NYU_TRAIN = {"segment_semantic": 3.0, "normal": 20.0, "depth_zbuffer": 3.0}
 _NYU_POST = {"segment_semantic": 5.0, "normal": 20.0, "depth_zbuffer": 5.0}
 _TASKONOMY = {"segment_semantic": 1.0, "normal": 3.0, "depth_zbuffer": 2.0, "keypoints2d": 7.0, "edge_texture": 7.0}
 
-#: The paper's settings per dataset (spec §3.5): overrides of the CityScapes defaults.
+#: The paper's settings per dataset (docs/automtl.md §3.5): overrides of the CityScapes defaults.
 PRESETS: dict[str, dict] = {
     "cityscapes": {},
     "nyuv2": dict(pre_train_lr=1e-3, policy_steps=50, network_steps=50, network_lr=1e-3, reg_weight=0.001,
@@ -46,7 +46,7 @@ def _round(x: float) -> int:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Every setting of the three AutoMTL stages (defaults: the paper's CityScapes run, spec §3).
+    """Every setting of the three AutoMTL stages (defaults: the paper's CityScapes run, docs/automtl.md §3).
 
     Attributes:
         pre_train_iterations: stage 1 length (10 k; 0 skips it — the paper's CityScapes model had none).
@@ -202,7 +202,7 @@ class SearchConfig:
     # ------------------------------------------------------------------------------------------------ presets
     @classmethod
     def preset(cls, name: str, **overrides) -> "SearchConfig":
-        """The paper's settings for ``"cityscapes"``, ``"nyuv2"`` or ``"taskonomy"`` (spec §3.5), with overrides.
+        """The paper's settings for ``"cityscapes"``, ``"nyuv2"`` or ``"taskonomy"`` (docs/automtl.md §3.5), with overrides.
 
         NYUv2: (50, 50) alternation, network lr 1e-3, pre-train lr 1e-3, λ_reg 0.001, task weights 3/20/3 (seg,
         normal, depth; post-train 5/20/5). Taskonomy: pre-train lr 1e-3, weights 1/3/2/7/7, sample seed 40.

@@ -1,7 +1,7 @@
 """The AutoMTL supermodel: any CNN backbone turned into a multi-task search space, executed as a tree.
 
 :meth:`SuperModel.from_backbone` traces a backbone with torch.fx (:mod:`mtlkit.automtl.graph`) and turns every
-``nn.Conv2d`` into a **virtual computation node** (VCN, spec §1.3) with, per task, up to three branches:
+``nn.Conv2d`` into a **virtual computation node** (VCN, docs/automtl.md §1.3) with, per task, up to three branches:
 
 * ``shared`` — the backbone's own conv (one module for all tasks);
 * ``specific`` — a per-task ``deepcopy`` of that conv (same initial weights, as in the paper);
@@ -18,7 +18,7 @@ different branches. So tasks that have taken the same path so far share one comp
 (the default) the tasks' tensors differ after the first BN, so in ``"hard"`` mode nothing is shared after it; in
 ``"soft"``/``"mean"`` modes every task gets its own mixture after the first VCN.
 
-Modes of :meth:`SuperModel.forward` (spec §1.4): ``"shared"`` (hard sharing: the plain backbone, shared BN),
+Modes of :meth:`SuperModel.forward` (docs/automtl.md §1.4): ``"shared"`` (hard sharing: the plain backbone, shared BN),
 ``"specific"`` (independent per-task networks), ``"mean"`` (pre-train: mean of the node's branches; a task-specific
 BN gives the mean of the shared and the task's BN, as the original), ``"soft"`` (Gumbel-softmax mixture at
 temperature ``tau``, optional straight-through ``hard=True``; one Gumbel draw per (node, task) per call, shared by the
@@ -59,7 +59,7 @@ class VirtualNode:
         choices: the choices offered per task, in logit order, e.g. ``("shared", "specific", "skip")``; empty for a
             BN that is always task-specific (``share_bn=False``).
         skip: ``"identity"``, ``"project"`` (1×1 conv + BN, per task) or ``None`` (no skip branch).
-        depth: convs on the longest path from the input to this node, itself included if it is a conv (spec §1.2).
+        depth: convs on the longest path from the input to this node, itself included if it is a conv (docs/automtl.md §1.2).
         in_shape: input shape of one sample of the example input, ``(C, H, W)``.
         out_shape: output shape of one sample, ``(C, H, W)``.
         params: parameters of one copy of each branch, e.g. ``{"shared": 36864, "specific": 36864, "skip": 0}``.
@@ -297,7 +297,7 @@ class SuperModel(nn.Module):
         return pol.argmax_policy(self.logits_by_node(), self.node_choices, self.tasks)
 
     def sample_policy(self, seed: int) -> pol.Policy:
-        """The paper's discretisation: one draw per (node, task) from softmax(logits) at τ = 1 (spec §2.4)."""
+        """The paper's discretisation: one draw per (node, task) from softmax(logits) at τ = 1 (docs/automtl.md §2.4)."""
         return pol.sample_policy(self.logits_by_node(), self.node_choices, self.tasks, seed)
 
     def uniform_policy(self, choice: str) -> pol.Policy:

@@ -53,7 +53,9 @@ def plot_policy(policy: Mapping[str, Mapping[str, str]], *, tasks: Sequence[str]
     ax.imshow(grid, cmap=ListedColormap([POLICY_COLORS[c] for c in CHOICES]), vmin=0, vmax=len(CHOICES) - 1,
               aspect="auto", interpolation="nearest")
     labels = [".".join(n.split(".")[-2:]) if short_names else n for n in nodes]
-    ax.set_xticks(range(len(nodes)), labels, rotation=90, fontsize=6)
+    # node names as large as the column width allows (6-9 pt): a fixed small size was unreadable on wide figures
+    column_pt = ax.get_position().width * fig.get_figwidth() * 72 / max(1, len(nodes))
+    ax.set_xticks(range(len(nodes)), labels, rotation=90, fontsize=max(6.0, min(9.0, 0.75 * column_pt)))
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_xlabel("node (graph order)")
     ax.grid(False)  # a style's axes grid would be drawn over the cells

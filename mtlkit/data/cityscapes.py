@@ -29,7 +29,7 @@ Default pre-processing (``paper_compat=False``), the batch contract of CONTRIBUT
 * ``segment_semantic``: int64 class ids, void −1 (and 255) → **255** (ignore), padding 255;
 * ``depth_zbuffer``: as stored, non-finite or negative values and padding → 0 (invalid).
 
-``paper_compat=True`` reproduces the originals (spec automtl.md §4.1):
+``paper_compat=True`` reproduces the originals (docs/automtl.md §4.1):
 
 * ``image``: RGB ×255 flipped to BGR, minus the Caffe mean (104.008, 116.669, 122.679), no std division;
 * ``segment_semantic``: void stays **−1** (the originals' ignore index; padding −1 too), so a paper-compatible

@@ -21,7 +21,7 @@ Default pre-processing (``paper_compat=False``) — the batch contract of CONTRI
   invalid and padded pixels 0; a horizontal flip negates x;
 * ``depth_zbuffer``: metres, non-finite or negative values and padding → 0 (invalid).
 
-``paper_compat=True`` reproduces the originals' encodings (spec automtl.md §4.1):
+``paper_compat=True`` reproduces the originals' encodings (docs/automtl.md §4.1):
 
 * ``image``: BGR in [0, 255] minus the Caffe mean (104.008, 116.669, 122.679), no std division;
 * ``normal``: the raw 8-bit **BGR** values as floats (channel 0 = the PNG's blue), not mapped to [-1, 1] and not

@@ -38,7 +38,7 @@ Default (``paper_compat=False``), the batch contract of CONTRIBUTING.md:
 * ``depth_zbuffer``: **metres** = raw / 512, 0 where raw >= 64500 and on padding;
 * ``keypoints2d``, ``edge_texture``: padding 0.
 
-``paper_compat=True`` reproduces the originals (spec automtl.md §4.1):
+``paper_compat=True`` reproduces the originals (docs/automtl.md §4.1):
 
 * ``image``: BGR in [0, 255] minus the Caffe mean (104.008, 116.669, 122.679), no std division; the first resize
   to 256×256 is nearest (as the original), later resizes bilinear without antialiasing;

@@ -1,4 +1,4 @@
-"""The branching-point detector (TreeMTL paper §3.3, spec §9): a backbone → a sequence of computation blocks.
+"""The branching-point detector (TreeMTL paper §3.3, docs/treemtl.md §9): a backbone → a sequence of computation blocks.
 
 A *branching point* is a place where a tree-structured multi-task model may split: between two consecutive
 *computation blocks*. The paper finds them in two stages, which this module re-implements on a ``torch.fx`` graph
@@ -28,7 +28,7 @@ What comes out (tested):
 * A full ResNet-34 classifier: the same 17 blocks, the global pooling and ``flatten`` merged into the last
   BasicBlock (no weights), and the classifier ``fc`` as an 18th block of its own (it has weights); the last block
   then outputs ``(N, 1000)`` logits, not a feature map — for dense tasks pass the feature extractor instead.
-* torchvision MobileNetV2 ``features``: 32 blocks, as the authors' detector found (spec §9): the stem, the final
+* torchvision MobileNetV2 ``features``: 32 blocks, as the authors' detector found (docs/treemtl.md §9): the stem, the final
   1×1 conv, every inverted residual *with* a skip connection as one block (the skip makes it one candidate), and
   every inverted residual without a skip split at its internal single-tensor cuts into expand / depthwise / project
   blocks (2 for the first one, which has no expansion). ``atomic=(InvertedResidual,)`` keeps every inverted

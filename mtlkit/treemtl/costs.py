@@ -1,4 +1,4 @@
-"""Cost of a layout from per-block costs, and the paper's budget in "number of backbone models" (spec §4).
+"""Cost of a layout from per-block costs, and the paper's budget in "number of backbone models" (docs/treemtl.md §4).
 
 A layout keeps ``|L_c|`` copies of block ``c`` (one per task group), so its backbone cost is
 ``sum_c |L_c| * f_c`` for any additive per-block cost ``f`` (MACs, parameters); heads add a layout-independent
@@ -8,8 +8,8 @@ constant and are left out, as in the paper's FLOPs(%)/#Params(%) columns:
 Units: **MACs** (multiply-accumulates, what ptflops reports as "GMac" and the TreeMTL paper calls FLOPs) and
 **FLOPs = 2 × MACs** (what ``torch.utils.flop_counter`` counts). Column names always say which.
 
-:data:`PUBLISHED_BLOCK_COSTS` holds the spec's measured costs of the five coarse blocks of Deeplab-ResNet34 and
-MobileNetV2 (specs/treemtl.md §4, ptflops 0.6.6 on the authors' models) so the recommender works without building
+:data:`PUBLISHED_BLOCK_COSTS` holds the authors' measured costs (docs/treemtl.md §4) of the five coarse blocks of Deeplab-ResNet34 and
+MobileNetV2 (docs/treemtl.md §4, ptflops 0.6.6 on the authors' models) so the recommender works without building
 torch models; the branching-point detector supplies costs for any other backbone as a :class:`BlockCosts`.
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _costs(what: str, values: Sequence[float]) -> tuple[float, ...]:
     return tuple(int(v) if v.is_integer() else v for v in out)
 
 
-_SPEC = "specs/treemtl.md §4 (ptflops 0.6.6 on the authors' models)"
+_SPEC = "docs/treemtl.md §4 (ptflops 0.6.6 on the authors' models)"
 _RESNET34_PARAMS = (9_536, 221_952, 1_116_416, 6_822_400, 13_114_368)
 _MOBILENETV2_PARAMS = (15_792, 223_568, 303_168, 1_269_184, 412_160)
 

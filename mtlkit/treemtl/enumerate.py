@@ -1,9 +1,9 @@
-"""Design-space enumeration (paper §3.2, spec §2): counting, the paper's cut-based order, a fast enumerator.
+"""Design-space enumeration (paper §3.2, docs/treemtl.md §2): counting, the paper's cut-based order, a fast enumerator.
 
 * :func:`count_layouts` — exact count without enumerating: multichains of length ``B`` in the lattice of set
   partitions of ``T`` tasks, by a recurrence over "the group that contains the first task".
 * :func:`enumerate_layouts` ``(order="paper")`` — the authors' cut-based recursive enumerator, reproduced move for
-  move (spec §2: blocks shallow to deep from the last cut position, the block's task sets in their list order,
+  move (docs/treemtl.md §2: blocks shallow to deep from the last cut position, the block's task sets in their list order,
   splits in the order of ``itertools.product``, remove + append, first occurrence kept, depth-first pre-order), so
   ``layouts[k]`` is the paper's ``#k``. Duplicates are found with a hash set of branch-point codes instead of the
   authors' linear list scan (O(N) instead of O(N²) comparisons).
@@ -99,7 +99,7 @@ def _code_of(layout: Layout) -> int:
 
 
 def _splits(S: int) -> list[tuple[int, int]]:
-    """The authors' ``divide_set`` order for a task bitmask ``S`` (spec §2).
+    """The authors' ``divide_set`` order for a task bitmask ``S`` (docs/treemtl.md §2).
 
     ``itertools.product([True, False])`` over the set's elements in ascending order, keeping patterns whose first
     bit is False and that are not all False: ``l1`` runs over the non-empty subsets of the elements after the first,
@@ -271,7 +271,7 @@ def enumerate_layouts(T: int, B: int, order: Literal["paper", "fast"] = "paper",
 
 
 def paper_index(layout: Layout, max_layouts: int | None = 200_000) -> int:
-    """The paper's index ``#k`` of a layout: its position in the authors' cut-based DFS (spec §2).
+    """The paper's index ``#k`` of a layout: its position in the authors' cut-based DFS (docs/treemtl.md §2).
 
     The first call for a (T, B) runs the DFS once (T=5, B=5: 7,556 layouts, a fraction of a second) and caches it.
     """
@@ -338,7 +338,7 @@ def paper_indices(bp: np.ndarray, T: int, B: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ step-by-step trace
 @dataclass(frozen=True)
 class CutStep:
-    """One cut tried by the authors' cut-based DFS (spec §2), as :func:`iter_cut_steps` yields it.
+    """One cut tried by the authors' cut-based DFS (docs/treemtl.md §2), as :func:`iter_cut_steps` yields it.
 
     Attributes:
         step: 1-based number of the cut among all cuts tried.
@@ -377,7 +377,7 @@ class CutStep:
 
 
 def _divide_set(S: tuple[int, ...]) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """The authors' ``divide_set`` (spec §2), over the set's members in ascending (Python set) order."""
+    """The authors' ``divide_set`` (docs/treemtl.md §2), over the set's members in ascending (Python set) order."""
     for pattern in itertools.product([True, False], repeat=len(S)):
         if pattern[0] is False and sum(pattern) != 0:
             l1 = tuple(x for bit, x in zip(pattern, S) if bit)
@@ -385,7 +385,7 @@ def _divide_set(S: tuple[int, ...]) -> Iterator[tuple[tuple[int, ...], tuple[int
 
 
 def iter_cut_steps(T: int, B: int, max_layouts: int | None = 1_000_000) -> Iterator[CutStep]:
-    """Replay the authors' cut-based enumerator (spec §2) one cut at a time.
+    """Replay the authors' cut-based enumerator (docs/treemtl.md §2) one cut at a time.
 
     The DFS of the paper's §3.2 as the code runs it: from ``L0`` (everything shared), for each block from the last
     cut position on, for each task set of the block in the code's list order, for each split in ``divide_set``

@@ -1,4 +1,4 @@
-"""The task accuracy estimator (paper §3.1, Eq. 1–2; spec §5–§8).
+"""The task accuracy estimator (paper §3.1, Eq. 1–2; docs/treemtl.md §5–§8).
 
 * :class:`TwoTaskTable` — the measured two-task results: ``value(t, u, b)`` = relative performance (%) of task ``t``
   in the two-task model of ``(t, u)`` that branches at block ``b`` (rows ``b = 0..B``), read from the authors'

@@ -16,7 +16,7 @@ Determinism, so that results do not depend on which process or shard trains an e
 Consequence (checked by the oracle study): the ``b = 0`` two-task model of a pair *is* the two single-task models,
 and the fully independent ``T``-task layout reproduces them exactly on the CPU.
 
-Evaluation follows the authors (spec §5): the metrics of an entry are the mean of its last ``eval_last`` (3)
+Evaluation follows the authors (docs/treemtl.md §5): the metrics of an entry are the mean of its last ``eval_last`` (3)
 evaluations on the test split, taken every ``eval_every`` iterations.
 """
 from __future__ import annotations

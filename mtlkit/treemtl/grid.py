@@ -1,4 +1,4 @@
-"""The two-task grid (TreeMTL §3.1, spec §5): train every task pair at every branching point, write the table.
+"""The two-task grid (TreeMTL §3.1, docs/treemtl.md §5): train every task pair at every branching point, write the table.
 
 The estimator needs, for each pair of tasks ``(a, c)`` and each branching point ``b = 0..B``, the accuracy of the
 two-task model that shares the first ``b`` blocks (``b = B``: everything shared; ``b = 0``: two independent

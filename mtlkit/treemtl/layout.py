@@ -1,4 +1,4 @@
-"""The TreeMTL *layout*: which tasks share which block of a backbone (paper Def. 3.1, spec §1).
+"""The TreeMTL *layout*: which tasks share which block of a backbone (paper Def. 3.1, docs/treemtl.md §1).
 
 A layout for ``T`` tasks and ``B`` blocks (branching points) is a list of ``B`` set partitions of the tasks
 ``0..T-1``; the groups of block ``c`` are the task sets that share one copy of block ``c``. A tree-structured model

@@ -38,7 +38,7 @@ from mtlkit.treemtl.layout import Layout, pairs
 __all__ = ["OracleResult", "study_spec", "plan", "oracle_study", "correlations", "plot_oracle", "oracle_records",
            "setting_name", "PAPER_MAPPINGS", "STUDY_BACKBONES"]
 
-#: The paper's coarse mappings of the detected blocks (spec §3; our detector finds the same 17 / 32 fine blocks).
+#: The paper's coarse mappings of the detected blocks (docs/treemtl.md §3; our detector finds the same 17 / 32 fine blocks).
 PAPER_MAPPINGS = {
     "deeplab_resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
     "resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
@@ -62,7 +62,7 @@ def study_spec(scale: str, seed: int = 0, *, backbone: str = "auto", dataset: st
       iterations — proves the code path in seconds; its numbers mean nothing.
     * ``cpu``: SynthScenes 64 px, 3 tasks (segmentation, depth, normals), ``tiny_resnet`` in ``B = 3``
       FLOP-balanced blocks, light heads: 12 two-task + 22 three-task models, a few minutes on a 2-core CPU.
-    * ``paper``: the paper's setting (spec §3): NYUv2 (3 tasks, 20k iterations, lr 1e-3 halved every 4k) or
+    * ``paper``: the paper's setting (docs/treemtl.md §3): NYUv2 (3 tasks, 20k iterations, lr 1e-3 halved every 4k) or
       Taskonomy (5 tasks, 50k iterations, lr 1e-4 ×0.3 every 10k), batch 16, Adam (0.5, 0.999), weight decay 1e-4,
       ASPP heads, Deeplab-ResNet34 or MobileNetV2 coarsened to 5 blocks with the authors' mappings.
 

@@ -1,4 +1,4 @@
-"""The recommender: the top-k layouts of a two-task table under a budget, as a DataFrame (paper §3, spec §4, §8).
+"""The recommender: the top-k layouts of a two-task table under a budget, as a DataFrame (paper §3, docs/treemtl.md §4, §8).
 
 Ranking (deterministic, the same whichever method finds the layouts):
 

@@ -1,4 +1,4 @@
-"""Tree-structured multi-task models built from a layout (TreeMTL paper §3, spec §3).
+"""Tree-structured multi-task models built from a layout (TreeMTL paper §3, docs/treemtl.md §3).
 
 :class:`TreeModel` turns a backbone split into ``B`` blocks (:func:`~mtlkit.treemtl.branching_points`, optionally
 :func:`~mtlkit.treemtl.coarsen`-ed) and a :class:`~mtlkit.treemtl.Layout` into one network: at block ``c`` each task
@@ -138,7 +138,7 @@ class TreeModel(nn.Module):
     @classmethod
     def two_task(cls, backbone: nn.Module, blocks: BlockSequence, branch: int, heads: Mapping[str, nn.Module],
                  **kw) -> "TreeModel":
-        """The two-task model that shares the first ``branch`` blocks (``branch`` in ``0..B``; spec §3)."""
+        """The two-task model that shares the first ``branch`` blocks (``branch`` in ``0..B``; docs/treemtl.md §3)."""
         if len(heads) != 2:
             raise ConfigError(f"two_task needs exactly 2 heads, got {len(heads)}: {list(heads)}")
         B = blocks.B if isinstance(blocks, BlockSequence) else None

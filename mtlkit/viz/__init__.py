@@ -4,6 +4,9 @@ Figures are saved with stable names so that a re-run overwrites them. The target
 ``$MTLKIT_FIGURES`` if set (the tests point it at a temporary folder), else the ``figures/`` folder of the
 repository that contains the current working directory (found by walking up to mtlkit's ``pyproject.toml``),
 else ``./figures``. matplotlib is imported inside the functions, never at module import.
+
+Submodules (imported on use): :mod:`mtlkit.viz.notebooks` holds the course notebooks' plotting and helper functions,
+:mod:`mtlkit.viz.whatif` the interactive what-if explorer of the TreeMTL recommender.
 """
 from __future__ import annotations
 
