@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from mtlkit.__main__ import main as _main
 from mtlkit.treemtl import cli, published_table
 from mtlkit.treemtl.estimator import PUBLISHED_DIR
 
@@ -153,7 +154,9 @@ def test_many_task_errors(tmp_path, capsys):
     assert rc == 2 and "at most 40 tasks" in err and "T=41" in err
     path, _ = _named_csv(tmp_path, 18)
     for limit in ("0", "-2"):
-        rc, _, err = _run(["--table", str(path), "--time-limit", limit], capsys)
+        with pytest.raises(SystemExit) as exc:  # argparse's own errors exit with status 2
+            _main(["recommend", "--table", str(path), "--time-limit", limit])
+        rc, err = exc.value.code, capsys.readouterr().err
         assert rc == 2 and err.startswith("error: --time-limit: expected a finite number > 0"), err
     rc, _, err = _run(["--table", str(path)], capsys)
     assert rc == 2 and "--time-limit" in err and "T=18" in err
