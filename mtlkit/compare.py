@@ -33,14 +33,13 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from mtlkit.checks import check_int
 from mtlkit.errors import ConfigError
+from mtlkit.treemtl.oracle import ORACLE_KIND  # the study folder is the oracle study's own
 
 __all__ = ["ORACLE_KIND", "matched_spec", "layout_policy", "GridSearch", "TreeMTLStudy", "model_costs",
            "log_seconds", "grid_cost", "policy_train_cost", "delta_row", "verdict", "plot_delta_vs_cost",
            "plot_search_cost"]
-
-#: Run-cache kind of the study folder: the oracle study's own, so that both share every trained model.
-ORACLE_KIND = "treemtl-oracle"
 
 
 # ------------------------------------------------------------------------------------------------ the common spec
@@ -163,7 +162,7 @@ class TreeMTLStudy:
 
     Args:
         spec: the experiment (e.g. :func:`matched_spec`).
-        directory: study folder; default ``mtlkit.cache.run_dir(ORACLE_KIND, spec=...)``, the folder
+        directory: study folder; default :func:`mtlkit.treemtl.oracle.study_dir`, the folder
             :func:`~mtlkit.treemtl.oracle.oracle_study` uses for the same spec (grid in ``grid/``, layout ``#i`` in
             ``layouts/0000i/``), so the two share models.
         device: training device.
@@ -182,9 +181,9 @@ class TreeMTLStudy:
             raise ConfigError(f"tasks must map every task of the spec {list(spec.tasks)} to its task object, got "
                               f"{sorted(tasks) if isinstance(tasks, Mapping) else type(tasks).__name__}")
         if directory is None:
-            from mtlkit.cache import run_dir
+            from mtlkit.treemtl.oracle import study_dir
 
-            directory = run_dir(ORACLE_KIND, spec=spec.to_dict())
+            directory = study_dir(spec, device)
         self.spec, self.directory, self.device, self.progress = spec, Path(directory), device, progress
         self._data, self._tasks = None, dict(tasks) if tasks is not None else None
 
@@ -462,8 +461,7 @@ def plot_search_cost(costs, n_budgets: int = 5, title: str = ""):
     missing = [c for c in ("method", "search", "seconds", "iterations", "per_budget") if c not in costs.columns]
     if missing:
         raise ConfigError(f"plot_search_cost: the table lacks columns {missing}")
-    if isinstance(n_budgets, bool) or not isinstance(n_budgets, int) or n_budgets < 1:
-        raise ConfigError(f"n_budgets must be an int >= 1, got {n_budgets!r}")
+    check_int(n_budgets, "n_budgets", minimum=1)
     fig, axes = plt.subplots(1, 3, figsize=(16, 0.5 * len(costs) + 2.6), gridspec_kw={"width_ratios": (1, 1, 1.2)})
     colors = [_STYLE.get(m, ("o", "0.5"))[1] for m in costs["method"]]
     y = np.arange(len(costs))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mtlkit.checks import check_nonnegative_int
 from mtlkit.errors import ConfigError
 
 SCALES = ("smoke", "cpu", "paper")
@@ -19,8 +20,7 @@ def check_scale(scale: str) -> str:
 def check_params(scale: str, seed: int, device: str, out_dir: str | Path) -> Path:
     """Validate the four parameters every notebook has; returns ``out_dir`` as a created Path."""
     check_scale(scale)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    check_nonnegative_int(seed, "seed")
     if not (device in DEVICES or str(device).startswith("cuda:")):
         raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if device != "cpu":

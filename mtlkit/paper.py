@@ -24,7 +24,9 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from mtlkit.checks import check_positive_int
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.paths import paper_values_dir, reproductions_dir
 
 __all__ = [
     "PAPER_VALUE_COLUMNS", "PUBLISHED_DATASET", "PUBLISHED_POLICY", "ARCHITECTURE_FACTS", "EXACT_DATASETS", "TreeMTLSetup", "PaperPick", "TREEMTL_TABLES", "TREEMTL_PICKS",
@@ -53,25 +55,6 @@ TABLE_COLUMNS = ("table", "paper", "label", "title", "dataset", "backbone", "not
 
 
 # ------------------------------------------------------------------------------------------------------ locations
-def reproductions_dir() -> Path:
-    """The checkout's ``reproductions/`` folder (next to the ``mtlkit`` package, or found from the cwd)."""
-    here = Path(__file__).resolve().parents[1] / "reproductions"
-    if here.is_dir():
-        return here
-    from mtlkit.viz import repo_root
-
-    root = repo_root()
-    if root is not None and (root / "reproductions").is_dir():
-        return root / "reproductions"
-    raise FileNotFoundError("reproductions/ not found: the paper values live in the mtlkit checkout "
-                            f"(looked next to the package, {here}, and above the current directory)")
-
-
-def paper_values_dir() -> Path:
-    """``reproductions/paper_values``."""
-    return reproductions_dir() / "paper_values"
-
-
 def _read_csv(path: Path, columns: Iterable[str]) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
@@ -506,8 +489,7 @@ def training_plan(table: str, scale: str, *, backbone: str, cpu_backbone: str = 
     check_scale(scale)
     s = _setup(table)
     tasks = NYUV2_TASKS if s.dataset == "nyuv2" else TASKONOMY_TASKS
-    if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1):
-        raise ConfigError(f"iterations must be a positive int or None (the scale's default), got {iterations!r}")
+    check_positive_int(iterations, "iterations", none_ok=True)
     if scale == "paper":
         opt = dict(PAPER_TRAINING[s.dataset])
         plan = TrainingPlan(table, scale, _DATASET_NAME[s.dataset], tasks, s.dataset, backbone, (), "aspp", **opt)
@@ -588,8 +570,7 @@ def train_layouts(plan: TrainingPlan, layouts: Mapping[tuple[str, str], object],
     if threads is None:
         return _train_layouts(plan, layouts, seed=seed, device=device, data_root=data_root, weights=weights,
                               workers=workers)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"threads must be a positive int or None, got {threads!r}")
+    check_positive_int(threads, "threads")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -656,7 +637,7 @@ def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) 
         # a single-task run depends on its own task only (same images, same order): tables share it
         stl_model = {k: v for k, v in model_key.items() if k != "metric_set"}
         stl_data = {**data_key, "tasks": [t]}
-        run = run_dir(f"treemtl-stl-{t}", model=stl_model, data=stl_data, config=config)
+        run = run_dir(f"treemtl-stl-{t}", model=stl_model, data=stl_data, config=config, device=device)
         train(model, {t: tasks[t]}, loader, config, run_dir=run)
         reference[t] = evaluate(model, {t: tasks[t]}, test_loader, device=device)[t]
 
@@ -670,7 +651,8 @@ def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) 
             bb = backbone()
             heads = {t: get_head(plan.head, bb.out_channels, tasks[t].out_channels) for t in names}
             model = TreeModel(_blocks_for(bb, plan, size), layout, heads, tasks=tasks)
-            run = run_dir("treemtl-layout", layout=text, model=model_key, data=data_key, config=config)
+            run = run_dir("treemtl-layout", layout=text, model=model_key, data=data_key, config=config,
+                          depends_on=("mtlkit.treemtl.tree_model",), device=device)
             train(model, tasks, loader, config, run_dir=run)
             by_layout[text] = evaluate(model, tasks, test_loader, device=device)
         metrics[key] = by_layout[text]

@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from mtlkit.errors import ConfigError, DataError, TrainingDiverged, unknown_name
+from mtlkit.files import atomic_write, locked
 
 __all__ = [
     "seed_everything", "resolve_device", "check_device_string", "TrainConfig", "list_optimizers", "build_optimizer",
@@ -424,19 +425,7 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(dict(payload), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda f: torch.save(dict(payload), f))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -541,29 +530,12 @@ def check_finite(losses: Mapping[str, torch.Tensor | float], iteration: int) -> 
 
 
 # ------------------------------------------------------------------------------------------------------ the loop
-_HELD_LOCKS: set[str] = set()  # run dirs this process has locked (the lock is re-entrant within a process)
-
-
-@contextlib.contextmanager
 def _run_dir_lock(run_dir: Path | None):
-    """Hold an exclusive ``flock`` on ``run_dir/.lock`` (no-op without a run dir, without fcntl, or if held)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no cross-process lock
-        fcntl = None
-    key = str(run_dir.resolve()) if run_dir is not None else None
-    if fcntl is None or key is None or key in _HELD_LOCKS:
-        yield
-        return
+    """An exclusive lock on ``run_dir/.lock`` (:func:`mtlkit.files.locked`; a no-op without a run dir)."""
+    if run_dir is None:
+        return contextlib.nullcontext()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _HELD_LOCKS.add(key)
-        try:
-            yield
-        finally:
-            _HELD_LOCKS.discard(key)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return locked(run_dir / ".lock")
 
 
 class _PlainDict:

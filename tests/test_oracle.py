@@ -137,7 +137,7 @@ def test_max_layouts_sample_keeps_the_reference(tmp_path):
     idx = [i for i, _ in got]
     assert len(got) == 5 and 0 in idx and Layout.independent(3, 3) in [L for _, L in got]
     assert _layouts(3, 3, 5, seed=0) == got and len(_layouts(3, 3, None, 0)) == 22
-    with pytest.raises(ConfigError, match="max_layouts must be None or an int >= 3"):
+    with pytest.raises(ConfigError, match="max_layouts must be an int >= 3 or None"):
         _layouts(3, 3, 2, 0)
 
 

@@ -43,6 +43,9 @@ def test_record_writes_the_rows_and_the_run_columns(results):
     assert (row["seed"], row["scale"], row["device"], row["dataset"], row["wall_s"]) == \
         ("3", "cpu", "cpu", "SynthScenes", "12.3")
     assert re.fullmatch(r"\d+\.\d+.*", row["torch"])
+    import torch
+
+    assert row["threads"] == str(torch.get_num_threads())  # conftest imports torch: the count is always known
     assert re.fullmatch(r"([0-9a-f]{12}(\+dirty)?|unknown)", row["git_commit"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", row["timestamp"])
     assert set(RUN_COLUMNS) <= set(row)

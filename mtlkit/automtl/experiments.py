@@ -37,6 +37,7 @@ from mtlkit.automtl.regularizer import ResourceCosts
 from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
 from mtlkit.config import check_scale
+from mtlkit.checks import check_int, check_positive_int
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.paper import PUBLISHED_POLICY  # dataset label of exact (scale-free) results
 
@@ -216,8 +217,7 @@ def _paper_setup(dataset: str, backbone: str, data_root, device: str, workers: i
     if not root.is_dir():
         raise FileNotFoundError(f"data_root={str(data_root)!r} has no {DATASET_NAMES[dataset]}/ folder (expected "
                                 f"{root}; its layout is described in mtlkit/data/{dataset}.py)")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
+    check_int(workers, "workers", minimum=0)
     sizes = dict(PAPER_SIZES[dataset])
     tasks = PAPER_TASKS[dataset]
     cls = getattr(datasets, DATASET_NAMES[dataset])
@@ -603,8 +603,7 @@ def time_policy_train(setup, iterations: int, seed: int = 0, schemes: Sequence[s
     Returns:
         ``{scheme: {"policy": s, "network": s, "n": iterations}}``.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ConfigError(f"iterations must be a positive int, got {iterations!r}")
+    check_positive_int(iterations, "iterations")
     from mtlkit.automtl.search import PolicyTrainer
 
     trainers = {}

@@ -169,7 +169,7 @@ class VariantRun:
 def _cache_dir(kind: str, **key):
     from mtlkit.cache import run_dir
 
-    return run_dir(kind, **key)
+    return run_dir(kind, depends_on=("mtlkit.automtl.search", "mtlkit.automtl.synth"), **key)
 
 
 def run_variant(setup: SynthSetup, variant: str, seed: int, *, cache: bool = True, progress: bool = False,

@@ -24,13 +24,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mtlkit.checks import check_int, is_int
+from mtlkit.files import atomic_write_text
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.layout import Layout
 
@@ -125,7 +126,7 @@ class ExperimentSpec:
                                   f"{_FOLDERS[self.dataset]}/); got data_root={self.data_root!r}")
             object.__setattr__(self, "data_root", str(self.data_root))
         blocks = self.blocks
-        if blocks is not None and not (isinstance(blocks, int) and not isinstance(blocks, bool)):
+        if blocks is not None and not is_int(blocks):
             from mtlkit.treemtl.branching import check_mapping
 
             if isinstance(blocks, Mapping):
@@ -146,9 +147,7 @@ class ExperimentSpec:
         ints = {"resolution": 32, "n_train": 1, "n_test": 1, "batch_size": 1, "iterations": 1, "eval_every": 0,
                 "eval_last": 1, "seed": 0}
         for name, low in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ConfigError(f"ExperimentSpec.{name} must be an int >= {low}, got {v!r}")
+            check_int(getattr(self, name), f"ExperimentSpec.{name}", minimum=low)
         for name in ("lr", "lr_gamma", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (name != "weight_decay" and v == 0):
@@ -257,8 +256,7 @@ class ExperimentSpec:
         """
         import torch
 
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        check_int(num_workers, "num_workers", minimum=0)
 
         if self.dataset == "synthscenes":
             from mtlkit.data import SynthScenes
@@ -319,9 +317,7 @@ def read_result(entry_dir: str | Path) -> dict | None:
 
 
 def _write_json(path: Path, payload: Mapping) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    os.replace(tmp, path)   # atomic: a reader sees the old file or the whole new one
+    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True))  # a reader sees old or new, whole
 
 
 def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequence[str], entry_dir: str | Path,

@@ -31,11 +31,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mtlkit.checks import check_int
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.experiment import ExperimentData, ExperimentSpec, train_entry
 from mtlkit.treemtl.layout import Layout, pairs
 
-__all__ = ["OracleResult", "study_spec", "plan", "oracle_study", "correlations", "plot_oracle", "oracle_records",
+__all__ = ["ORACLE_KIND", "study_dir", "OracleResult", "study_spec", "plan", "oracle_study", "correlations", "plot_oracle", "oracle_records",
            "setting_name", "PAPER_MAPPINGS", "STUDY_BACKBONES"]
 
 #: The paper's coarse mappings of the detected blocks (spec §3; our detector finds the same 17 / 32 fine blocks).
@@ -122,6 +123,17 @@ def setting_name(spec: ExperimentSpec) -> str:
     return f"{data} / {net}" if spec.dataset != "synthscenes" else f"{data} / {net} (B={spec.B})"
 
 
+#: Run-cache kind of an oracle study folder (shared with :class:`mtlkit.compare.TreeMTLStudy`).
+ORACLE_KIND = "treemtl-oracle"
+
+
+def study_dir(spec: ExperimentSpec, device: str = "cpu") -> Path:
+    """The run-cache folder of the oracle study of ``spec`` on ``device`` (:func:`mtlkit.cache.run_dir`)."""
+    from mtlkit.cache import run_dir
+
+    return run_dir(ORACLE_KIND, spec=spec.to_dict(), depends_on=("mtlkit.treemtl.oracle",), device=device)
+
+
 def plan(spec: ExperimentSpec, max_layouts: int | None = None) -> dict[str, Any]:
     """What a study costs: numbers of models, training iterations and backbone MAC-iterations (no training).
 
@@ -153,8 +165,7 @@ def _layouts(T: int, B: int, max_layouts: int | None, seed: int) -> list[tuple[i
     every = list(enumerate(enumerate_layouts(T, B)))
     if max_layouts is None or max_layouts >= len(every):
         return every
-    if isinstance(max_layouts, bool) or not isinstance(max_layouts, int) or max_layouts < 3:
-        raise ConfigError(f"max_layouts must be None or an int >= 3, got {max_layouts!r}")
+    check_int(max_layouts, "max_layouts", minimum=3, none_ok=True)
     indep = Layout.independent(T, B)
     keep = {0, next(i for i, L in every if L == indep)}
     rng = np.random.default_rng(seed)
@@ -254,8 +265,7 @@ def oracle_study(spec: ExperimentSpec, directory: str | Path | None = None, *, d
 
     if num_threads is None:
         return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers)
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ConfigError(f"num_threads must be None or an int >= 1, got {num_threads!r}")
+    check_int(num_threads, "num_threads", minimum=1, none_ok=True)
     old = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
@@ -276,9 +286,7 @@ def _oracle_study(spec, directory, device, weights, max_layouts, progress, data,
     if not isinstance(spec, ExperimentSpec):
         raise ConfigError(f"spec must be an ExperimentSpec (see study_spec), got {type(spec).__name__}")
     if directory is None:
-        from mtlkit.cache import run_dir
-
-        directory = run_dir("treemtl-oracle", spec=spec.to_dict())
+        directory = study_dir(spec, device)
     directory = Path(directory)
     T, B = spec.T, spec.B
     layouts = _layouts(T, B, max_layouts, spec.seed)
