@@ -24,6 +24,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from mtlkit.facts import DATASET_FACTS
+
 __all__ = ["ASSUMED_TFLOPS", "TRAIN_FACTOR", "Job", "forward_gflops", "table_jobs", "gpu_hours", "hours_by_table"]
 
 #: Sustained training throughput assumed by default (TFLOP/s): about half the fp32 peak of an NVIDIA RTX 8000
@@ -32,9 +34,9 @@ ASSUMED_TFLOPS = 8.0
 #: A training step ≈ 3 forward passes.
 TRAIN_FACTOR = 3
 
-_SIZES = {"cityscapes": 224, "nyuv2": 321, "taskonomy": 224}  # training crops (spec automtl.md §3.5)
-_CLASSES = {"cityscapes": 19, "nyuv2": 40, "taskonomy": 17}
-_TASKS = {"cityscapes": 2, "nyuv2": 3, "taskonomy": 5}
+_SIZES = {name: f.input_size for name, f in DATASET_FACTS.items()}  # training crops (spec automtl.md §3.5)
+_CLASSES = {name: f.classes for name, f in DATASET_FACTS.items()}
+_TASKS = {name: len(f.tasks) for name, f in DATASET_FACTS.items()}
 _BLOCK_COSTS = {"deeplab_resnet34": "resnet34", "mobilenet_v2": "mobilenetv2"}
 #: AutoMTL stage lengths (spec automtl.md §3.2–3.5; baselines post-trained with AutoMTL's post-train schedule).
 _AUTOMTL = dict(pre=10_000, policy=20_000, post=30_000, batch=16)

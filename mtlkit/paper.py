@@ -26,6 +26,8 @@ import pandas as pd
 
 from mtlkit.checks import check_positive_int
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.facts import (ARCHITECTURE_FACTS, DATASET_FACTS, EXACT_DATASETS, PUBLISHED_DATASET, PUBLISHED_POLICY,
+                          paper_blocks)
 from mtlkit.paths import paper_values_dir, reproductions_dir
 
 __all__ = [
@@ -41,15 +43,6 @@ PAPER_VALUE_COLUMNS = ("table", "setting", "method", "task", "metric", "value", 
                        "source", "note")
 #: ``source_kind`` values: where a number comes from (the report marks everything that is not ``paper``).
 SOURCE_KINDS = ("paper", "paper (implied)", "authors' code", "third-party", "unknown")
-#: The ``dataset`` of results computed exactly from the authors' published two-task tables (scale-independent,
-#: hence comparable with the paper at every scale).
-PUBLISHED_DATASET = "published two-task table"
-#: The ``dataset`` of results computed exactly from a published AutoMTL architecture (the authors' sampled policy).
-PUBLISHED_POLICY = "published policy"
-#: The ``dataset`` of exact facts about an architecture (node counts, parameters), independent of any data.
-ARCHITECTURE_FACTS = "architecture (exact)"
-#: Exact computations: the same numbers at every scale, so they are compared with the paper at every scale.
-EXACT_DATASETS = (PUBLISHED_DATASET, PUBLISHED_POLICY, ARCHITECTURE_FACTS)
 KNOWN_ERROR_COLUMNS = ("table", "setting", "method", "task", "metric", "kind", "printed", "recomputed", "reason")
 TABLE_COLUMNS = ("table", "paper", "label", "title", "dataset", "backbone", "notebook", "note")
 
@@ -408,12 +401,8 @@ def plot_ranking(ranking: pd.DataFrame, picks: pd.DataFrame, *, title: str, T: i
 
 
 # ------------------------------------------------------------------------------------------------- trained part
-#: The paper's coarse blocks as fine-block indices of :func:`mtlkit.treemtl.branching_points` (spec treemtl.md §3:
-#: Deeplab-ResNet34 stem | layer1 | layer2 | layer3 | layer4; MobileNetV2 merged into five blocks of similar FLOPs).
-PAPER_MAPPINGS = {
-    "deeplab_resnet34": ((0,), (1, 2, 3), (4, 5, 6, 7), tuple(range(8, 14)), (14, 15, 16)),
-    "mobilenet_v2": (tuple(range(0, 7)), tuple(range(7, 18)), tuple(range(18, 23)), tuple(range(23, 31)), (31,)),
-}
+#: The paper's five coarse blocks per backbone as groups of fine-block indices (:func:`mtlkit.facts.paper_blocks`).
+PAPER_MAPPINGS = {name: paper_blocks(name) for name in ("deeplab_resnet34", "mobilenet_v2")}
 #: Builder options of the CPU stand-in backbones: tiny_resnet with two residual blocks per stage has exactly the
 #: paper's five blocks (stem + four BasicBlocks).
 STAND_IN_OPTIONS = {"tiny_resnet": (("blocks", (2, 2)),)}
@@ -429,7 +418,6 @@ PAPER_TRAINING = {
     "nyuv2": dict(iterations=20_000, batch=16, lr=1e-3, lr_step=4_000, lr_gamma=0.5),
     "taskonomy": dict(iterations=50_000, batch=16, lr=1e-4, lr_step=10_000, lr_gamma=0.3),
 }
-_DATASET_NAME = {"nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
 
 
 @dataclass(frozen=True)
@@ -484,15 +472,14 @@ def training_plan(table: str, scale: str, *, backbone: str, cpu_backbone: str = 
         iterations: override the scale's number of training iterations.
     """
     from mtlkit.config import check_scale
-    from mtlkit.treemtl.estimator import NYUV2_TASKS, TASKONOMY_TASKS
 
     check_scale(scale)
     s = _setup(table)
-    tasks = NYUV2_TASKS if s.dataset == "nyuv2" else TASKONOMY_TASKS
+    tasks = DATASET_FACTS[s.dataset].tasks
     check_positive_int(iterations, "iterations", none_ok=True)
     if scale == "paper":
         opt = dict(PAPER_TRAINING[s.dataset])
-        plan = TrainingPlan(table, scale, _DATASET_NAME[s.dataset], tasks, s.dataset, backbone, (), "aspp", **opt)
+        plan = TrainingPlan(table, scale, DATASET_FACTS[s.dataset].label, tasks, s.dataset, backbone, (), "aspp", **opt)
     else:
         opt = dict(STAND_IN_SIZES[scale])
         plan = TrainingPlan(table, scale, "SynthScenes", tasks, s.dataset, cpu_backbone,

@@ -74,3 +74,30 @@ def test_paths_follow_the_environment(tmp_path, monkeypatch):
     assert (paths.results_dir(), paths.cache_dir(), paths.figures_dir()) == (tmp_path / "r", tmp_path / "c",
                                                                            tmp_path / "f")
     assert paths.paper_values_dir() == paths.reproductions_dir() / "paper_values"
+
+
+def test_one_definition_of_each_datasets_tasks():
+    """Only mtlkit/facts.py spells a dataset's task tuple; the loaders and the registry read it from there."""
+    import ast
+
+    from mtlkit.data import dataset_facts, get_dataset_class
+    from mtlkit.facts import DATASET_FACTS
+
+    sets = {frozenset(f.tasks) for f in DATASET_FACTS.values()} | {frozenset(f.study_tasks)
+                                                                   for f in DATASET_FACTS.values()}
+    names = set().union(*sets)
+    spelled = []
+    for path in sorted(paths.package_dir().rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2 and all(
+                    isinstance(e, ast.Constant) and e.value in names for e in node.elts):
+                if frozenset(e.value for e in node.elts) in sets:
+                    spelled.append(f"{path.relative_to(paths.package_dir())}:{node.lineno}")
+    assert {s.split(":")[0] for s in spelled} == {"facts.py"}, spelled
+    for name in ("nyuv2", "cityscapes", "taskonomy"):
+        cls = get_dataset_class(name)
+        assert cls.ALL_TASKS == dataset_facts(name).tasks and cls.NUM_CLASSES == dataset_facts(name).classes
+        assert dataset_facts(name.upper()).folder == cls.NAME
+    assert dataset_facts("SynthScenes").folder is None
+    with pytest.raises(ConfigError, match="unknown dataset 'mnist'"):
+        dataset_facts("mnist")

@@ -38,8 +38,8 @@ from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
 from mtlkit.config import check_scale
 from mtlkit.checks import check_int, check_positive_int
+from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS, PUBLISHED_POLICY
 from mtlkit.errors import ConfigError, unknown_name
-from mtlkit.paper import PUBLISHED_POLICY  # dataset label of exact (scale-free) results
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
@@ -52,18 +52,13 @@ __all__ = [
 
 DATASETS = ("cityscapes", "nyuv2", "taskonomy")
 #: The paper's tasks per dataset, in its order (spec §3.5).
-PAPER_TASKS = {
-    "cityscapes": ("segment_semantic", "depth_zbuffer"),
-    "nyuv2": ("segment_semantic", "normal", "depth_zbuffer"),
-    "taskonomy": ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture"),
-}
-DATASET_NAMES = {"cityscapes": "CityScapes", "nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
+PAPER_TASKS = {name: DATASET_FACTS[name].tasks for name in DATASETS}
+#: Display labels (and folder names under a data_root) of the datasets.
+DATASET_NAMES = {name: DATASET_FACTS[name].label for name in DATASETS}
 #: Backbones of the SynthScenes stand-in comparisons (they take ``width=``).
 STAND_IN_BACKBONES = ("tiny_resnet", "tiny_cnn")
 #: The backbone generalisation study: the paper's other backbones (spec §5.3), ResNet-34 as the reference.
 STUDY_BACKBONES = ("mobilenet_v2", "mnasnet1_0")
-BACKBONE_LABELS = {"deeplab_resnet34": "Deeplab-ResNet34", "resnet34": "ResNet-34", "mobilenet_v2": "MobileNetV2",
-                   "mnasnet1_0": "MNasNet", "tiny_resnet": "tiny_resnet", "tiny_cnn": "tiny_cnn"}
 #: Method names as the paper's tables print them (``paper_values/automtl_*.csv``) -> how we obtain the model.
 METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline", "hard_sharing"),
            "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource")}
@@ -92,9 +87,9 @@ BACKBONE_SIZES = {
 }
 #: The paper's settings (spec §3.5): crop size, batch, stage lengths (CityScapes' reported model had no pre-train).
 PAPER_SIZES = {
-    "cityscapes": dict(resolution=224, batch=16, test_batch=8, pre=0, policy=20_000, post=30_000, random=0),
-    "nyuv2": dict(resolution=321, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
-    "taskonomy": dict(resolution=224, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
+    name: dict(resolution=DATASET_FACTS[name].input_size, batch=16, test_batch=8, pre=0 if name == "cityscapes"
+               else 10_000, policy=20_000, post=30_000, random=0)
+    for name in DATASETS
 }
 
 def check_cpu_backbone(cpu_backbone: str) -> str:

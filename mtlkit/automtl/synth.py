@@ -46,11 +46,12 @@ from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.supermodel import SuperModel
 from mtlkit.config import check_scale
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.facts import DATASET_FACTS
 
 __all__ = ["TASKS", "SIZES", "VARIANTS", "SynthSetup", "synth_setup", "variant_config", "VariantRun",
            "run_variant", "train_policy", "run_baseline", "compare", "main"]
 
-TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+TASKS = DATASET_FACTS["synthscenes"].study_tasks
 #: per scale: rendered images, resolution, batch, tiny_resnet width, stage lengths (iterations)
 SIZES = {
     "smoke": dict(n_train=32, n_test=16, resolution=32, batch=8, width=8, pre=0, policy=8, post=4, random=1),

@@ -14,6 +14,10 @@ _LAZY = {
     "Taskonomy": "mtlkit.data.taskonomy",
     "get_dataset": "mtlkit.data.registry",
     "list_datasets": "mtlkit.data.registry",
+    "get_dataset_class": "mtlkit.data.registry",
+    "register_dataset": "mtlkit.data.registry",
+    "dataset_facts": "mtlkit.data.registry",
+    "dataset_tasks": "mtlkit.data.registry",
 }
 
 

@@ -47,6 +47,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.data.transforms import (
     IGNORE_INDEX, DenseDataset, Geometry, check_files_exist, check_int_labels, check_same_size, hwc_to_tensor,
     image_to_tensor, read_npy, read_split_file,
@@ -73,8 +74,8 @@ class CityScapes(DenseDataset):
 
     NAME = "CityScapes"
     MODULE = "mtlkit.data.cityscapes"
-    ALL_TASKS = ("segment_semantic", "depth_zbuffer")
-    NUM_CLASSES = 19
+    ALL_TASKS = DATASET_FACTS["cityscapes"].tasks
+    NUM_CLASSES = DATASET_FACTS["cityscapes"].classes
     METRIC_SET = "cityscapes"
     SPLIT_FILE = "cityscape.json"
     DEFAULT_GEOMETRY = Geometry(crop_size=(224, 224))

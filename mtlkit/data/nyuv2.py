@@ -43,6 +43,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.data.transforms import (
     IGNORE_INDEX, PNG_8BIT_GRAY, PNG_RGB, DenseDataset, Geometry, check_files_exist, check_int_labels,
     check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_npy, read_png, read_split_file,
@@ -68,8 +69,8 @@ class NYUv2(DenseDataset):
 
     NAME = "NYUv2"
     MODULE = "mtlkit.data.nyuv2"
-    ALL_TASKS = ("segment_semantic", "normal", "depth_zbuffer")
-    NUM_CLASSES = 40
+    ALL_TASKS = DATASET_FACTS["nyuv2"].tasks
+    NUM_CLASSES = DATASET_FACTS["nyuv2"].classes
     METRIC_SET = "nyuv2"
     SPLIT_FILE = "nyu_v2_3task.json"
     DEFAULT_GEOMETRY = Geometry(crop_size=(321, 321), test_size=(321, 321))

@@ -58,6 +58,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.data.transforms import (
     IGNORE_INDEX, PNG_8BIT_GRAY, PNG_16BIT_GRAY, PNG_RGB, DenseDataset, Geometry, check_files_exist,
     check_int_labels, check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_png, read_split_file,
@@ -98,8 +99,8 @@ class Taskonomy(DenseDataset):
 
     NAME = "Taskonomy"
     MODULE = "mtlkit.data.taskonomy"
-    ALL_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
-    NUM_CLASSES = 17
+    ALL_TASKS = DATASET_FACTS["taskonomy"].tasks
+    NUM_CLASSES = DATASET_FACTS["taskonomy"].classes
     METRIC_SET = "taskonomy"
     PRIOR_FACTOR_FILE = "semseg_prior_factor.npy"
     SPLIT_FILE = "taskonomy.json"

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mtlkit.checks import check_int, is_int
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.files import atomic_write_text
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.layout import Layout
@@ -39,8 +40,6 @@ __all__ = ["ExperimentSpec", "ExperimentData", "DATASETS", "train_entry", "read_
 
 DATASETS = ("synthscenes", "nyuv2", "taskonomy")
 RESULT_NAME = "result.json"
-_FOLDERS = {"nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
-_INPUT = {"nyuv2": 321, "taskonomy": 224}   # the loaders' crop sizes (the papers' inputs)
 
 
 def _plain_kw(name: str, kw: Any) -> tuple[tuple[str, Any], ...]:
@@ -123,7 +122,7 @@ class ExperimentSpec:
         if self.dataset != "synthscenes":
             if not self.data_root:
                 raise ConfigError(f"dataset={self.dataset!r} needs data_root (the folder holding "
-                                  f"{_FOLDERS[self.dataset]}/); got data_root={self.data_root!r}")
+                                  f"{DATASET_FACTS[self.dataset].folder}/); got data_root={self.data_root!r}")
             object.__setattr__(self, "data_root", str(self.data_root))
         blocks = self.blocks
         if blocks is not None and not is_int(blocks):
@@ -186,7 +185,7 @@ class ExperimentSpec:
     @property
     def input_size(self) -> int:
         """Side of the square input the costs are measured at."""
-        return self.resolution if self.dataset == "synthscenes" else _INPUT[self.dataset]
+        return self.resolution if self.dataset == "synthscenes" else DATASET_FACTS[self.dataset].input_size
 
     # ------------------------------------------------------------------------------------------------ building
     def build_blocks(self):
@@ -269,9 +268,10 @@ class ExperimentSpec:
             from mtlkit.data import NYUv2, Taskonomy
 
             cls = NYUv2 if self.dataset == "nyuv2" else Taskonomy
-            root = Path(self.data_root) / _FOLDERS[self.dataset]
+            root = Path(self.data_root) / DATASET_FACTS[self.dataset].folder
             if not root.is_dir():
-                raise FileNotFoundError(f"data_root {self.data_root!r} has no {_FOLDERS[self.dataset]}/ folder "
+                folder = DATASET_FACTS[self.dataset].folder
+                raise FileNotFoundError(f"data_root {self.data_root!r} has no {folder}/ folder "
                                         f"(expected {root})")
             train_set = cls(root, "train", self.tasks, seed=self.seed)
             test_set = cls(root, "test", self.tasks, seed=self.seed)

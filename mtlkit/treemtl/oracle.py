@@ -32,6 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from mtlkit.checks import check_int
+from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS
+from mtlkit.facts import PAPER_MAPPINGS as _FACT_MAPPINGS
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.experiment import ExperimentData, ExperimentSpec, train_entry
 from mtlkit.treemtl.layout import Layout, pairs
@@ -40,19 +42,10 @@ __all__ = ["ORACLE_KIND", "study_dir", "OracleResult", "study_spec", "plan", "or
            "setting_name", "PAPER_MAPPINGS", "STUDY_BACKBONES"]
 
 #: The paper's coarse mappings of the detected blocks (spec §3; our detector finds the same 17 / 32 fine blocks).
-PAPER_MAPPINGS = {
-    "deeplab_resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
-    "resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
-    "mobilenet_v2": {0: list(range(7)), 1: list(range(7, 18)), 2: list(range(18, 23)), 3: list(range(23, 31)),
-                     4: [31], 5: [32]},
-}
+PAPER_MAPPINGS = _FACT_MAPPINGS
 #: Backbones the study presets accept, per scale group.
 STUDY_BACKBONES = {"small": ("tiny_resnet", "tiny_cnn"), "paper": ("deeplab_resnet34", "mobilenet_v2")}
-_LABELS = {"synthscenes": "SynthScenes", "nyuv2": "NYUv2", "taskonomy": "Taskonomy",
-           "deeplab_resnet34": "Deeplab-ResNet34", "mobilenet_v2": "MobileNetV2"}
-_NYU_TASKS = ("segment_semantic", "normal", "depth_zbuffer")
-_TASKONOMY_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
-_SYNTH_TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+_SYNTH_TASKS = DATASET_FACTS["synthscenes"].study_tasks
 
 
 def study_spec(scale: str, seed: int = 0, *, backbone: str = "auto", dataset: str = "auto",
@@ -106,20 +99,20 @@ def study_spec(scale: str, seed: int = 0, *, backbone: str = "auto", dataset: st
         raise unknown_name("dataset at scale='paper'", dataset, ["nyuv2", "taskonomy"])
     if not data_root:
         raise ConfigError("scale='paper' trains on the real datasets: set data_root to the folder that holds "
-                          f"{'NYUv2' if dataset == 'nyuv2' else 'Taskonomy'}/; got data_root={data_root!r}")
+                          f"{DATASET_FACTS[dataset].folder}/; got data_root={data_root!r}")
     common = dict(backbone=backbone, blocks=PAPER_MAPPINGS[backbone], head="aspp", dataset=dataset,
                   data_root=str(data_root), batch_size=16, weight_decay=1e-4, eval_last=3, seed=seed)
     if dataset == "nyuv2":
-        return ExperimentSpec(tasks=_NYU_TASKS, iterations=20_000, lr=1e-3, lr_step=4_000, lr_gamma=0.5,
+        return ExperimentSpec(tasks=DATASET_FACTS["nyuv2"].tasks, iterations=20_000, lr=1e-3, lr_step=4_000, lr_gamma=0.5,
                               eval_every=1_000, **common)
-    return ExperimentSpec(tasks=_TASKONOMY_TASKS, iterations=50_000, lr=1e-4, lr_step=10_000, lr_gamma=0.3,
-                          eval_every=2_500, **common)
+    return ExperimentSpec(tasks=DATASET_FACTS["taskonomy"].tasks, iterations=50_000, lr=1e-4, lr_step=10_000,
+                          lr_gamma=0.3, eval_every=2_500, **common)
 
 
 def setting_name(spec: ExperimentSpec) -> str:
     """``"NYUv2 / Deeplab-ResNet34"`` (the paper's Table 3 column names), ``"SynthScenes / tiny_resnet (B=3)"``."""
-    data = _LABELS.get(spec.dataset, spec.dataset)
-    net = _LABELS.get(spec.backbone, spec.backbone)
+    data = DATASET_FACTS[spec.dataset].label if spec.dataset in DATASET_FACTS else spec.dataset
+    net = BACKBONE_LABELS.get(spec.backbone, spec.backbone)
     return f"{data} / {net}" if spec.dataset != "synthscenes" else f"{data} / {net} (B={spec.B})"
 
 
