@@ -99,7 +99,8 @@ def _layout_backbone_gflops(layouts, backbone: str, size: int) -> list[float]:
 
 
 def _treemtl_jobs(table: str) -> list[Job]:
-    from mtlkit.paper import PAPER_TRAINING, TREEMTL_TABLES, pick_ranking, trained_layouts_of
+    from mtlkit.picks import TREEMTL_TABLES, pick_ranking
+    from mtlkit.recipes import PAPER_TRAINING, trained_layouts_of
 
     setup = TREEMTL_TABLES[table]
     T, size, bb = _TASKS[setup.dataset], setup.input_size, setup.model_backbone
@@ -115,7 +116,7 @@ def _treemtl_jobs(table: str) -> list[Job]:
 
 def _treemtl_table3_jobs() -> list[Job]:
     """The oracle study on NYUv2 / Deeplab-ResNet34 (the paper's first column): the two-task grid + every layout."""
-    from mtlkit.paper import PAPER_TRAINING
+    from mtlkit.recipes import PAPER_TRAINING
     from mtlkit.treemtl import Layout, enumerate_layouts
 
     table, bb, size, T, B = "treemtl_table3", "deeplab_resnet34", 321, 3, 5
@@ -144,7 +145,7 @@ def _automtl_jobs(table: str, dataset: str, backbone: str = "deeplab_resnet34", 
 def table_jobs(table: str) -> list[Job]:
     """The training jobs of one reproduction table at paper scale (see the module docstring)."""
     from mtlkit.errors import unknown_name
-    from mtlkit.paper import TREEMTL_TABLES
+    from mtlkit.picks import TREEMTL_TABLES
 
     if table in TREEMTL_TABLES:
         return _treemtl_jobs(table)

@@ -274,7 +274,8 @@ def _where(r) -> str:
 
 def _ranking_section(table: str, summary, values) -> list[str]:
     """The exact ranking of the published two-task table next to the paper's picks (from the recorded rows)."""
-    from mtlkit.paper import PUBLISHED_DATASET, RECOMMENDER_TOP1, TREEMTL_PICKS
+    from mtlkit.paper import PUBLISHED_DATASET
+    from mtlkit.picks import RECOMMENDER_TOP1, TREEMTL_PICKS
 
     rows = summary[(summary.table == table) & (summary.dataset == PUBLISHED_DATASET)]
     if rows.empty:

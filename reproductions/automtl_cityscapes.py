@@ -65,7 +65,8 @@ from mtlkit.automtl.experiments import (
     published_policy_accounting, published_policy_rows,
 )
 from mtlkit.automtl.experiments_viz import plot_comparison, plot_policies
-from mtlkit.paper import check_reproduction_params, paper_values
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import paper_values
 from mtlkit.report import record
 from mtlkit.viz import savefig, use_style
 

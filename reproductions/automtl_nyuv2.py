@@ -59,7 +59,8 @@ from mtlkit.automtl.experiments import (
     BACKBONE_LABELS, comparison, dataset_label, experiment_setup, paper_plan,
 )
 from mtlkit.automtl.experiments_viz import plot_comparison, plot_policies
-from mtlkit.paper import check_reproduction_params, paper_values
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import paper_values
 from mtlkit.report import record
 from mtlkit.viz import savefig, use_style
 

@@ -46,9 +46,11 @@ import pandas as pd
 
 import mtlkit
 from mtlkit.errors import ConfigError
-from mtlkit.paper import (PUBLISHED_DATASET, check_reproduction_params, delta_table, paper_values, pick_ranking,
-                          plot_ranking, ranking_records, train_layouts, trained_layouts_of, training_plan,
-                          treemtl_costs)
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import PUBLISHED_DATASET, paper_values
+from mtlkit.picks import pick_ranking, ranking_records, treemtl_costs
+from mtlkit.picks_viz import plot_ranking
+from mtlkit.recipes import delta_table, train_layouts, trained_layouts_of, training_plan
 from mtlkit.report import record
 from mtlkit.treemtl import recommend
 from mtlkit.viz import savefig, use_style
