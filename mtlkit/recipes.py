@@ -13,6 +13,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.facts import DATASET_FACTS, paper_blocks
 from mtlkit.paper import paper_values
 from mtlkit.picks import RECOMMENDER_TOP1, _setup
+from mtlkit.setups import Setup, load_data, sizes_of
 
 __all__ = ["PAPER_MAPPINGS", "STAND_IN_OPTIONS", "STAND_IN_SIZES", "PAPER_TRAINING", "TrainingPlan",
            "training_plan", "TrainedLayouts", "train_layouts", "trained_layouts_of", "delta_table"]
@@ -23,17 +24,10 @@ PAPER_MAPPINGS = {name: paper_blocks(name) for name in ("deeplab_resnet34", "mob
 #: paper's five blocks (stem + four BasicBlocks).
 STAND_IN_OPTIONS = {"tiny_resnet": (("blocks", (2, 2)),)}
 #: Sizes of the trained part at the CPU scales (SynthScenes stand-in).
-STAND_IN_SIZES = {
-    "smoke": dict(n_train=8, n_test=4, resolution=32, iterations=2, batch=4, lr=1e-3, lr_step=None, lr_gamma=0.5),
-    "cpu": dict(n_train=512, n_test=128, resolution=32, iterations=150, batch=16, lr=1e-3, lr_step=None,
-                lr_gamma=0.5),
-}
+STAND_IN_SIZES = {scale: sizes_of("treemtl-tables", "nyuv2", scale) for scale in ("smoke", "cpu")}
 #: The authors' training settings (spec treemtl.md §3; Adam with betas (0.5, 0.999) and weight decay 1e-4 are
-#: :class:`mtlkit.train.TrainConfig`'s defaults).
-PAPER_TRAINING = {
-    "nyuv2": dict(iterations=20_000, batch=16, lr=1e-3, lr_step=4_000, lr_gamma=0.5),
-    "taskonomy": dict(iterations=50_000, batch=16, lr=1e-4, lr_step=10_000, lr_gamma=0.3),
-}
+#: :class:`mtlkit.train.TrainConfig`'s defaults); rows of :data:`mtlkit.setups.SIZES`.
+PAPER_TRAINING = {name: sizes_of("treemtl-tables", name, "paper") for name in ("nyuv2", "taskonomy")}
 
 
 @dataclass(frozen=True)
@@ -184,45 +178,32 @@ def train_layouts(plan: TrainingPlan, layouts: Mapping[tuple[str, str], object],
 
 
 def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) -> TrainedLayouts:
-    import torch
-
     from mtlkit.backbones import get_backbone
     from mtlkit.cache import run_dir
     from mtlkit.delta import delta_t
     from mtlkit.heads import get_head
     from mtlkit.models import build_model
-    from mtlkit.tasks import get_task
     from mtlkit.train import TrainConfig, evaluate, seed_everything, train
     from mtlkit.treemtl import Layout, TreeModel
 
     names = plan.tasks
+    common = dict(batch=plan.batch, test_batch=max(plan.batch, 16), drop_last=None, halves=False, seed=seed,
+                  device=device, workers=workers)
     if plan.dataset == "SynthScenes":
-        from mtlkit.data import SynthScenes
-
-        train_set = SynthScenes("train", size=plan.n_train, resolution=plan.resolution, tasks=names, seed=seed,
-                                cache=True)
-        test_set = SynthScenes("test", size=plan.n_test, resolution=plan.resolution, tasks=names, seed=seed,
-                               cache=True)
-        options = {t: {"metric_set": plan.metric_set, **train_set.task_options().get(t, {})} for t in names}
-        size = plan.resolution
+        setup = Setup("synthscenes", names, n_train=plan.n_train, n_test=plan.n_test, resolution=plan.resolution,
+                      metric_set=plan.metric_set, **common)
         data_key = dict(dataset="SynthScenes", n_train=plan.n_train, resolution=plan.resolution, seed=seed)
     else:
         if data_root is None:
             raise ConfigError(f"{plan.dataset} needs data_root (the folder holding {plan.dataset}/), got None")
-        import mtlkit.data as data
-
-        root = Path(data_root) / plan.dataset
-        cls = getattr(data, plan.dataset)
-        train_set, test_set = cls(root, "train", names), cls(root, "test", names)
-        # the paper's evaluation conventions (mtlkit's paper-compatible evaluators) for comparable numbers
-        options = {t: {**train_set.task_options().get(t, {}), "paper_compat": True} for t in names}
-        size = 321 if plan.dataset == "NYUv2" else 224
+        # the paper's evaluation conventions (mtlkit's paper-compatible evaluators) for comparable numbers; the
+        # loaders' augmentation keeps its default seed
+        name = next(n for n, f in DATASET_FACTS.items() if f.label == plan.dataset)
+        setup = Setup(name, names, paper_compat=True, data_root=str(data_root), augment_seed=0, **common)
         data_key = dict(dataset=plan.dataset, root=str(Path(data_root).resolve()), seed=seed)
-    tasks = {t: get_task(t, **options[t]) for t in names}
-    gen = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=plan.batch, shuffle=True, generator=gen,
-                                         num_workers=workers, drop_last=len(train_set) > plan.batch)
-    test_loader = torch.utils.data.DataLoader(test_set, batch_size=max(plan.batch, 16), num_workers=workers)
+    size = setup.input_size
+    loaded = load_data(setup)
+    tasks, loader, test_loader = loaded.tasks, loaded.train_loader, loaded.test_loader
     config = TrainConfig(iterations=plan.iterations, lr=plan.lr, lr_step=plan.lr_step, lr_gamma=plan.lr_gamma,
                          device=device, seed=seed, checkpoint_every=max(1, min(500, plan.iterations)))
     data_key.update(tasks=names, batch=plan.batch)

@@ -20,7 +20,8 @@ from mtlkit.paths import package_dir
 
 CORE = ("mtlkit.errors", "mtlkit.checks", "mtlkit.files", "mtlkit.paths", "mtlkit.facts", "mtlkit.config",
         "mtlkit.flops", "mtlkit.tasks", "mtlkit.metrics", "mtlkit.delta", "mtlkit.backbones", "mtlkit.heads",
-        "mtlkit.models", "mtlkit.tracing", "mtlkit.cache", "mtlkit.viz", "mtlkit.data", "mtlkit.train")
+        "mtlkit.models", "mtlkit.tracing", "mtlkit.cache", "mtlkit.viz", "mtlkit.data", "mtlkit.train",
+        "mtlkit.setups")
 METHODS = ("mtlkit.automtl", "mtlkit.treemtl")
 #: The modules that may read the papers' values or write results.
 READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.compute", "mtlkit.tables",

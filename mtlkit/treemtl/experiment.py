@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 from mtlkit.checks import check_int, is_int
 from mtlkit.facts import DATASET_FACTS
+from mtlkit.setups import Setup, load_data
 from mtlkit.files import atomic_write_text
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.layout import Layout
@@ -253,35 +254,17 @@ class ExperimentSpec:
             num_workers: DataLoader worker processes (0: load in the training process; real datasets on a GPU want
                 several). The data order does not depend on it.
         """
-        import torch
-
         check_int(num_workers, "num_workers", minimum=0)
+        loaded = load_data(self.setup(num_workers=num_workers))
+        return ExperimentData(loaded.train_loader, loaded.test_loader, loaded.tasks)
 
-        if self.dataset == "synthscenes":
-            from mtlkit.data import SynthScenes
-
-            train_set = SynthScenes("train", size=self.n_train, resolution=self.resolution, tasks=self.tasks,
-                                    seed=self.seed, cache=True)
-            test_set = SynthScenes("test", size=self.n_test, resolution=self.resolution, tasks=self.tasks,
-                                   seed=self.seed, cache=True)
-        else:
-            from mtlkit.data import NYUv2, Taskonomy
-
-            cls = NYUv2 if self.dataset == "nyuv2" else Taskonomy
-            root = Path(self.data_root) / DATASET_FACTS[self.dataset].folder
-            if not root.is_dir():
-                folder = DATASET_FACTS[self.dataset].folder
-                raise FileNotFoundError(f"data_root {self.data_root!r} has no {folder}/ folder "
-                                        f"(expected {root})")
-            train_set = cls(root, "train", self.tasks, seed=self.seed)
-            test_set = cls(root, "test", self.tasks, seed=self.seed)
-        tasks = self.task_objects(train_set.task_options())
-        train_loader = torch.utils.data.DataLoader(train_set, batch_size=self.batch_size, shuffle=True,
-                                                   generator=torch.Generator().manual_seed(self.seed),
-                                                   num_workers=num_workers)
-        test_loader = torch.utils.data.DataLoader(test_set, batch_size=max(self.batch_size, 16),
-                                                  num_workers=num_workers)
-        return ExperimentData(train_loader, test_loader, tasks)
+    def setup(self, device: str = "cpu", num_workers: int = 0) -> Setup:
+        """The spec's data as a :class:`mtlkit.setups.Setup` (what :meth:`load_data` loads)."""
+        sizes = dict(n_train=self.n_train, n_test=self.n_test, resolution=self.resolution) \
+            if self.dataset == "synthscenes" else {}
+        return Setup(self.dataset, self.tasks, batch=self.batch_size, test_batch=max(self.batch_size, 16),
+                     drop_last=False, halves=False, seed=self.seed, device=device, data_root=self.data_root,
+                     workers=num_workers, **sizes)
 
     def train_config(self, device: str = "cpu", checkpoint_every: int | None = None):
         """The :class:`mtlkit.train.TrainConfig` of every model."""
