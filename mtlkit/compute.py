@@ -142,37 +142,44 @@ def _automtl_jobs(table: str, dataset: str, backbone: str = "deeplab_resnet34", 
             Job(table, f"post-train, 2 searched models{tag}", 2, a["post"], a["batch"], T * (bb + head))]
 
 
-def table_jobs(table: str) -> list[Job]:
-    """The training jobs of one reproduction table at paper scale (see the module docstring)."""
-    from mtlkit.errors import unknown_name
-    from mtlkit.picks import TREEMTL_TABLES
+def _lambda_reg_jobs(table: str) -> list[Job]:
+    """4 λ on CityScapes: policy-train + post-train each (pre-train shared)."""
+    T, size = _TASKS["cityscapes"], _SIZES["cityscapes"]
+    bb, head = forward_gflops("deeplab_resnet34", size, _CLASSES["cityscapes"])
+    a = _AUTOMTL
+    return [Job(table, "policy-train, 4 λ", 4, a["policy"], a["batch"], T * (2 * bb + head)),
+            Job(table, "post-train, 4 λ", 4, a["post"], a["batch"], T * (bb + head))]
 
-    if table in TREEMTL_TABLES:
+
+def _search_cost_jobs(table: str, datasets) -> list[Job]:
+    """One policy-train per dataset, timed."""
+    out = []
+    for dataset in datasets:
+        bb, head = forward_gflops("deeplab_resnet34", _SIZES[dataset], _CLASSES[dataset])
+        out.append(Job(table, f"policy-train ({dataset})", 1, _AUTOMTL["policy"], _AUTOMTL["batch"],
+                       _TASKS[dataset] * (2 * bb + head)))
+    return out
+
+
+def table_jobs(table: str) -> list[Job]:
+    """The training jobs of one reproduction table at paper scale, by its :attr:`TableSpec.jobs`
+    (:mod:`mtlkit.tables`; see the module docstring)."""
+    from mtlkit.facts import BACKBONE_LABELS
+    from mtlkit.tables import get_table
+
+    spec = get_table(table)
+    if spec.jobs == "treemtl_picks":
         return _treemtl_jobs(table)
-    if table == "treemtl_table3":
+    if spec.jobs == "treemtl_oracle":
         return _treemtl_table3_jobs()
-    datasets = {"automtl_cityscapes": "cityscapes", "automtl_nyuv2": "nyuv2", "automtl_taskonomy": "taskonomy"}
-    if table in datasets:
-        return _automtl_jobs(table, datasets[table])
-    if table == "automtl_lambda_reg":  # 4 λ on CityScapes: policy-train + post-train each (pre-train shared)
-        T, size = _TASKS["cityscapes"], _SIZES["cityscapes"]
-        bb, head = forward_gflops("deeplab_resnet34", size, _CLASSES["cityscapes"])
-        a = _AUTOMTL
-        return [Job(table, "policy-train, 4 λ", 4, a["policy"], a["batch"], T * (2 * bb + head)),
-                Job(table, "post-train, 4 λ", 4, a["post"], a["batch"], T * (bb + head))]
-    if table == "automtl_backbones":
-        return [job for bb, name in (("mobilenet_v2", "MobileNetV2"), ("mnasnet1_0", "MNasNet"))
-                for job in _automtl_jobs(table, "cityscapes", bb, name)]
-    if table == "automtl_search_cost":  # one policy-train per dataset, timed
-        out = []
-        for dataset in ("cityscapes", "nyuv2", "taskonomy"):
-            bb, head = forward_gflops("deeplab_resnet34", _SIZES[dataset], _CLASSES[dataset])
-            out.append(Job(table, f"policy-train ({dataset})", 1, _AUTOMTL["policy"], _AUTOMTL["batch"],
-                           _TASKS[dataset] * (2 * bb + head)))
-        return out
-    valid = list(TREEMTL_TABLES) + ["treemtl_table3", *datasets, "automtl_lambda_reg", "automtl_backbones",
-                                    "automtl_search_cost"]
-    raise unknown_name("table", table, valid)
+    if spec.jobs == "automtl_comparison":
+        return _automtl_jobs(table, spec.datasets[0])
+    if spec.jobs == "automtl_lambda_reg":
+        return _lambda_reg_jobs(table)
+    if spec.jobs == "automtl_backbones":
+        return [job for bb in spec.backbones for job in _automtl_jobs(table, spec.datasets[0], bb,
+                                                                      BACKBONE_LABELS[bb])]
+    return _search_cost_jobs(table, spec.datasets)  # "automtl_search_cost"
 
 
 def gpu_hours(tables=None, tflops: float = ASSUMED_TFLOPS):
@@ -193,9 +200,9 @@ def gpu_hours(tables=None, tflops: float = ASSUMED_TFLOPS):
     if isinstance(tflops, bool) or not isinstance(tflops, (int, float)) or not tflops > 0:
         raise ConfigError(f"tflops must be a positive number (sustained TFLOP/s of the GPU), got {tflops!r}")
     if tables is None:
-        tables = ["treemtl_table1", "treemtl_table2", "treemtl_table3", "treemtl_table4", "treemtl_table5",
-                  "treemtl_table6", "automtl_cityscapes", "automtl_nyuv2", "automtl_taskonomy",
-                  "automtl_lambda_reg", "automtl_backbones", "automtl_search_cost"]
+        from mtlkit.tables import TABLES
+
+        tables = list(TABLES)
     rows = []
     for table in tables:
         for job in table_jobs(table):

@@ -9,66 +9,21 @@ TreeMTL table uses.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.paper import paper_values
+from mtlkit.tables import TABLES, PaperPick, TreeMTLSetup
 
 __all__ = ["TreeMTLSetup", "PaperPick", "TREEMTL_TABLES", "TREEMTL_PICKS", "RECOMMENDER_TOP1", "budget_of",
            "treemtl_costs", "identify_by_cost", "pick_ranking", "ranking_records"]
 
 
-@dataclass(frozen=True)
-class TreeMTLSetup:
-    """Which published two-task table and block costs a TreeMTL table uses.
-
-    Attributes:
-        dataset: ``"nyuv2"`` or ``"taskonomy"`` (:func:`mtlkit.treemtl.published_table`).
-        backbone: ``"resnet34"`` (Deeplab-ResNet34) or ``"mobilenetv2"``.
-        input_size: the input the paper's FLOPs are measured at: 321 (NYUv2), 224 (Taskonomy).
-        model_backbone: the :mod:`mtlkit.backbones` name of the paper's backbone (for the trained part).
-    """
-
-    dataset: str
-    backbone: str
-    input_size: int
-    model_backbone: str
-
-
-@dataclass(frozen=True)
-class PaperPick:
-    """A layout a TreeMTL table reports: its row (setting, method) and its paper index, None if only its printed
-    FLOPs(%) / #Params(%) identify it."""
-
-    table: str
-    setting: str
-    method: str
-    paper_index: int | None
-
-
-TREEMTL_TABLES = {
-    "treemtl_table1": TreeMTLSetup("nyuv2", "resnet34", 321, "deeplab_resnet34"),
-    "treemtl_table2": TreeMTLSetup("taskonomy", "resnet34", 224, "deeplab_resnet34"),
-    "treemtl_table4": TreeMTLSetup("taskonomy", "resnet34", 224, "deeplab_resnet34"),
-    "treemtl_table5": TreeMTLSetup("nyuv2", "mobilenetv2", 321, "mobilenet_v2"),
-    "treemtl_table6": TreeMTLSetup("taskonomy", "mobilenetv2", 224, "mobilenet_v2"),
-}
-
-#: The paper's picks, row by row. Tables 4's two Top-1 rows carry the same numbers as Table 2's #353 and #1046;
-#: Tables 5 and 6 print no index, only the cost.
-TREEMTL_PICKS: dict[str, tuple[PaperPick, ...]] = {
-    "treemtl_table1": tuple(PaperPick("treemtl_table1", "no budget", f"#{i}", i) for i in (0, 45, 50, 37, 49)),
-    "treemtl_table2": tuple(PaperPick("treemtl_table2", s, f"#{i}", i) for s, i in
-                            (("no budget", 353), ("4 models", 958), ("3 models", 1046), ("2 models", 817),
-                             ("1 model", 0))),
-    "treemtl_table4": (PaperPick("treemtl_table4", "no budget", "Top-1 w/o budget", 353),
-                       PaperPick("treemtl_table4", "3 models", "Top-1 within 3 models", 1046)),
-    "treemtl_table5": (PaperPick("treemtl_table5", "no budget", "Top-1", None),),
-    "treemtl_table6": (PaperPick("treemtl_table6", "no budget", "Top-1", None),),
-}
+#: Table -> which published two-task table and block costs it uses (from :data:`mtlkit.tables.TABLES`).
+TREEMTL_TABLES = {name: t.published for name, t in TABLES.items() if t.published is not None}
+#: The paper's picks, row by row (from :data:`mtlkit.tables.TABLES`).
+TREEMTL_PICKS: dict[str, tuple[PaperPick, ...]] = {name: t.picks for name, t in TABLES.items() if t.picks}
 
 
 def budget_of(setting: str) -> float | None:

@@ -86,3 +86,12 @@ def compare_methods(*args, **kwargs):
     from mtlkit.compare import compare
 
     return compare(*args, **kwargs)
+
+
+def test_contributing_has_the_four_recipes():
+    from mtlkit.paths import checkout
+
+    text = (checkout() / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    for heading in ("Adding a backbone", "Adding a task", "Adding a method", "Adding a paper table"):
+        assert f"### {heading}\n" in text
+    assert "register_method(MyMethod())" in text and "tests/test_methods.py" in text
