@@ -24,8 +24,8 @@ CORE = ("mtlkit.errors", "mtlkit.checks", "mtlkit.files", "mtlkit.paths", "mtlki
         "mtlkit.setups")
 METHODS = ("mtlkit.automtl", "mtlkit.treemtl")
 #: The modules that may read the papers' values or write results.
-READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.compute", "mtlkit.tables",
-               "mtlkit.runner", "mtlkit.__main__", "mtlkit.picks_viz")
+READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.reproduce", "mtlkit.compute",
+               "mtlkit.tables", "mtlkit.runner", "mtlkit.__main__", "mtlkit.picks_viz")
 
 
 def _in(module: str, group) -> bool:
