@@ -58,7 +58,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
-from mtlkit.facts import DATASET_FACTS
 from mtlkit.data.transforms import (
     IGNORE_INDEX, PNG_8BIT_GRAY, PNG_16BIT_GRAY, PNG_RGB, DenseDataset, Geometry, check_files_exist,
     check_int_labels, check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_png, read_split_file,
@@ -97,11 +96,7 @@ class Taskonomy(DenseDataset):
         prior_factor: segmentation class-weight file; default ``root / "semseg_prior_factor.npy"`` if it exists.
     """
 
-    NAME = "Taskonomy"
-    MODULE = "mtlkit.data.taskonomy"
-    ALL_TASKS = DATASET_FACTS["taskonomy"].tasks
-    NUM_CLASSES = DATASET_FACTS["taskonomy"].classes
-    METRIC_SET = "taskonomy"
+    DATASET = "taskonomy"  # NAME, MODULE, ALL_TASKS, NUM_CLASSES, METRIC_SET from mtlkit.facts
     PRIOR_FACTOR_FILE = "semseg_prior_factor.npy"
     SPLIT_FILE = "taskonomy.json"
     DEFAULT_GEOMETRY = Geometry(base_size=(256, 256), crop_size=(224, 224), test_size=(224, 224))
