@@ -258,7 +258,7 @@ _MARKS = {"paper": "", "paper (implied)": " ⁱ", "authors' code": " †", "thir
 
 
 def _comparable(scale: str, dataset: str, paper_datasets: list[str]) -> bool:
-    from mtlkit.paper import EXACT_DATASETS
+    from mtlkit.facts import EXACT_DATASETS
 
     if dataset in EXACT_DATASETS:
         return True
@@ -274,7 +274,7 @@ def _where(r) -> str:
 
 def _ranking_section(table: str, summary, values) -> list[str]:
     """The exact ranking of the published two-task table next to the paper's picks (from the recorded rows)."""
-    from mtlkit.paper import PUBLISHED_DATASET
+    from mtlkit.facts import PUBLISHED_DATASET
     from mtlkit.picks import RECOMMENDER_TOP1, TREEMTL_PICKS
 
     rows = summary[(summary.table == table) & (summary.dataset == PUBLISHED_DATASET)]
@@ -324,7 +324,7 @@ def _ranking_section(table: str, summary, values) -> list[str]:
 
 def _results_section(table: str, summary, values, paper_datasets: list[str]) -> list[str]:
     """One table per (scale, dataset, backbone, device) of the trained results, paper values alongside."""
-    from mtlkit.paper import PUBLISHED_DATASET
+    from mtlkit.facts import PUBLISHED_DATASET
 
     rows = summary[(summary.table == table) & (summary.dataset != PUBLISHED_DATASET)]
     known = values[values.value != ""]
