@@ -8,9 +8,9 @@ notebook that asks for the same run gets the first one's weights, and a differen
 
 * the caller's key (scale, seed, tasks, backbone, sizes, optimiser settings, ... — whatever defines the run);
 * the code that computes the result (:func:`code_fingerprint`): the mtlkit modules the run depends on — by
-  default :data:`CORE_CODE` (training loop, models, tasks and losses, data) plus any the caller names in
+  default :data:`CORE_CODE` (training loop, models, tasks and losses, data and their set-up) plus any the caller names in
   ``depends_on`` — and everything they import from mtlkit, followed statically through their ``import``
-  statements. Each module is hashed as its syntax tree with docstrings removed, so editing a docstring, a comment
+  statements and the module names of lazy imports (``"mtlkit.data.synthetic"`` in a package's table). Each module is hashed as its syntax tree with docstrings removed, so editing a docstring, a comment
   or the layout of the code keeps every cached run, while changing what the code does (a loss, a default, an
   operator) gives new run directories; a module no run depends on (the report, the figures) never matters;
 * the environment that can change the numbers (:func:`environment`): torch's version, its intra-op thread count,
@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,8 +35,8 @@ from mtlkit.paths import cache_dir, package_dir
 
 __all__ = ["CORE_CODE", "cache_root", "code_fingerprint", "code_modules", "environment", "run_dir", "key_hash"]
 
-#: The modules every training run depends on (their imports are followed): loop, models, tasks, data.
-CORE_CODE = ("mtlkit.train", "mtlkit.models", "mtlkit.tasks", "mtlkit.data")
+#: The modules every training run depends on (their imports are followed): loop, models, tasks, data, set-ups.
+CORE_CODE = ("mtlkit.train", "mtlkit.models", "mtlkit.tasks", "mtlkit.data", "mtlkit.setups")
 
 
 def cache_root() -> Path:
@@ -55,6 +56,9 @@ def _module_file(package: Path, name: str) -> Path | None:
     return None
 
 
+_LAZY_TARGET = re.compile(r"mtlkit(\.\w+)+(:\w+)?")
+
+
 def _imports(tree: ast.AST, name: str, is_package: bool) -> set[str]:
     """Names of the mtlkit modules that ``tree`` (module ``name``) imports, anywhere in its body."""
     found: set[str] = set()
@@ -71,6 +75,8 @@ def _imports(tree: ast.AST, name: str, is_package: bool) -> set[str]:
                 continue
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # kept if it is a module
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _LAZY_TARGET.fullmatch(node.value):
+            found.add(node.value.split(":")[0])  # a lazy import by name ("mtlkit.data.synthetic", "module:attr")
     return found
 
 
