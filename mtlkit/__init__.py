@@ -23,6 +23,8 @@ _LAZY = {
 _SUBMODULES = {
     "tasks", "metrics", "delta", "data", "backbones", "heads", "models", "train", "flops",
     "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper", "export", "latency",
+    "facts", "paths", "files", "checks", "tracing", "setups", "methods", "tables", "picks", "picks_viz", "recipes",
+    "reproduce",
 }
 
 

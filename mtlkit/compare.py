@@ -33,14 +33,13 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from mtlkit.checks import check_int
 from mtlkit.errors import ConfigError
+from mtlkit.treemtl.oracle import ORACLE_KIND  # the study folder is the oracle study's own
 
-__all__ = ["ORACLE_KIND", "matched_spec", "layout_policy", "GridSearch", "TreeMTLStudy", "model_costs",
+__all__ = ["ORACLE_KIND", "compare", "matched_spec", "layout_policy", "GridSearch", "TreeMTLStudy", "model_costs",
            "log_seconds", "grid_cost", "policy_train_cost", "delta_row", "verdict", "plot_delta_vs_cost",
            "plot_search_cost"]
-
-#: Run-cache kind of the study folder: the oracle study's own, so that both share every trained model.
-ORACLE_KIND = "treemtl-oracle"
 
 
 # ------------------------------------------------------------------------------------------------ the common spec
@@ -163,7 +162,7 @@ class TreeMTLStudy:
 
     Args:
         spec: the experiment (e.g. :func:`matched_spec`).
-        directory: study folder; default ``mtlkit.cache.run_dir(ORACLE_KIND, spec=...)``, the folder
+        directory: study folder; default :func:`mtlkit.treemtl.oracle.study_dir`, the folder
             :func:`~mtlkit.treemtl.oracle.oracle_study` uses for the same spec (grid in ``grid/``, layout ``#i`` in
             ``layouts/0000i/``), so the two share models.
         device: training device.
@@ -182,9 +181,9 @@ class TreeMTLStudy:
             raise ConfigError(f"tasks must map every task of the spec {list(spec.tasks)} to its task object, got "
                               f"{sorted(tasks) if isinstance(tasks, Mapping) else type(tasks).__name__}")
         if directory is None:
-            from mtlkit.cache import run_dir
+            from mtlkit.treemtl.oracle import study_dir
 
-            directory = run_dir(ORACLE_KIND, spec=spec.to_dict())
+            directory = study_dir(spec, device)
         self.spec, self.directory, self.device, self.progress = spec, Path(directory), device, progress
         self._data, self._tasks = None, dict(tasks) if tasks is not None else None
 
@@ -462,8 +461,7 @@ def plot_search_cost(costs, n_budgets: int = 5, title: str = ""):
     missing = [c for c in ("method", "search", "seconds", "iterations", "per_budget") if c not in costs.columns]
     if missing:
         raise ConfigError(f"plot_search_cost: the table lacks columns {missing}")
-    if isinstance(n_budgets, bool) or not isinstance(n_budgets, int) or n_budgets < 1:
-        raise ConfigError(f"n_budgets must be an int >= 1, got {n_budgets!r}")
+    check_int(n_budgets, "n_budgets", minimum=1)
     fig, axes = plt.subplots(1, 3, figsize=(16, 0.5 * len(costs) + 2.6), gridspec_kw={"width_ratios": (1, 1, 1.2)})
     colors = [_STYLE.get(m, ("o", "0.5"))[1] for m in costs["method"]]
     y = np.arange(len(costs))
@@ -493,3 +491,60 @@ def plot_search_cost(costs, n_budgets: int = 5, title: str = ""):
         fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------------- every method at once
+def compare(setup, methods: Sequence[str] | None = None, *, budget: float | None = None, seeds: Sequence[int] = (0,),
+            progress: bool = False):
+    """Run every registered method (:mod:`mtlkit.methods`) on one setup and tabulate what it found.
+
+    For each seed the setup's seed is replaced (new images, initialisation and order), each method searches an
+    architecture under ``budget`` and builds it; tree layouts are trained by the one tree-layout recipe (the setup's
+    :class:`TreeMTLStudy`, i.e. the oracle study's folder: a layout two methods find is trained once). Δt is taken
+    against the ``single_task`` method of the same seed.
+
+    Args:
+        setup: a :class:`mtlkit.setups.Setup`.
+        methods: registered method names (default: all); ``single_task`` is added as the reference.
+        budget: the largest cost in backbone models (None: no budget).
+        seeds: setup seeds.
+        progress: progress bars.
+
+    Returns:
+        DataFrame: one row per (method, seed) with ``layout``, ``delta_T``, ``delta/<task>``, ``params_full``,
+        ``flops`` (one image) and ``search_models`` (models the search trained).
+    """
+    import pandas as pd
+
+    from mtlkit.delta import delta_t
+    from mtlkit.methods import get_method, list_methods, spec_of
+    from mtlkit.setups import Setup
+
+    if not isinstance(setup, Setup):
+        raise ConfigError(f"setup must be a mtlkit.setups.Setup, got {type(setup).__name__}")
+    names = list_methods() if methods is None else list(methods)
+    names = ["single_task", *[n for n in names if n != "single_task"]]
+    for n in names:
+        get_method(n)  # fail on an unknown name before anything trains
+    if isinstance(seeds, (str, bytes)) or not seeds:
+        raise ConfigError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    rows = []
+    for seed in seeds:
+        run_setup = setup.replace(seed=check_int(seed, "seeds[i]", minimum=0))
+        study = TreeMTLStudy(spec_of(run_setup), device=run_setup.device, progress=progress)
+        x = torch.zeros(1, 3, run_setup.input_size, run_setup.input_size)
+        reference = None
+        for name in names:
+            method = get_method(name)
+            arch = method.search(run_setup, budget, seed=seed)
+            if arch.layout is None:
+                raise ConfigError(f"method {name!r} returned an architecture without a layout; compare() trains "
+                                  "tree layouts only")
+            metrics = study.train(arch.layout)["metrics"]
+            reference = metrics if name == "single_task" else reference
+            d = delta_t(metrics, reference, zero_reference="skip")
+            costs = model_costs(method.build(run_setup, arch), x)
+            rows.append({"method": name, "seed": seed, "layout": arch.layout, "delta_T": d.overall,
+                         **{f"delta/{t}": v for t, v in d.per_task.items()}, **costs,
+                         "search_models": arch.search_cost.get("models", 0)})
+    return pd.DataFrame(rows)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from mtlkit.facts import DATASET_FACTS
+
 __all__ = ["ASSUMED_TFLOPS", "TRAIN_FACTOR", "Job", "forward_gflops", "table_jobs", "gpu_hours", "hours_by_table"]
 
 #: Sustained training throughput assumed by default (TFLOP/s): about half the fp32 peak of an NVIDIA RTX 8000
@@ -32,9 +34,9 @@ ASSUMED_TFLOPS = 8.0
 #: A training step ≈ 3 forward passes.
 TRAIN_FACTOR = 3
 
-_SIZES = {"cityscapes": 224, "nyuv2": 321, "taskonomy": 224}  # training crops (docs/automtl.md §3.5)
-_CLASSES = {"cityscapes": 19, "nyuv2": 40, "taskonomy": 17}
-_TASKS = {"cityscapes": 2, "nyuv2": 3, "taskonomy": 5}
+_SIZES = {name: f.input_size for name, f in DATASET_FACTS.items()}  # training crops (docs/automtl.md §3.5)
+_CLASSES = {name: f.classes for name, f in DATASET_FACTS.items()}
+_TASKS = {name: len(f.tasks) for name, f in DATASET_FACTS.items()}
 _BLOCK_COSTS = {"deeplab_resnet34": "resnet34", "mobilenet_v2": "mobilenetv2"}
 #: AutoMTL stage lengths (docs/automtl.md §3.2–3.5; baselines post-trained with AutoMTL's post-train schedule).
 _AUTOMTL = dict(pre=10_000, policy=20_000, post=30_000, batch=16)
@@ -97,7 +99,8 @@ def _layout_backbone_gflops(layouts, backbone: str, size: int) -> list[float]:
 
 
 def _treemtl_jobs(table: str) -> list[Job]:
-    from mtlkit.paper import PAPER_TRAINING, TREEMTL_TABLES, pick_ranking, trained_layouts_of
+    from mtlkit.picks import TREEMTL_TABLES, pick_ranking
+    from mtlkit.recipes import PAPER_TRAINING, trained_layouts_of
 
     setup = TREEMTL_TABLES[table]
     T, size, bb = _TASKS[setup.dataset], setup.input_size, setup.model_backbone
@@ -113,7 +116,7 @@ def _treemtl_jobs(table: str) -> list[Job]:
 
 def _treemtl_table3_jobs() -> list[Job]:
     """The oracle study on NYUv2 / Deeplab-ResNet34 (the paper's first column): the two-task grid + every layout."""
-    from mtlkit.paper import PAPER_TRAINING
+    from mtlkit.recipes import PAPER_TRAINING
     from mtlkit.treemtl import Layout, enumerate_layouts
 
     table, bb, size, T, B = "treemtl_table3", "deeplab_resnet34", 321, 3, 5
@@ -139,37 +142,44 @@ def _automtl_jobs(table: str, dataset: str, backbone: str = "deeplab_resnet34", 
             Job(table, f"post-train, 2 searched models{tag}", 2, a["post"], a["batch"], T * (bb + head))]
 
 
-def table_jobs(table: str) -> list[Job]:
-    """The training jobs of one reproduction table at paper scale (see the module docstring)."""
-    from mtlkit.errors import unknown_name
-    from mtlkit.paper import TREEMTL_TABLES
+def _lambda_reg_jobs(table: str) -> list[Job]:
+    """4 λ on CityScapes: policy-train + post-train each (pre-train shared)."""
+    T, size = _TASKS["cityscapes"], _SIZES["cityscapes"]
+    bb, head = forward_gflops("deeplab_resnet34", size, _CLASSES["cityscapes"])
+    a = _AUTOMTL
+    return [Job(table, "policy-train, 4 λ", 4, a["policy"], a["batch"], T * (2 * bb + head)),
+            Job(table, "post-train, 4 λ", 4, a["post"], a["batch"], T * (bb + head))]
 
-    if table in TREEMTL_TABLES:
+
+def _search_cost_jobs(table: str, datasets) -> list[Job]:
+    """One policy-train per dataset, timed."""
+    out = []
+    for dataset in datasets:
+        bb, head = forward_gflops("deeplab_resnet34", _SIZES[dataset], _CLASSES[dataset])
+        out.append(Job(table, f"policy-train ({dataset})", 1, _AUTOMTL["policy"], _AUTOMTL["batch"],
+                       _TASKS[dataset] * (2 * bb + head)))
+    return out
+
+
+def table_jobs(table: str) -> list[Job]:
+    """The training jobs of one reproduction table at paper scale, by its :attr:`TableSpec.jobs`
+    (:mod:`mtlkit.tables`; see the module docstring)."""
+    from mtlkit.facts import BACKBONE_LABELS
+    from mtlkit.tables import get_table
+
+    spec = get_table(table)
+    if spec.jobs == "treemtl_picks":
         return _treemtl_jobs(table)
-    if table == "treemtl_table3":
+    if spec.jobs == "treemtl_oracle":
         return _treemtl_table3_jobs()
-    datasets = {"automtl_cityscapes": "cityscapes", "automtl_nyuv2": "nyuv2", "automtl_taskonomy": "taskonomy"}
-    if table in datasets:
-        return _automtl_jobs(table, datasets[table])
-    if table == "automtl_lambda_reg":  # 4 λ on CityScapes: policy-train + post-train each (pre-train shared)
-        T, size = _TASKS["cityscapes"], _SIZES["cityscapes"]
-        bb, head = forward_gflops("deeplab_resnet34", size, _CLASSES["cityscapes"])
-        a = _AUTOMTL
-        return [Job(table, "policy-train, 4 λ", 4, a["policy"], a["batch"], T * (2 * bb + head)),
-                Job(table, "post-train, 4 λ", 4, a["post"], a["batch"], T * (bb + head))]
-    if table == "automtl_backbones":
-        return [job for bb, name in (("mobilenet_v2", "MobileNetV2"), ("mnasnet1_0", "MNasNet"))
-                for job in _automtl_jobs(table, "cityscapes", bb, name)]
-    if table == "automtl_search_cost":  # one policy-train per dataset, timed
-        out = []
-        for dataset in ("cityscapes", "nyuv2", "taskonomy"):
-            bb, head = forward_gflops("deeplab_resnet34", _SIZES[dataset], _CLASSES[dataset])
-            out.append(Job(table, f"policy-train ({dataset})", 1, _AUTOMTL["policy"], _AUTOMTL["batch"],
-                           _TASKS[dataset] * (2 * bb + head)))
-        return out
-    valid = list(TREEMTL_TABLES) + ["treemtl_table3", *datasets, "automtl_lambda_reg", "automtl_backbones",
-                                    "automtl_search_cost"]
-    raise unknown_name("table", table, valid)
+    if spec.jobs == "automtl_comparison":
+        return _automtl_jobs(table, spec.datasets[0])
+    if spec.jobs == "automtl_lambda_reg":
+        return _lambda_reg_jobs(table)
+    if spec.jobs == "automtl_backbones":
+        return [job for bb in spec.backbones for job in _automtl_jobs(table, spec.datasets[0], bb,
+                                                                      BACKBONE_LABELS[bb])]
+    return _search_cost_jobs(table, spec.datasets)  # "automtl_search_cost"
 
 
 def gpu_hours(tables=None, tflops: float = ASSUMED_TFLOPS):
@@ -190,9 +200,9 @@ def gpu_hours(tables=None, tflops: float = ASSUMED_TFLOPS):
     if isinstance(tflops, bool) or not isinstance(tflops, (int, float)) or not tflops > 0:
         raise ConfigError(f"tflops must be a positive number (sustained TFLOP/s of the GPU), got {tflops!r}")
     if tables is None:
-        tables = ["treemtl_table1", "treemtl_table2", "treemtl_table3", "treemtl_table4", "treemtl_table5",
-                  "treemtl_table6", "automtl_cityscapes", "automtl_nyuv2", "automtl_taskonomy",
-                  "automtl_lambda_reg", "automtl_backbones", "automtl_search_cost"]
+        from mtlkit.tables import TABLES
+
+        tables = list(TABLES)
     rows = []
     for table in tables:
         for job in table_jobs(table):

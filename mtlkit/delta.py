@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from mtlkit.checks import check_nonnegative_int
 from mtlkit.errors import ConfigError
 
 __all__ = ["DeltaResult", "Interval", "DeltaInterval", "delta_t", "delta_t_interval", "printed_interval",
@@ -224,8 +225,7 @@ def printed_interval(printed: str | float, decimals: int | None = None) -> Inter
         if not isinstance(printed, str):
             raise ConfigError(f"decimals is required when the printed value is not a string, got {printed!r}")
         decimals = _decimals_of(printed)
-    if not isinstance(decimals, int) or isinstance(decimals, bool) or decimals < 0:
-        raise ConfigError(f"decimals must be a non-negative int, got {decimals!r}")
+    decimals = check_nonnegative_int(decimals, "decimals")
     v = _number(printed, "printed value")
     h = 0.5 * 10.0 ** (-decimals)
     return Interval(v - h, v + h)

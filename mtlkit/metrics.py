@@ -40,6 +40,7 @@ from typing import Iterable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from mtlkit.checks import check_positive_int
 from mtlkit.errors import ConfigError, DataError, unknown_name
 
 __all__ = [
@@ -246,9 +247,7 @@ class SegmentationEvaluator(Evaluator):
 
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, key: str = "segment_semantic",
                  paper_compat: bool = False):
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int(num_classes, "num_classes")
         self.ignore_index = int(ignore_index)
         super().__init__(key, paper_compat, out_channels=num_classes)
 
@@ -319,9 +318,7 @@ class SegmentationLossEvaluator(Evaluator):
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX,
                  class_weights: Sequence[float] | torch.Tensor | None = None, key: str = "segment_semantic",
                  paper_compat: bool = False):
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ConfigError(f"num_classes must be a positive int, got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = check_positive_int(num_classes, "num_classes")
         self.ignore_index = int(ignore_index)
         self.class_weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
         if self.class_weights is not None and self.class_weights.shape != (num_classes,):

@@ -8,7 +8,8 @@ report``, also run at the end of ``make run``) regenerates ``REPORT.md`` from th
   ``reproductions/results`` of the checkout. The report is written next to the results it summarises:
   ``reproductions/REPORT.md``, or ``$MTLKIT_RESULTS/REPORT.md`` when the results are redirected.
 * A results row is ``table, setting, method, task, metric, value`` (plus any extra keys the notebook gives, e.g.
-  ``layout`` or ``backbone``) and the run's ``seed, scale, device, dataset, torch, git_commit, wall_s, timestamp``.
+  ``layout`` or ``backbone``) and the run's ``seed, scale, device, dataset, torch, threads, git_commit, wall_s, timestamp`` (``threads``: torch's
+  intra-op thread count when the row was recorded, empty if torch was not loaded).
   Rows with the same key (:data:`KEY`) are replaced, so re-running a notebook updates its rows; a run with another
   seed adds rows, and the report shows mean ± sd over seeds.
 * Honest labelling: every "ours" cell names its scale and dataset. A difference to the paper is printed only where
@@ -19,8 +20,8 @@ report``, also run at the end of ``make run``) regenerates ``REPORT.md`` from th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
+import io
 import math
 import numbers
 import os
@@ -29,35 +30,26 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 
 from mtlkit.config import check_scale
+from mtlkit.checks import check_nonnegative_int
+from mtlkit.files import atomic_write_text, locked
+from mtlkit.paths import checkout as _checkout
+from mtlkit.paths import results_dir
 from mtlkit.errors import ConfigError
 
 __all__ = ["KEY", "RUN_COLUMNS", "results_dir", "report_path", "record", "load_results", "summarize",
            "render_report", "write_report", "add_arguments", "main"]
 
 ROW_COLUMNS = ("setting", "method", "task", "metric", "value")
-RUN_COLUMNS = ("seed", "scale", "device", "dataset", "torch", "git_commit", "wall_s", "timestamp")
+RUN_COLUMNS = ("seed", "scale", "device", "dataset", "torch", "threads", "git_commit", "wall_s", "timestamp")
 #: Rows with equal values in these columns are the same measurement: the latest run replaces the older one.
 KEY = ("table", "setting", "method", "task", "metric", "seed", "scale", "device", "dataset")
 _TABLE_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 
 # ----------------------------------------------------------------------------------------------- where things go
-def _checkout() -> Path:
-    from mtlkit.paper import reproductions_dir
-
-    return reproductions_dir().parent
-
-
-def results_dir() -> Path:
-    """``$MTLKIT_RESULTS`` if set, else ``<checkout>/reproductions/results``."""
-    if os.environ.get("MTLKIT_RESULTS"):
-        return Path(os.environ["MTLKIT_RESULTS"])
-    return _checkout() / "reproductions" / "results"
-
-
 def report_path() -> Path:
     """Where :func:`write_report` writes by default: ``$MTLKIT_RESULTS/REPORT.md`` if set, else
     ``<checkout>/reproductions/REPORT.md``."""
@@ -92,21 +84,11 @@ def _torch_version() -> str:
         return "none"
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on the results folder itself (no lock file is left behind): two notebooks recording at
-    once read-modify-write one after the other."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock; os.replace still keeps every file whole
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+def _torch_threads() -> str:
+    """torch's intra-op thread count, or "" if this process never imported torch (nothing was computed with it)."""
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].get_num_threads())
+    return ""
 
 
 # ------------------------------------------------------------------------------------------------------- record
@@ -148,15 +130,14 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
     if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):
         raise ConfigError(f"table must be a name like 'treemtl_table2' (lower-case letters, digits, _), got {table!r}")
     check_scale(scale)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    check_nonnegative_int(seed, "seed")
     for name, value in (("device", device), ("dataset", dataset)):
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
     if wall_s is not None:
         wall_s = float(_number(wall_s, "wall_s"))
     run = dict(seed=str(int(seed)), scale=scale, device=device, dataset=dataset, torch=_torch_version(),
-               git_commit=_git_commit(), wall_s="" if wall_s is None else f"{wall_s:.1f}",
+               threads=_torch_threads(), git_commit=_git_commit(), wall_s="" if wall_s is None else f"{wall_s:.1f}",
                timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     new: list[dict[str, str]] = []
     for i, row in enumerate(rows):
@@ -190,7 +171,7 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{table}.csv"
-    with _locked(folder):
+    with locked(folder):
         old: list[dict[str, str]] = []
         if path.exists():
             _check_complete(path)
@@ -200,12 +181,11 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
         kept = [r for r in old if tuple(r.get(k, "") for k in KEY) not in replaced]
         base = ("table", *ROW_COLUMNS, *RUN_COLUMNS)
         extras = sorted({k for r in kept + new for k in r} - set(base))
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, [*base, *extras], restval="", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(kept + new)
-        os.replace(tmp, path)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, [*base, *extras], restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept + new)
+        atomic_write_text(path, buffer.getvalue())
     return path
 
 
@@ -290,7 +270,7 @@ _MARKS = {"paper": "", "paper (implied)": " ⁱ", "authors' code": " †", "thir
 
 
 def _comparable(scale: str, dataset: str, paper_datasets: list[str]) -> bool:
-    from mtlkit.paper import EXACT_DATASETS
+    from mtlkit.facts import EXACT_DATASETS
 
     if dataset in EXACT_DATASETS:
         return True
@@ -306,7 +286,8 @@ def _where(r) -> str:
 
 def _ranking_section(table: str, summary, values) -> list[str]:
     """The exact ranking of the published two-task table next to the paper's picks (from the recorded rows)."""
-    from mtlkit.paper import PUBLISHED_DATASET, RECOMMENDER_TOP1, TREEMTL_PICKS
+    from mtlkit.facts import PUBLISHED_DATASET
+    from mtlkit.picks import RECOMMENDER_TOP1, TREEMTL_PICKS
 
     rows = summary[(summary.table == table) & (summary.dataset == PUBLISHED_DATASET)]
     if rows.empty:
@@ -355,7 +336,7 @@ def _ranking_section(table: str, summary, values) -> list[str]:
 
 def _results_section(table: str, summary, values, paper_datasets: list[str]) -> list[str]:
     """One table per (scale, dataset, backbone, device) of the trained results, paper values alongside."""
-    from mtlkit.paper import PUBLISHED_DATASET
+    from mtlkit.facts import PUBLISHED_DATASET
 
     rows = summary[(summary.table == table) & (summary.dataset != PUBLISHED_DATASET)]
     known = values[values.value != ""]
@@ -573,9 +554,7 @@ def write_report(path: str | Path | None = None, *, include_smoke: bool = False)
     target = Path(path) if path is not None else report_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(include_smoke=include_smoke)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_text(target, text)
     return target
 
 

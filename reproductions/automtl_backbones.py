@@ -62,7 +62,8 @@ from mtlkit.automtl.experiments import (
 from mtlkit.automtl.experiments_viz import plot_backbones, plot_policies
 from mtlkit.backbones import list_backbones
 from mtlkit.errors import ConfigError
-from mtlkit.paper import ARCHITECTURE_FACTS, check_reproduction_params
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import ARCHITECTURE_FACTS
 from mtlkit.report import record
 from mtlkit.viz import savefig, use_style
 

@@ -61,12 +61,14 @@ import torch
 
 import mtlkit
 from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, PUBLISHED_POLICY, comparison, dataset_label, experiment_setup, paper_plan,
+    BACKBONE_LABELS, PUBLISHED_POLICY, dataset_label, experiment_setup, paper_plan,
     published_policy_accounting, published_policy_rows,
 )
-from mtlkit.automtl.experiments_viz import plot_comparison, plot_policies
-from mtlkit.paper import check_reproduction_params, paper_values
+from mtlkit.automtl.experiments_viz import plot_policies
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import paper_values
 from mtlkit.report import record
+from mtlkit.reproduce import metrics_vs_paper, run_automtl_comparison, save_comparison_figures
 from mtlkit.viz import savefig, use_style
 
 start = time.perf_counter()
@@ -109,7 +111,7 @@ published[["method", "metric", "ours", "paper"]]
 
 # %%
 fig = plot_policies({"AutoMTL's published CityScapes policy (docs/automtl.md §7.14)": acc["policy"]},
-                    ("segment_semantic", "depth_zbuffer"), title="Deeplab-ResNet34, 36 conv nodes")
+                    list(setup.tasks), title="Deeplab-ResNet34, 36 conv nodes")
 savefig(fig, "automtl_cityscapes_published_policy")
 plt.show()
 
@@ -121,13 +123,7 @@ plt.show()
 # Δt is against the single-task models of the same seed.
 
 # %%
-comp = comparison(setup, seed, progress=scale == "paper")
-res = comp.runs["AutoMTL (resource-aware, ours)"]
-budget, chosen = res.config.budget, comp.backbones["AutoMTL (resource-aware, ours)"]
-feasible = sum(c["cost"] <= budget + 1e-12 for c in res.discretization.candidates)
-print(f"trained or loaded in {comp.seconds:.0f} s; resource-aware: {feasible} of {len(res.discretization.candidates)} "
-      f"samples within the budget of {budget} backbones, chosen {chosen:.3f}"
-      + ("" if feasible else " (none met it: the cheapest sample is kept)"))
+comp = run_automtl_comparison(setup, seed, progress=scale == "paper")
 comp.table().round(3)
 
 # %% [markdown]
@@ -137,21 +133,11 @@ comp.table().round(3)
 # two columns are **not comparable** (SynthScenes stand-in, 6 classes, tiny backbone, minutes of training).
 
 # %%
-metrics = comp.metrics_table()
-for method in ("Single-Task", "AutoMTL"):
-    metrics[f"paper: {method}"] = [next((r.value for r in paper.itertuples() if r.method == method and r.task == t
-                                         and r.metric == m and r.value), "—") for t, m in metrics.index]
-metrics.round(3)
+metrics_vs_paper(comp, paper).round(3)
 
 # %%
-fig = plot_comparison(comp, title=f"CityScapes comparison at scale={scale}: {DATASET}, backbone {setup.backbone}, "
-                                  f"seed {seed}")
-savefig(fig, "automtl_cityscapes_comparison")
-plt.show()
-searched = {m: comp.models[m].policy for m in comp.runs}
-fig = plot_policies({f"{m}: {comp.backbones[m]:.2f} backbones of conv parameters": p for m, p in searched.items()},
-                    list(setup.tasks), title=f"the searched architectures ({DATASET}, seed {seed})")
-savefig(fig, "automtl_cityscapes_policies")
+save_comparison_figures(comp, setup, table=TABLE, title=f"CityScapes comparison at scale={scale}", dataset=DATASET,
+                        seed=seed)
 plt.show()
 
 # %% [markdown]

@@ -59,7 +59,7 @@ from mtlkit.automtl.experiments import (
 from mtlkit.automtl.experiments_viz import plot_lambda, plot_policies
 from mtlkit.automtl.search_viz import plot_depth_profile
 from mtlkit.errors import ConfigError
-from mtlkit.paper import check_reproduction_params
+from mtlkit.config import check_reproduction_params
 from mtlkit.report import record
 from mtlkit.viz import savefig, use_style
 

@@ -56,12 +56,13 @@ import torch
 
 import mtlkit
 from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, comparison, dataset_label, experiment_setup, paper_plan,
+    BACKBONE_LABELS, dataset_label, experiment_setup, paper_plan,
 )
-from mtlkit.automtl.experiments_viz import plot_comparison, plot_policies
-from mtlkit.paper import check_reproduction_params, paper_values
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import paper_values
 from mtlkit.report import record
-from mtlkit.viz import savefig, use_style
+from mtlkit.reproduce import metrics_vs_paper, run_automtl_comparison, save_comparison_figures
+from mtlkit.viz import use_style
 
 start = time.perf_counter()
 out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
@@ -101,13 +102,7 @@ paper[paper.value != ""][["method", "task", "metric", "value", "source_kind"]]
 # `make run` trains them once. Δt is against the single-task models of the same seed.
 
 # %%
-comp = comparison(setup, seed, progress=scale == "paper")
-res = comp.runs["AutoMTL (resource-aware, ours)"]
-budget, chosen = res.config.budget, comp.backbones["AutoMTL (resource-aware, ours)"]
-feasible = sum(c["cost"] <= budget + 1e-12 for c in res.discretization.candidates)
-print(f"trained or loaded in {comp.seconds:.0f} s; resource-aware: {feasible} of {len(res.discretization.candidates)} "
-      f"samples within the budget of {budget} backbones, chosen {chosen:.3f}"
-      + ("" if feasible else " (none met it: the cheapest sample is kept)"))
+comp = run_automtl_comparison(setup, seed, progress=scale == "paper")
 comp.table().round(3)
 
 # %% [markdown]
@@ -116,21 +111,11 @@ comp.table().round(3)
 # 40, tiny backbone, minutes of training).
 
 # %%
-metrics = comp.metrics_table()
-for method in ("Single-Task", "AutoMTL"):
-    metrics[f"paper: {method}"] = [next((r.value for r in paper.itertuples() if r.method == method and r.task == t
-                                         and r.metric == m and r.value), "—") for t, m in metrics.index]
-metrics.round(3)
+metrics_vs_paper(comp, paper).round(3)
 
 # %%
-fig = plot_comparison(comp, title=f"NYUv2 comparison at scale={scale}: {DATASET}, backbone {setup.backbone}, "
-                                  f"seed {seed}")
-savefig(fig, "automtl_nyuv2_comparison")
-plt.show()
-searched = {m: comp.models[m].policy for m in comp.runs}
-fig = plot_policies({f"{m}: {comp.backbones[m]:.2f} backbones of conv parameters": p for m, p in searched.items()},
-                    list(setup.tasks), title=f"the searched architectures ({DATASET}, seed {seed})")
-savefig(fig, "automtl_nyuv2_policies")
+save_comparison_figures(comp, setup, table=TABLE, title=f"NYUv2 comparison at scale={scale}", dataset=DATASET,
+                        seed=seed)
 plt.show()
 
 # %% [markdown]

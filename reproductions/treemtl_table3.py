@@ -54,7 +54,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import mtlkit
-from mtlkit.paper import check_reproduction_params, paper_values
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import paper_values
 from mtlkit.report import record
 from mtlkit.treemtl.oracle import oracle_records, oracle_study, plan, plot_oracle, setting_name, study_spec
 from mtlkit.viz import savefig, use_style

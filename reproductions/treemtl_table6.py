@@ -48,9 +48,12 @@ import pandas as pd
 
 import mtlkit
 from mtlkit.errors import ConfigError
-from mtlkit.paper import (PUBLISHED_DATASET, check_reproduction_params, delta_table, known_errors, paper_values,
-                          pick_ranking, plot_ranking, ranking_records, train_layouts, trained_layouts_of, training_plan,
-                          treemtl_costs)
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import PUBLISHED_DATASET, known_errors, paper_values
+from mtlkit.picks import pick_ranking, ranking_records, treemtl_costs
+from mtlkit.picks_viz import plot_ranking
+from mtlkit.recipes import delta_table
+from mtlkit.reproduce import train_trained_part
 from mtlkit.report import record
 from mtlkit.treemtl import recommend
 from mtlkit.viz import savefig, use_style
@@ -118,24 +121,15 @@ print(f"recorded {len(rows)} rows in {path}")
 #   the paper's experiment, and the report never compares them with the paper's.
 
 # %%
-plan = training_plan(TABLE, scale, backbone=backbone, cpu_backbone=cpu_backbone, iterations=iterations)
-to_train = trained_layouts_of(picks)
-print(f"{len(set(to_train.values()))} layouts + {len(plan.tasks)} single-task models on {plan.dataset}, "
-      f"{plan.backbone_label}, {plan.iterations} iterations at batch {plan.batch}")
-# one torch thread on CPU: on a shared 2-core machine two threads made these small models ~15x slower
-trained = train_layouts(plan, to_train, seed=seed, device=device, data_root=data_root, weights=backbone_weights,
-                        workers=workers, threads=1 if device == "cpu" else None)
-path = record(TABLE, trained.rows, scale=scale, seed=seed, device=device, dataset=plan.dataset,
-              wall_s=time.perf_counter() - start)
-print(f"recorded {len(trained.rows)} rows in {path}")
+plan, trained = train_trained_part(TABLE, picks, scale=scale, seed=seed, device=device, backbone=backbone,
+                                   cpu_backbone=cpu_backbone, iterations=iterations, data_root=data_root,
+                                   weights=backbone_weights, workers=workers, start=start)
 
 # %% [markdown]
 # $\Delta_t$ per task and overall (%), ours next to the paper's printed values. They are the same experiment only at
 # `scale="paper"`; at the CPU scales the paper's column is there for orientation.
 
 # %%
-print("ours:", "the paper's experiment" if scale == "paper" else
-      f"a {plan.dataset} stand-in at scale={scale!r}, not comparable with the paper's column")
 delta_table(trained).round(2)
 
 # %% [markdown]

@@ -1,4 +1,4 @@
-"""Parameter accounting (paper and full conventions) and FLOPs (spec automtl.md §5.1, §7.14)."""
+"""Parameter accounting (paper and full conventions) and FLOPs (docs/automtl.md §5.1, §7.14)."""
 from __future__ import annotations
 
 import pytest
@@ -20,13 +20,13 @@ def resnet34_cityscapes():
     heads = {"segment_semantic": nn.Conv2d(512, 19, 1), "depth_zbuffer": nn.Conv2d(512, 1, 1)}
     # skip="project": the paper's policy skips at shape-changing convs, which needs the paper's 1x1 projection
     sm = SuperModel.from_backbone(net, heads, torch.zeros(1, 3, 32, 32), skip="project")
-    policy = paper_cityscapes_policy()  # spec §7.14, in the original's conv order
+    policy = paper_cityscapes_policy()  # docs/automtl.md §7.14, in the original's conv order
     return sm, sm.validate_policy(policy)
 
 
 def test_paper_accounting_of_the_cityscapes_policy(resnet34_cityscapes):
     sm, policy = resnet34_cityscapes
-    assert policy_counts(policy) == {  # spec §2.6: 16/12/8 and 7/19/10
+    assert policy_counts(policy) == {  # docs/automtl.md §2.6: 16/12/8 and 7/19/10
         "segment_semantic": {"shared": 12, "specific": 16, "skip": 8},
         "depth_zbuffer": {"shared": 19, "specific": 7, "skip": 10},
     }
@@ -34,7 +34,7 @@ def test_paper_accounting_of_the_cityscapes_policy(resnet34_cityscapes):
     report = param_report(sm, policy)
     assert report["paper_single"] == 21_267_648
     assert round(report["paper_reduction"], 7) == 0.3216303
-    # what the paper leaves out: the skip projections actually used, and the task-specific BNs (spec §5.1)
+    # what the paper leaves out: the skip projections actually used, and the task-specific BNs (docs/automtl.md §5.1)
     assert report["full_skip"] == 173_824
     heads = sum(p.numel() for p in sm.heads.parameters())
     assert report["full"] == 28_854_656 + 173_824 + 34_048 + heads == count_params(sm, policy, "full")

@@ -29,7 +29,7 @@ def _run_dirs() -> set[Path]:
 def test_the_published_cityscapes_policy_is_counted_exactly():
     acc = ex.published_policy_accounting()
     r = acc["report"]
-    assert r["paper"] == 28_854_656 and r["paper_single"] == 21_267_648  # spec §5.1, §7.14
+    assert r["paper"] == 28_854_656 and r["paper_single"] == 21_267_648  # docs/automtl.md §5.1, §7.14
     assert round(100 * r["paper_reduction"], 2) == 32.16 and round(r["paper_reduction"], 7) == 0.3216303
     assert r["full_skip"] == 173_824 and acc["backbone_params"] == 21_284_672
     # every recorded row that has a printed paper value reproduces it to the printed decimals
@@ -59,7 +59,7 @@ def test_the_published_cityscapes_policy_is_counted_exactly():
                         project_projection_params=3_323_840, conv_params=3_064_392, backbone_params=3_102_312)),
 ])
 def test_compiler_facts_at_a_small_input_equal_the_224px_values(backbone, expected):
-    # the README table (counted at 224 px) and spec §1.6/§7.4; here at 32 px: the facts do not depend on the input
+    # the README table (counted at 224 px) and docs/automtl.md §1.6/§7.4; here at 32 px: the facts do not depend on the input
     assert ex.compiler_facts(backbone, resolution=32) == expected
 
 
@@ -159,7 +159,7 @@ def test_paper_scale_builds_on_fabricated_data(tmp_path):
         assert set(ex.PAPER_TASKS[dataset]) <= set(batch)
     cityscapes = ex.experiment_setup("cityscapes", "paper", data_root=tmp_path)
     sm = cityscapes.supermodel(0)
-    # spec §1.7/§7.3: 110,786,112 with the original's unused BN logits (3·T·36 = 216 of them), which we do not create
+    # docs/automtl.md §1.7/§7.3: 110,786,112 with the original's unused BN logits (3·T·36 = 216 of them), which we do not create
     assert sum(p.numel() for p in sm.parameters()) == 110_786_112 - 3 * 2 * 36
     assert type(sm.heads["segment_semantic"]).__name__ == "ASPPHead" and sm.max_depth == 33
 

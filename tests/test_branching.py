@@ -1,4 +1,4 @@
-"""The branching-point detector (TreeMTL §3.3, spec §9) and coarsening."""
+"""The branching-point detector (TreeMTL §3.3, docs/treemtl.md §9) and coarsening."""
 from __future__ import annotations
 
 import itertools
@@ -90,7 +90,7 @@ def test_full_resnet34_classifier_pooling_merged_fc_is_a_block():
 # ------------------------------------------------------------------------------------------------ MobileNetV2
 def test_mobilenet_v2_residual_blocks_atomic_others_split_32_blocks(mobilenet):
     net, blocks = mobilenet
-    assert blocks.B == 32   # the authors' detector's count (spec §9)
+    assert blocks.B == 32   # the authors' detector's count (docs/treemtl.md §9)
     owner = {}   # fine block of every leaf module
     for b in blocks:
         for m in b.modules:

@@ -28,13 +28,73 @@ def test_same_key_same_dir_and_every_difference_changes_it(tmp_path, monkeypatch
     info = json.loads((a / "key.json").read_text())
     assert info["kind"] == "stl-depth" and info["key"]["config"] == {"__dataclass__": "_Cfg", "lr": 1e-3, "steps": 3}
     assert info["code"] == cache.code_fingerprint()
+    assert info["environment"] == cache.environment("cpu") and "mtlkit.train" in info["depends_on"]
 
 
 def test_code_changes_change_the_hash(tmp_path, monkeypatch):
     monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path))
     before = cache.key_hash(x=1)
-    monkeypatch.setattr(cache, "code_fingerprint", lambda: "0" * 12)
+    monkeypatch.setattr(cache, "code_fingerprint", lambda *args, **kwargs: "0" * 12)
     assert cache.key_hash(x=1) != before
+
+
+def _copy_package(tmp_path):
+    import shutil
+
+    from mtlkit.paths import package_dir
+
+    copy = tmp_path / "mtlkit"
+    shutil.copytree(package_dir(), copy, ignore=shutil.ignore_patterns("__pycache__", "published"))
+    return copy
+
+
+def test_the_key_follows_code_not_docstrings(tmp_path):
+    """A docstring or comment edit keeps every cached run; a changed loss or an edit to a module the run imports
+    changes the key; an edit to a module no run depends on (the report) does not."""
+    copy = _copy_package(tmp_path)
+    before = cache.code_fingerprint(package=copy)
+    assert before == cache.code_fingerprint()  # the copy has the same code
+    assert {"mtlkit.tasks", "mtlkit.train", "mtlkit.train.loop", "mtlkit.models", "mtlkit.metrics",
+            "mtlkit.data.synthetic", "mtlkit.setups"} <= set(cache.code_modules())  # lazy imports by name too
+    assert "mtlkit.report" not in cache.code_modules()
+    tasks = copy / "tasks.py"
+    source = tasks.read_text()
+    edited = source.replace('"""Scalar training loss of', '"""The scalar training loss (reworded) of', 1)
+    edited = edited.replace("    def loss(", "    # a new comment\n    def loss(", 1)
+    assert edited != source
+    tasks.write_text(edited)
+    cache._closure.cache_clear()
+    assert cache.code_fingerprint(package=copy) == before
+    old_loss = "return _masked_mean((pred - target).abs(), valid, pred)"
+    assert old_loss in edited
+    tasks.write_text(edited.replace(old_loss, "return _masked_mean((pred - target) ** 2, valid, pred)"))
+    cache._closure.cache_clear()
+    changed = cache.code_fingerprint(package=copy)
+    assert changed != before
+    report = copy / "report.py"
+    report.write_text(report.read_text() + "\nUNRELATED = 1\n")
+    cache._closure.cache_clear()
+    assert cache.code_fingerprint(package=copy) == changed
+    assert cache.code_fingerprint(["mtlkit.report"], package=copy) != cache.code_fingerprint(["mtlkit.report"])
+    cache._closure.cache_clear()
+
+
+def test_the_key_covers_threads_device_and_torch(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path))
+    base = cache.run_dir("x", seed=0)
+    assert cache.run_dir("x", seed=0, device="cuda") != base
+    assert cache.run_dir("x", seed=0, depends_on=["mtlkit.treemtl.tree_model"]) != base
+    before = torch.get_num_threads()
+    torch.set_num_threads(before + 1)
+    try:
+        assert cache.run_dir("x", seed=0) != base
+    finally:
+        torch.set_num_threads(before)
+    assert cache.run_dir("x", seed=0) == base
+    monkeypatch.setattr(torch, "__version__", "0.0.0")
+    assert cache.run_dir("x", seed=0) != base
+    with pytest.raises(ValueError, match="depends_on must be a sequence of mtlkit module names"):
+        cache.run_dir("x", seed=0, depends_on="mtlkit.train")
 
 
 def test_bad_keys_and_kinds(tmp_path, monkeypatch):

@@ -9,10 +9,10 @@ from mtlkit.errors import ConfigError
 
 def test_forward_flops_of_the_papers_backbone_match_the_spec():
     bb, head = forward_gflops("deeplab_resnet34", 321)
-    assert bb == pytest.approx(2 * 37.111698752, rel=0.01)  # spec treemtl.md §4: 37.11 GMACs at 321 (FLOPs = 2 MACs)
+    assert bb == pytest.approx(2 * 37.111698752, rel=0.01)  # docs/treemtl.md §4: 37.11 GMACs at 321 (FLOPs = 2 MACs)
     bb224, _ = forward_gflops("deeplab_resnet34", 224)
     assert bb224 == pytest.approx(2 * 18.555350912, rel=0.01)  # 18.56 GMACs at 224
-    assert head > bb  # spec automtl.md §1.6: one ASPP head costs more than the backbone
+    assert head > bb  # docs/automtl.md §1.6: one ASPP head costs more than the backbone
 
 
 def test_a_jobs_compute_and_hours_follow_the_formula():

@@ -57,7 +57,7 @@ def _cases(tables, tables_wanted, to_nested, delta_column):
 
 # ------------------------------------------------------------------------------------------------- formula, directions
 def test_spec_worked_example_miou_plus_10_percent():
-    # AutoMTL spec §7.16: mIoU +10 % and Pixel Acc unchanged -> Δ_seg = +5 %
+    # docs/automtl.md §7.16: mIoU +10 % and Pixel Acc unchanged -> Δ_seg = +5 %
     ref = {"segment_semantic": {"mIoU": 36.5, "pixel_acc": 73.8}}
     res = {"segment_semantic": {"mIoU": 36.5 * 1.1, "pixel_acc": 73.8}}
     d = delta_t(res, ref)

@@ -13,7 +13,7 @@ from mtlkit.treemtl import (
     paper_indices, paper_layout,
 )
 
-# spec §2 (the authors' enumerator, [ran]) for T <= 5; T = 6 from the recurrence, cross-checked below by the fast
+# docs/treemtl.md §2 (the authors' enumerator, [ran]) for T <= 5; T = 6 from the recurrence, cross-checked below by the fast
 # enumerator and, for B = 1 / B = 4, by the Bell number and the authors' DomainNet pickle length (44,590)
 GOLDEN_COUNTS = {
     2: [2, 3, 4, 5, 6, 7],
@@ -23,7 +23,7 @@ GOLDEN_COUNTS = {
     6: [203, 2471, 12915, 44590, 120196, 274778],
 }
 
-# spec §2: the full list for T = 3, B = 5 in the authors' printout notation (sets in code list order)
+# docs/treemtl.md §2: the full list for T = 3, B = 5 in the authors' printout notation (sets in code list order)
 SPEC_T3_B5 = [
     '[012][012][012][012][012]', '[12,0]x5', '[0,2,1]x5', '[12,0][0,2,1]x4', '[12,0]x2 [0,2,1]x3',
     '[12,0]x3 [0,2,1]x2', '[12,0]x4 [0,2,1]', '[1,02]x5', '[1,02][1,2,0]x4', '[1,02]x2 [1,2,0]x3',
@@ -40,7 +40,7 @@ SPEC_T3_B5 = [
     '[012]x4 [1,02]', '[012]x4 [2,01]',
 ]
 
-# spec §2 / §11.2: key indices of T = 5, B = 5 (Taskonomy)
+# docs/treemtl.md §2 / §11.2: key indices of T = 5, B = 5 (Taskonomy)
 SPEC_T5_B5 = {
     1: "[1234,0]x5",
     353: "[1234,0][0,34,12][0,12,4,3][0,12,4,3][0,4,3,2,1]",
@@ -138,7 +138,7 @@ def test_spec_pairwise_branching_points_of_353_and_958():
 
 
 def test_paper_order_agrees_with_dfs_with_duplicates_then_first_occurrence():
-    """spec §2: the dedup order = naive DFS with duplicates, keeping first occurrences ((3,5): 61 -> 51)."""
+    """docs/treemtl.md §2: the dedup order = naive DFS with duplicates, keeping first occurrences ((3,5): 61 -> 51)."""
     from mtlkit.treemtl.enumerate import _splits
 
     def naive(T, B):
@@ -201,7 +201,7 @@ def test_cut_steps_replay_the_paper_order(T):
 
 def test_cut_steps_golden_t3_and_list_order_t5():
     steps = list(iter_cut_steps(3, 5))
-    # the totals of notebook 04's "Try it" 3: 60 cuts tried (61 layouts visited with L0, spec §2), 10 duplicates
+    # the totals of notebook 04's "Try it" 3: 60 cuts tried (61 layouts visited with L0, docs/treemtl.md §2), 10 duplicates
     assert len(steps) == 60 and sum(not s.new for s in steps) == 10
     first = steps[0]
     assert isinstance(first, CutStep)
@@ -210,7 +210,7 @@ def test_cut_steps_golden_t3_and_list_order_t5():
     assert first.row() == dict(depth=1, parent=0, block=0, l1=[1, 2], l2=[0], result="[0,12]x5", index=1, new=True)
     dup = next(s for s in steps if not s.new)
     assert (dup.parent_index, dup.block, dup.split, dup.index) == (7, 0, ((2,), (0,)), 2)   # {0,2} -> {2},{0} = #2
-    # spec §2: T=5 #2 is [0,234,1] in every block (list order); cutting {2,3,4} of #2 gives #3 [0,1,34,2]
+    # docs/treemtl.md §2: T=5 #2 is [0,234,1] in every block (list order); cutting {2,3,4} of #2 gives #3 [0,1,34,2]
     import itertools as it
 
     s3 = next(s for s in it.islice(iter_cut_steps(5, 5), 10) if s.index == 3 and s.new)

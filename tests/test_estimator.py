@@ -64,7 +64,7 @@ def test_nyuv2_ranking_starts_45_0_50_37_49(nyu):
 
 
 def test_spec_variants_of_the_weights(nyu):
-    """spec §10 items 1-3: the paper's Eq. (1) read literally and other SVDE settings change the picks."""
+    """docs/treemtl.md §10 items 1-3: the paper's Eq. (1) read literally and other SVDE settings change the picks."""
     top5 = lambda w: recommend(nyu, k=5, weights=w).paper_index.tolist()  # noqa: E731
     with_row0 = task_weights(nyu, include_row0=True)
     assert with_row0 == pytest.approx([0.129, 0.560, 0.312], abs=5e-4)
@@ -74,7 +74,7 @@ def test_spec_variants_of_the_weights(nyu):
     assert top5(svde) == [49, 0, 34, 45, 37]                     # w proportional to SVDE (Eq. 1 literally)
     assert top5(task_weights(nyu, order=2)) == [50, 45, 0, 37, 12]
     assert top5(task_weights(nyu, order=4)) == [0, 45, 49, 37, 50]
-    assert top5("uniform") == [0, 45, 49, 37, 34]                # plain mean (spec §10 item 5)
+    assert top5("uniform") == [0, 45, 49, 37, 34]                # plain mean (docs/treemtl.md §10 item 5)
 
 
 @pytest.mark.parametrize("key", list(PUBLISHED))

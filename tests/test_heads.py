@@ -1,4 +1,4 @@
-"""Heads: ASPP parameter counts golden against spec automtl.md §1.5, structure, light/linear heads, errors."""
+"""Heads: ASPP parameter counts golden against docs/automtl.md §1.5, structure, light/linear heads, errors."""
 from __future__ import annotations
 
 import pytest

@@ -137,7 +137,7 @@ def test_max_layouts_sample_keeps_the_reference(tmp_path):
     idx = [i for i, _ in got]
     assert len(got) == 5 and 0 in idx and Layout.independent(3, 3) in [L for _, L in got]
     assert _layouts(3, 3, 5, seed=0) == got and len(_layouts(3, 3, None, 0)) == 22
-    with pytest.raises(ConfigError, match="max_layouts must be None or an int >= 3"):
+    with pytest.raises(ConfigError, match="max_layouts must be an int >= 3 or None"):
         _layouts(3, 3, 2, 0)
 
 
@@ -153,7 +153,7 @@ def test_paper_scale_nyuv2_constructs(tmp_path):
     assert (p["B"], p["two_task_models"], p["layouts"]) == (5, 18, 51)
     _, blocks = spec.build_blocks()
     assert blocks.fine.B == 17 and blocks.input_shape == (3, 321, 321)
-    assert blocks.block_costs().params == (9_536, 221_952, 1_116_416, 6_822_400, 13_114_368)   # spec §4
+    assert blocks.block_costs().params == (9_536, 221_952, 1_116_416, 6_822_400, 13_114_368)   # docs/treemtl.md §4
     data = spec.load_data()
     batch = next(iter(data.train_loader))
     assert batch["image"].shape[1:] == (3, 321, 321) and set(data.tasks) == set(spec.tasks)

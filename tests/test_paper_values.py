@@ -17,9 +17,10 @@ import pytest
 
 from mtlkit.delta import Interval, delta_t_interval, printed_interval
 from mtlkit.paper import (
-    KNOWN_ERROR_COLUMNS, PAPER_VALUE_COLUMNS, SOURCE_KINDS, TREEMTL_PICKS, identify_by_cost, known_errors,
-    list_tables, paper_values, paper_values_dir, treemtl_costs,
+    KNOWN_ERROR_COLUMNS, PAPER_VALUE_COLUMNS, SOURCE_KINDS, known_errors, list_tables, paper_values,
+    paper_values_dir,
 )
+from mtlkit.picks import TREEMTL_PICKS, identify_by_cost, treemtl_costs
 from mtlkit.tasks import metric_direction
 
 ROOT = Path(__file__).resolve().parents[1]

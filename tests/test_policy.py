@@ -1,4 +1,4 @@
-"""Policies: validation, set/argmax/sample, persistence, heatmap (spec automtl.md §2.3, §2.4, §7.13)."""
+"""Policies: validation, set/argmax/sample, persistence, heatmap (docs/automtl.md §2.3, §2.4, §7.13)."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,4 @@
-"""TreeMTL recommender: costs (spec §4), budgets, the published rankings (golden) and the paper's Tables 1/2."""
+"""TreeMTL recommender: costs (docs/treemtl.md §4), budgets, the published rankings (golden) and the paper's Tables 1/2."""
 from __future__ import annotations
 
 import json
@@ -49,7 +49,7 @@ def test_spec_macs_of_taskonomy_layouts():
 
 # the paper's FLOPs(%) / #Params(%) columns (Table 1 at 321x321, Table 2 at 224x224) recomputed from the spec's
 # block costs, rounded to 2 decimals; the paper's own print differs by 0.01 in a few cells (see the README) and
-# #353's FLOPs is -11.31 in the paper (a transcription error, spec §4)
+# #353's FLOPs is -11.31 in the paper (a transcription error, docs/treemtl.md §4)
 TABLE1 = {0: (-66.67, -66.67), 45: (-36.56, -35.44), 50: (-46.86, -46.13), 37: (-34.87, -33.70), 49: (-46.86, -46.13)}
 TABLE2 = {353: (-9.15, -7.90), 958: (-22.05, -21.28), 1046: (-41.92, -41.27), 817: (-60.00, -60.00),
           0: (-80.00, -80.00)}
@@ -97,7 +97,7 @@ def test_published_rankings_golden(key):
 
 
 def test_against_paper_table1():
-    """Table 1 lists #0, #45, #50, #37, #49: the same five, but the released table ranks #45 above #0 (spec §10.5)."""
+    """Table 1 lists #0, #45, #50, #37, #49: the same five, but the released table ranks #45 above #0 (docs/treemtl.md §10.5)."""
     df = recommend(published_table("nyuv2", "resnet34"), "resnet34@321", k=5)
     assert set(df.paper_index) == {0, 45, 50, 37, 49}
     assert df.paper_index.tolist() == [45, 0, 50, 37, 49]
@@ -106,7 +106,7 @@ def test_against_paper_table1():
 
 
 def test_against_paper_table2(taskonomy):
-    """Table 2's picks under each budget and where the estimator ranks them (spec §10.6: the paper's rows are not
+    """Table 2's picks under each budget and where the estimator ranks them (docs/treemtl.md §10.6: the paper's rows are not
     all the estimator's top-1)."""
     c = get_block_costs("resnet34", 224)
     picks = {None: 353, 4: 958, 3: 1046, 2: 817, 1: 0}

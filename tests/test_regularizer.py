@@ -1,4 +1,4 @@
-"""Regulariser, τ schedule, resource costs: golden values of spec automtl.md §2.2, §2.5, §7.10–11 and exact costs."""
+"""Regulariser, τ schedule, resource costs: golden values of docs/automtl.md §2.2, §2.5, §7.10–11 and exact costs."""
 from __future__ import annotations
 
 import itertools

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from mtlkit.errors import ConfigError
-from mtlkit.paper import (PUBLISHED_DATASET, RECOMMENDER_TOP1, TREEMTL_PICKS, budget_of,
-                          check_reproduction_params, pick_ranking, ranking_records)
+from mtlkit.config import check_reproduction_params
+from mtlkit.paper import PUBLISHED_DATASET
+from mtlkit.picks import RECOMMENDER_TOP1, TREEMTL_PICKS, budget_of, pick_ranking, ranking_records
 from mtlkit.report import KEY, RUN_COLUMNS, record, render_report, report_path, results_dir, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,9 @@ def test_record_writes_the_rows_and_the_run_columns(results):
     assert (row["seed"], row["scale"], row["device"], row["dataset"], row["wall_s"]) == \
         ("3", "cpu", "cpu", "SynthScenes", "12.3")
     assert re.fullmatch(r"\d+\.\d+.*", row["torch"])
+    import torch
+
+    assert row["threads"] == str(torch.get_num_threads())  # conftest imports torch: the count is always known
     assert re.fullmatch(r"([0-9a-f]{12}(\+dirty)?|unknown)", row["git_commit"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", row["timestamp"])
     assert set(RUN_COLUMNS) <= set(row)
@@ -325,7 +329,7 @@ def test_a_bad_parameter_stops_the_notebook_in_its_validation_cell(tmp_path, par
 
 # ------------------------------------------------------------------------------------------------ trained part
 def test_training_plan_by_scale():
-    from mtlkit.paper import training_plan
+    from mtlkit.recipes import training_plan
 
     cpu = training_plan("treemtl_table2", "cpu", backbone="deeplab_resnet34")
     assert (cpu.dataset, cpu.backbone_label, cpu.head, cpu.metric_set) == \
@@ -343,7 +347,7 @@ def test_training_plan_by_scale():
 
 
 def test_trained_layouts_are_the_picks_plus_differing_top1s():
-    from mtlkit.paper import trained_layouts_of
+    from mtlkit.recipes import trained_layouts_of
 
     t2 = trained_layouts_of(pick_ranking("treemtl_table2"))
     assert t2[("no budget", "#353")] == "[0,1234] [0,12,34] [0,12,3,4]x2 [0,1,2,3,4]"
@@ -360,7 +364,7 @@ def test_trained_layouts_are_the_picks_plus_differing_top1s():
 ])
 def test_paper_backbones_are_cut_into_the_papers_five_blocks(backbone, names):
     from mtlkit.backbones import get_backbone
-    from mtlkit.paper import PAPER_MAPPINGS, _blocks_for, training_plan
+    from mtlkit.recipes import PAPER_MAPPINGS, _blocks_for, training_plan
 
     plan = training_plan("treemtl_table1", "paper", backbone=backbone)
     blocks = _blocks_for(get_backbone(backbone), plan, 64)
@@ -372,7 +376,7 @@ def test_paper_backbones_are_cut_into_the_papers_five_blocks(backbone, names):
 
 def test_a_backbone_with_too_few_blocks_is_refused():
     from mtlkit.backbones import get_backbone
-    from mtlkit.paper import _blocks_for, training_plan
+    from mtlkit.recipes import _blocks_for, training_plan
 
     plan = training_plan("treemtl_table1", "cpu", backbone="deeplab_resnet34", cpu_backbone="tiny_cnn")
     with pytest.raises(ConfigError, match="tiny_cnn has 3 branching points; the paper's layouts need 5"):
@@ -381,7 +385,7 @@ def test_a_backbone_with_too_few_blocks_is_refused():
 
 def test_train_layouts_at_smoke_scale_records_metrics_and_deltas(monkeypatch, tmp_path, results):
     from mtlkit.delta import delta_t
-    from mtlkit.paper import delta_table, train_layouts, training_plan
+    from mtlkit.recipes import delta_table, train_layouts, training_plan
 
     monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
     plan = training_plan("treemtl_table5", "smoke", backbone="mobilenet_v2")
@@ -412,7 +416,7 @@ def test_the_paper_scale_path_runs_on_a_fabricated_taskonomy(monkeypatch, tmp_pa
     import dataclasses
 
     from fabricate import fabricate_taskonomy
-    from mtlkit.paper import train_layouts, training_plan
+    from mtlkit.recipes import train_layouts, training_plan
 
     monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
     fabricate_taskonomy(tmp_path / "data" / "Taskonomy", n=4)

@@ -1,4 +1,4 @@
-"""The AutoMTL search: config validation, data checks, alternation, resume, determinism, stages (spec §2–§3, §7.12)."""
+"""The AutoMTL search: config validation, data checks, alternation, resume, determinism, stages (docs/automtl.md §2–§3, §7.12)."""
 from __future__ import annotations
 
 import copy

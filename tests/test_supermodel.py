@@ -1,4 +1,4 @@
-"""SuperModel: compilation from many backbones, modes, tree execution, errors (spec automtl.md §1, §7)."""
+"""SuperModel: compilation from many backbones, modes, tree execution, errors (docs/automtl.md §1, §7)."""
 from __future__ import annotations
 
 import copy
@@ -84,7 +84,7 @@ def test_all_shared_equals_backbone_then_head(name):
 def test_all_specific_equals_independent_networks_and_isolates_gradients():
     sm, reference = tiny(("a", "b", "c"))
     sm.eval()
-    # an independent network per task built from that task's copies (spec §7.7)
+    # an independent network per task built from that task's copies (docs/automtl.md §7.7)
     with torch.no_grad():
         for v in sm.nodes:
             sm.specific["b"][v.key].weight.mul_(1.5)
@@ -138,7 +138,7 @@ def test_mean_mode_is_the_mean_of_the_branches():
     sm = one_conv()
     conv = sm.backbone.conv
     with torch.no_grad():
-        assert torch.allclose(sm(x, mode="mean")["a"], (2 * conv(x) + x) / 3, atol=1e-6)  # spec §7.8 example
+        assert torch.allclose(sm(x, mode="mean")["a"], (2 * conv(x) + x) / 3, atol=1e-6)  # docs/automtl.md §7.8 example
         sm.specific["a"]["conv"].weight.mul_(-2.0)
         expected = (conv(x) + sm.specific["a"]["conv"](x) + x) / 3
         assert torch.allclose(sm(x, mode="mean")["a"], expected, atol=1e-6)
@@ -322,13 +322,13 @@ def test_policy_and_network_parameters_partition_the_parameters():
 def test_depth_and_skip_branches_match_the_original_for_resnet34_and_mobilenet_v2():
     net, c = build_backbone("resnet34")
     sm = SuperModel.from_backbone(net, heads_for(c), torch.zeros(1, 3, 32, 32), skip="project")
-    assert len(sm.nodes) == 36 and sm.max_depth == 33  # spec §1.2
+    assert len(sm.nodes) == 36 and sm.max_depth == 33  # docs/automtl.md §1.2
     depth = {v.name: v.depth for v in sm.nodes}
     assert depth["conv1"] == 1 and depth["layer2.0.downsample.0"] == depth["layer2.0.conv1"] == 8
     weights = [(sm.max_depth - v.depth) / sm.max_depth for v in sm.nodes]
-    assert sum(weights) == pytest.approx(17.4242, abs=1e-4)  # spec §7.10
+    assert sum(weights) == pytest.approx(17.4242, abs=1e-4)  # docs/automtl.md §7.10
     projections = [v for v in sm.nodes if v.skip == "project"]
-    assert len(projections) == 7 and sum(v.params["skip"] for v in projections) == 347_968  # spec §7.4
+    assert len(projections) == 7 and sum(v.params["skip"] for v in projections) == 347_968  # docs/automtl.md §7.4
     assert sum(v.params["shared"] for v in sm.nodes) == 21_267_648
     # skip="auto": the projection stays only where it is at most half the conv (stem, stride-2 3x3 convs)
     auto = SuperModel.from_backbone(net, heads_for(c), torch.zeros(1, 3, 32, 32))

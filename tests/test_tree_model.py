@@ -1,4 +1,4 @@
-"""TreeModel: tree-structured multi-task models from a layout (TreeMTL §3, spec §3)."""
+"""TreeModel: tree-structured multi-task models from a layout (TreeMTL §3, docs/treemtl.md §3)."""
 from __future__ import annotations
 
 import copy

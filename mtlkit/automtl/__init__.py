@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mtlkit.automtl.accounting import count_params, flops_report, full_param_breakdown, param_report
 from mtlkit.automtl.derive import derive
-from mtlkit.automtl.graph import TracedBackbone, trace_backbone
+from mtlkit.tracing import TracedBackbone, trace_backbone
 from mtlkit.automtl.policy import (
     CHOICES, SHARED, SKIP, SPECIFIC, policy_counts, policy_from_vectors, validate_policy,
 )

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from mtlkit.automtl import policy as pol
-from mtlkit.automtl.supermodel import PROJECT, SuperModel, _fetch_attr
+from mtlkit.automtl.execution import PROJECT, fetch_attr
+from mtlkit.automtl.supermodel import SuperModel
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.flops import count_flops
 
@@ -72,7 +73,7 @@ def full_param_breakdown(supermodel: SuperModel, policy: Mapping | None = None) 
             if node.op == "call_module" and node.target not in vnodes:
                 parts["shared"].append(backbone.get_submodule(node.target))
             elif node.op == "get_attr":
-                parts["shared"].append(_fetch_attr(backbone, node.target))
+                parts["shared"].append(fetch_attr(backbone, node.target))
     for v in supermodel.virtual_nodes:
         if not v.searchable:  # task-specific BN: hard mode uses every task's copy
             parts["specific"].extend(supermodel.specific[t][v.key] for t in supermodel.tasks)

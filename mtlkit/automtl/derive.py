@@ -24,7 +24,8 @@ from typing import Mapping
 import torch.fx as fx
 from torch import nn
 
-from mtlkit.automtl.supermodel import SuperModel, _Plan, tree_forward
+from mtlkit.automtl.execution import Plan, tree_forward
+from mtlkit.automtl.supermodel import SuperModel
 from mtlkit.errors import ConfigError
 
 __all__ = ["derive"]
@@ -42,7 +43,7 @@ class _DeriveTracer(fx.Tracer):
 class _DeriveRoot(nn.Module):
     """The supermodel's branch containers without the logits; its forward is the hard-mode tree execution."""
 
-    def __init__(self, supermodel: SuperModel, plan: _Plan):
+    def __init__(self, supermodel: SuperModel, plan: Plan):
         super().__init__()
         self.backbone = supermodel.backbone
         self.specific = supermodel.specific
@@ -72,7 +73,7 @@ def derive(supermodel: SuperModel, policy: Mapping | None = None) -> fx.GraphMod
     if not isinstance(supermodel, SuperModel):
         raise ConfigError(f"derive() needs a SuperModel, got {type(supermodel).__name__}")
     chosen = supermodel.validate_policy(policy) if policy is not None else supermodel.policy()
-    plan = _Plan("hard", choice={supermodel.node(n).key: row for n, row in chosen.items()})
+    plan = Plan("hard", choice={supermodel.node(n).key: row for n, row in chosen.items()})
     root = _DeriveRoot(supermodel, plan)
 
     was_training = supermodel.training

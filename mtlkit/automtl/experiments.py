@@ -31,14 +31,16 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from mtlkit.automtl.regularizer import ResourceCosts
 from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
 from mtlkit.config import check_scale
+from mtlkit.checks import check_int, check_positive_int
+from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS, PUBLISHED_POLICY
+from mtlkit.setups import Setup, load_data, sizes_of
 from mtlkit.errors import ConfigError, unknown_name
-from mtlkit.paper import PUBLISHED_POLICY  # dataset label of exact (scale-free) results
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
@@ -51,50 +53,28 @@ __all__ = [
 
 DATASETS = ("cityscapes", "nyuv2", "taskonomy")
 #: The paper's tasks per dataset, in its order (docs/automtl.md §3.5).
-PAPER_TASKS = {
-    "cityscapes": ("segment_semantic", "depth_zbuffer"),
-    "nyuv2": ("segment_semantic", "normal", "depth_zbuffer"),
-    "taskonomy": ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture"),
-}
-DATASET_NAMES = {"cityscapes": "CityScapes", "nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
+PAPER_TASKS = {name: DATASET_FACTS[name].tasks for name in DATASETS}
+#: Display labels (and folder names under a data_root) of the datasets.
+DATASET_NAMES = {name: DATASET_FACTS[name].label for name in DATASETS}
 #: Backbones of the SynthScenes stand-in comparisons (they take ``width=``).
 STAND_IN_BACKBONES = ("tiny_resnet", "tiny_cnn")
 #: The backbone generalisation study: the paper's other backbones (docs/automtl.md §5.3), ResNet-34 as the reference.
 STUDY_BACKBONES = ("mobilenet_v2", "mnasnet1_0")
-BACKBONE_LABELS = {"deeplab_resnet34": "Deeplab-ResNet34", "resnet34": "ResNet-34", "mobilenet_v2": "MobileNetV2",
-                   "mnasnet1_0": "MNasNet", "tiny_resnet": "tiny_resnet", "tiny_cnn": "tiny_cnn"}
 #: Method names as the paper's tables print them (``paper_values/automtl_*.csv``) -> how we obtain the model.
 METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline", "hard_sharing"),
            "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource")}
 #: The λ_reg values of the paper's ablation (docs/automtl.md §5.3; its Table 6).
 LAMBDAS = (0.01, 0.001, 0.0005, 0.0001)
 
-#: Stand-in sizes per (dataset, scale): rendered images, resolution, batch, backbone width, stage lengths.
-#: ``nyuv2`` is :data:`mtlkit.automtl.synth.SIZES` (the setup of notebook 03).
-SIZES = {
-    "cityscapes": {
-        "smoke": dict(n_train=24, n_test=8, resolution=32, batch=8, width=8, pre=0, policy=8, post=4, random=0),
-        "cpu": dict(n_train=512, n_test=128, resolution=32, batch=8, width=16, pre=0, policy=200, post=200,
-                    random=0),
-    },
-    "taskonomy": {
-        "smoke": dict(n_train=24, n_test=8, resolution=32, batch=8, width=8, pre=0, policy=8, post=4, random=0),
-        "cpu": dict(n_train=256, n_test=64, resolution=32, batch=8, width=16, pre=0, policy=100, post=100,
-                    random=0),
-    },
-}
+#: Stand-in sizes per (dataset, scale): rendered images, resolution, batch, backbone width, stage lengths
+#: (rows of :data:`mtlkit.setups.SIZES`). ``nyuv2`` is :data:`mtlkit.automtl.synth.SIZES` (the setup of notebook 03).
+SIZES = {name: {scale: sizes_of("automtl", name, scale) for scale in ("smoke", "cpu")}
+         for name in ("cityscapes", "taskonomy")}
 #: The backbone study's stand-in sizes (full-size torchvision backbones: small inputs, short runs).
-BACKBONE_SIZES = {
-    "smoke": dict(n_train=16, n_test=8, resolution=32, batch=4, pre=0, policy=4, post=2, random=0, head_width=8),
-    "cpu": dict(n_train=256, n_test=64, resolution=32, batch=8, pre=0, policy=40, post=80, random=0,
-                head_width=32),
-}
+BACKBONE_SIZES = {scale: sizes_of("automtl-backbones", "nyuv2", scale) for scale in ("smoke", "cpu")}
 #: The paper's settings (docs/automtl.md §3.5): crop size, batch, stage lengths (CityScapes' reported model had no pre-train).
-PAPER_SIZES = {
-    "cityscapes": dict(resolution=224, batch=16, test_batch=8, pre=0, policy=20_000, post=30_000, random=0),
-    "nyuv2": dict(resolution=321, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
-    "taskonomy": dict(resolution=224, batch=16, test_batch=8, pre=10_000, policy=20_000, post=30_000, random=0),
-}
+PAPER_SIZES = {name: sizes_of("automtl", name, "paper") for name in DATASETS}
+
 
 def check_cpu_backbone(cpu_backbone: str) -> str:
     """Validate the stand-in backbone of the smoke/cpu comparisons (``tiny_resnet`` or ``tiny_cnn``)."""
@@ -169,32 +149,13 @@ def _stand_in_config(dataset: str, sizes: dict, device: str) -> SearchConfig:
     return cfg.scaled(sizes["policy"], pre_train_iterations=sizes["pre"], post_train_iterations=sizes["post"])
 
 
-def _synth_data(tasks, sizes: dict, data_seed: int):
-    from mtlkit.data import SynthScenes
-
-    train = SynthScenes("train", size=sizes["n_train"], resolution=sizes["resolution"], tasks=tasks, seed=data_seed,
-                        cache=True)
-    test = SynthScenes("test", size=sizes["n_test"], resolution=sizes["resolution"], tasks=tasks, seed=data_seed,
-                       cache=True)
-    n = sizes["n_train"]  # train1/train2 = the even/odd samples of train (SynthScenes' own split definition)
-    splits = {"train": train, "train1": Subset(train, range(0, n, 2)), "train2": Subset(train, range(1, n, 2))}
-
-    def loader(ds):
-        return DataLoader(ds, batch_size=sizes["batch"], shuffle=True, drop_last=True,
-                          generator=torch.Generator().manual_seed(data_seed))
-
-    data = {k: loader(v) for k, v in splits.items()}
-    data["test"] = DataLoader(test, batch_size=64)
-    return data, train.task_options()
-
-
 def _stand_in(dataset: str, scale: str, sizes: dict, tasks, *, backbone: str, backbone_kw: dict, head_kw: dict,
               device: str, data_seed: int) -> ExperimentSetup:
-    from mtlkit.tasks import get_task
-
-    data, options = _synth_data(tasks, sizes, data_seed)
-    metric_set = "taskonomy" if dataset == "taskonomy" else "cityscapes" if dataset == "cityscapes" else "nyuv2"
-    task_objs = {t: get_task(t, **options.get(t, {}), metric_set=metric_set) for t in tasks}
+    metric_set = DATASET_FACTS[dataset].metric_set
+    loaded = load_data(Setup("synthscenes", tasks, batch=sizes["batch"], test_batch=64, n_train=sizes["n_train"],
+                             n_test=sizes["n_test"], resolution=sizes["resolution"], metric_set=metric_set,
+                             seed=data_seed, device=device))
+    data, task_objs = loaded.loaders, loaded.tasks
     key = dict(dataset="SynthScenes", stand_in=DATASET_NAMES[dataset], scale=scale, data_seed=data_seed,
                tasks=list(tasks), backbone=backbone, backbone_kw=backbone_kw, head="light", head_kw=head_kw,
                skip="auto", metric_set=metric_set, sizes=sizes)
@@ -206,9 +167,6 @@ def _stand_in(dataset: str, scale: str, sizes: dict, tasks, *, backbone: str, ba
 
 
 def _paper_setup(dataset: str, backbone: str, data_root, device: str, workers: int, data_seed: int) -> ExperimentSetup:
-    import mtlkit.data as datasets
-    from mtlkit.tasks import get_task
-
     if data_root is None:
         raise ConfigError(f"scale='paper' trains on the real {DATASET_NAMES[dataset]}: set data_root to the folder "
                           f"that holds {DATASET_NAMES[dataset]}/ (see reproductions/README.md); got data_root=None")
@@ -216,21 +174,13 @@ def _paper_setup(dataset: str, backbone: str, data_root, device: str, workers: i
     if not root.is_dir():
         raise FileNotFoundError(f"data_root={str(data_root)!r} has no {DATASET_NAMES[dataset]}/ folder (expected "
                                 f"{root}; its layout is described in mtlkit/data/{dataset}.py)")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
+    check_int(workers, "workers", minimum=0)
     sizes = dict(PAPER_SIZES[dataset])
     tasks = PAPER_TASKS[dataset]
-    cls = getattr(datasets, DATASET_NAMES[dataset])
-    splits = {s: cls(root, s, tasks, seed=data_seed) for s in ("train", "train1", "train2", "test")}
     # the paper's evaluation conventions (mtlkit's paper-compatible evaluators), for numbers comparable with its tables
-    options = splits["train"].task_options()
-    task_objs = {t: get_task(t, **{**options.get(t, {}), "paper_compat": True}) for t in tasks}
-
-    def loader(ds, train=True):
-        return DataLoader(ds, batch_size=sizes["batch"] if train else sizes["test_batch"], shuffle=train,
-                          drop_last=train, num_workers=workers, generator=torch.Generator().manual_seed(data_seed))
-
-    data = {s: loader(ds, s != "test") for s, ds in splits.items()}
+    loaded = load_data(Setup(dataset, tasks, batch=sizes["batch"], test_batch=sizes["test_batch"], paper_compat=True,
+                             seed=data_seed, device=device, data_root=str(data_root), workers=workers))
+    data, task_objs = loaded.loaders, loaded.tasks
     config = SearchConfig.preset(dataset, device=device, pre_train_iterations=sizes["pre"],
                                  policy_train_iterations=sizes["policy"], post_train_iterations=sizes["post"])
     key = dict(dataset=DATASET_NAMES[dataset], root=str(root.resolve()), scale="paper", data_seed=data_seed,
@@ -603,8 +553,7 @@ def time_policy_train(setup, iterations: int, seed: int = 0, schemes: Sequence[s
     Returns:
         ``{scheme: {"policy": s, "network": s, "n": iterations}}``.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ConfigError(f"iterations must be a positive int, got {iterations!r}")
+    check_positive_int(iterations, "iterations")
     from mtlkit.automtl.search import PolicyTrainer
 
     trainers = {}

@@ -33,7 +33,6 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Subset
 
 from mtlkit.automtl.analysis import agreement_matrix, mean_pairwise_agreement
 from mtlkit.automtl.baselines import baseline_policy
@@ -46,19 +45,16 @@ from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.supermodel import SuperModel
 from mtlkit.config import check_scale
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.facts import DATASET_FACTS
+from mtlkit.setups import Setup, load_data, sizes_of
 
 __all__ = ["TASKS", "SIZES", "VARIANTS", "SynthSetup", "synth_setup", "variant_config", "VariantRun",
            "run_variant", "train_policy", "run_baseline", "compare", "main"]
 
-TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+TASKS = DATASET_FACTS["synthscenes"].study_tasks
 #: per scale: rendered images, resolution, batch, tiny_resnet width, stage lengths (iterations)
-SIZES = {
-    "smoke": dict(n_train=32, n_test=16, resolution=32, batch=8, width=8, pre=0, policy=8, post=4, random=1),
-    "cpu": dict(n_train=512, n_test=128, resolution=32, batch=8, width=16, pre=0, policy=200, post=200,
-                random=1),
-    "paper": dict(n_train=4096, n_test=512, resolution=64, batch=16, width=16, pre=10_000, policy=20_000,
-                  post=30_000, random=3),
-}
+SIZES = {"smoke": sizes_of("automtl", "nyuv2", "smoke"), "cpu": sizes_of("automtl", "nyuv2", "cpu"),
+         "paper": sizes_of("automtl", "synthscenes", "paper")}  # rows of mtlkit.setups.SIZES
 VARIANTS = ("paper", "resource")
 
 
@@ -106,29 +102,16 @@ def synth_setup(scale: str = "cpu", *, device: str = "cpu", data_seed: int = 0, 
     Returns:
         A :class:`SynthSetup`.
     """
-    from mtlkit.data import SynthScenes
-    from mtlkit.tasks import get_task
-
     check_scale(scale)
     unknown = sorted(set(sizes or {}) - set(SIZES[scale]))
     if unknown:
         raise ConfigError(f"sizes has unknown keys {unknown}; known are {sorted(SIZES[scale])}")
     sizes = {**SIZES[scale], **dict(sizes or {})}
     tasks = tuple(tasks)
-    train_set = SynthScenes("train", size=sizes["n_train"], resolution=sizes["resolution"], tasks=tasks,
-                            seed=data_seed, config=synth_config, cache=True)
-    test_set = SynthScenes("test", size=sizes["n_test"], resolution=sizes["resolution"], tasks=tasks,
-                           seed=data_seed, config=synth_config, cache=True)
-    n = sizes["n_train"]
-    halves = {"train1": Subset(train_set, range(0, n, 2)), "train2": Subset(train_set, range(1, n, 2))}
-
-    def loader(ds, shuffle=True):
-        return DataLoader(ds, batch_size=sizes["batch"], shuffle=shuffle, drop_last=shuffle,
-                          generator=torch.Generator().manual_seed(data_seed))
-
-    data = {"train": loader(train_set), **{k: loader(v) for k, v in halves.items()},
-            "test": DataLoader(test_set, batch_size=64)}
-    task_objs = {t: get_task(t, **train_set.task_options().get(t, {})) for t in tasks}
+    loaded = load_data(Setup("synthscenes", tasks, batch=sizes["batch"], test_batch=64, n_train=sizes["n_train"],
+                             n_test=sizes["n_test"], resolution=sizes["resolution"], seed=data_seed, device=device,
+                             synth_config=synth_config))
+    data, task_objs = loaded.loaders, loaded.tasks
     short = scale != "paper"
     base = SearchConfig.preset("nyuv2", loss_weights=None, post_loss_weights=None, device=device,
                                checkpoint_every=100 if short else 500, log_every=5 if short else 10)
@@ -174,7 +157,7 @@ class VariantRun:
 def _cache_dir(kind: str, **key):
     from mtlkit.cache import run_dir
 
-    return run_dir(kind, **key)
+    return run_dir(kind, depends_on=("mtlkit.automtl.search", "mtlkit.automtl.synth"), **key)
 
 
 def run_variant(setup: SynthSetup, variant: str, seed: int, *, cache: bool = True, progress: bool = False,

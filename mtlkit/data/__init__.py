@@ -16,6 +16,10 @@ _LAZY = {
     "FolderDataset": "mtlkit.data.folder",
     "get_dataset": "mtlkit.data.registry",
     "list_datasets": "mtlkit.data.registry",
+    "get_dataset_class": "mtlkit.data.registry",
+    "register_dataset": "mtlkit.data.registry",
+    "dataset_facts": "mtlkit.data.registry",
+    "dataset_tasks": "mtlkit.data.registry",
 }
 
 

@@ -42,13 +42,13 @@ Geometry in both modes: training splits get random scale U[0.5, 1.5) â†’ flip â†
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 from torch import Tensor
 
 from mtlkit.data.transforms import (
-    IGNORE_INDEX, DenseDataset, Geometry, check_files_exist, check_int_labels, check_same_size, hwc_to_tensor,
+    IGNORE_INDEX, SplitFileDataset, Geometry, check_files_exist, check_int_labels, check_same_size, hwc_to_tensor,
     image_to_tensor, read_npy, read_split_file,
 )
 from mtlkit.errors import DataError
@@ -56,7 +56,7 @@ from mtlkit.errors import DataError
 VOID = -1  # CityScapes void label in the AdaShare/MTAN files
 
 
-class CityScapes(DenseDataset):
+class CityScapes(SplitFileDataset):
     """CityScapes from AdaShare/MTAN ``.npy`` files (see the module docstring for layouts and pre-processing).
 
     Args:
@@ -71,22 +71,9 @@ class CityScapes(DenseDataset):
         check_files: check at construction that every listed file of the selected tasks exists.
     """
 
-    NAME = "CityScapes"
-    MODULE = "mtlkit.data.cityscapes"
-    ALL_TASKS = ("segment_semantic", "depth_zbuffer")
-    NUM_CLASSES = 19
-    METRIC_SET = "cityscapes"
+    DATASET = "cityscapes"  # NAME, MODULE, ALL_TASKS, NUM_CLASSES, METRIC_SET from mtlkit.facts
     SPLIT_FILE = "cityscape.json"
     DEFAULT_GEOMETRY = Geometry(crop_size=(224, 224))
-
-    def __init__(self, root: str | Path, split: str = "train", tasks: str | Sequence[str] | None = None, *,
-                 paper_compat: bool = False, augment: bool | None = None,
-                 geometry: Geometry | Mapping[str, Any] | None = None, seed: int = 0,
-                 split_file: str | Path | None = None, check_files: bool = True) -> None:
-        self._split_file_arg = split_file
-        self._check_files = check_files
-        super().__init__(root, split, tasks, paper_compat=paper_compat, augment=augment, geometry=geometry,
-                         seed=seed)
 
     def _index(self) -> list[dict[str, Path]]:
         path = Path(self._split_file_arg) if self._split_file_arg is not None else self.root / self.SPLIT_FILE

@@ -38,20 +38,20 @@ splits (``train``, ``train1``, ``train2``) get random scale U[0.5, 1.5) → flip
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 from torch import Tensor
 
 from mtlkit.data.transforms import (
-    IGNORE_INDEX, PNG_8BIT_GRAY, PNG_RGB, DenseDataset, Geometry, check_files_exist, check_int_labels,
+    IGNORE_INDEX, PNG_8BIT_GRAY, PNG_RGB, SplitFileDataset, Geometry, check_files_exist, check_int_labels,
     check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_npy, read_png, read_split_file,
 )
 
 _KEYS = ("image", "segment_semantic", "normal", "depth_zbuffer")  # order of an entry in the split file
 
 
-class NYUv2(DenseDataset):
+class NYUv2(SplitFileDataset):
     """NYUv2 with the AdaShare split file (see the module docstring for the layout and pre-processing).
 
     Args:
@@ -66,22 +66,9 @@ class NYUv2(DenseDataset):
         check_files: check at construction that every listed file of the selected tasks exists.
     """
 
-    NAME = "NYUv2"
-    MODULE = "mtlkit.data.nyuv2"
-    ALL_TASKS = ("segment_semantic", "normal", "depth_zbuffer")
-    NUM_CLASSES = 40
-    METRIC_SET = "nyuv2"
+    DATASET = "nyuv2"  # NAME, MODULE, ALL_TASKS, NUM_CLASSES, METRIC_SET from mtlkit.facts
     SPLIT_FILE = "nyu_v2_3task.json"
     DEFAULT_GEOMETRY = Geometry(crop_size=(321, 321), test_size=(321, 321))
-
-    def __init__(self, root: str | Path, split: str = "train", tasks: str | Sequence[str] | None = None, *,
-                 paper_compat: bool = False, augment: bool | None = None,
-                 geometry: Geometry | Mapping[str, Any] | None = None, seed: int = 0,
-                 split_file: str | Path | None = None, check_files: bool = True) -> None:
-        self._split_file_arg = split_file
-        self._check_files = check_files
-        super().__init__(root, split, tasks, paper_compat=paper_compat, augment=augment, geometry=geometry,
-                         seed=seed)
 
     def _index(self) -> list[dict[str, Path]]:
         path = Path(self._split_file_arg) if self._split_file_arg is not None else self.root / self.SPLIT_FILE

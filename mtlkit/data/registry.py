@@ -12,6 +12,9 @@ taskonomy      :class:`mtlkit.data.taskonomy.Taskonomy`      ``root, split, task
 folder         :class:`mtlkit.data.folder.FolderDataset`     ``root, split, tasks (label readers)``
 =============  ============================================  =========================================
 
+:func:`dataset_facts` gives what is fixed about a dataset (its tasks in the papers' order, classes, input size,
+folder, display label; :data:`mtlkit.facts.DATASET_FACTS`): the one place that spells them.
+
 Example::
 
     from mtlkit.data import get_dataset
@@ -23,6 +26,10 @@ import importlib
 from typing import Any, Callable
 
 from mtlkit.errors import ConfigError, unknown_name
+from mtlkit.facts import DATASET_FACTS, DatasetFacts
+
+__all__ = ["register_dataset", "list_datasets", "get_dataset_class", "get_dataset", "dataset_facts", "dataset_tasks",
+           "DatasetFacts"]
 
 # name -> "module:attribute" (imported lazily) or a callable registered at run time
 _REGISTRY: dict[str, str | Callable[..., Any]] = {
@@ -95,3 +102,26 @@ def get_dataset(name: str, **kwargs: Any) -> Any:
         The dataset (a ``torch.utils.data.Dataset`` returning sample dicts).
     """
     return get_dataset_class(name)(**kwargs)
+
+
+def dataset_facts(name: str) -> DatasetFacts:
+    """The fixed facts of a built-in dataset (tasks, classes, input size, folder, label, metric set).
+
+    Args:
+        name: a built-in dataset name (case, ``-`` and ``_`` are ignored), e.g. ``"NYUv2"`` or ``"nyuv2"``.
+
+    Returns:
+        Its :class:`mtlkit.facts.DatasetFacts`.
+
+    Raises:
+        ConfigError: not a built-in dataset.
+    """
+    key = _key(name)
+    if key not in DATASET_FACTS:
+        raise unknown_name("dataset", name, DATASET_FACTS)
+    return DATASET_FACTS[key]
+
+
+def dataset_tasks(name: str) -> tuple[str, ...]:
+    """The tasks a built-in dataset provides, in the papers' order (``dataset_facts(name).tasks``)."""
+    return dataset_facts(name).tasks

@@ -51,9 +51,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.errors import ConfigError, unknown_name
 
-ALL_TASKS = ("segment_semantic", "depth_zbuffer", "normal", "keypoints2d", "edge_texture")
+ALL_TASKS = DATASET_FACTS["synthscenes"].tasks
 CLASS_NAMES = ("floor", "wall", "rug", "sphere", "box", "cylinder")
 NUM_CLASSES = len(CLASS_NAMES)
 SPLITS = ("train", "train1", "train2", "test")

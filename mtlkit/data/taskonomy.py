@@ -96,11 +96,7 @@ class Taskonomy(DenseDataset):
         prior_factor: segmentation class-weight file; default ``root / "semseg_prior_factor.npy"`` if it exists.
     """
 
-    NAME = "Taskonomy"
-    MODULE = "mtlkit.data.taskonomy"
-    ALL_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
-    NUM_CLASSES = 17
-    METRIC_SET = "taskonomy"
+    DATASET = "taskonomy"  # NAME, MODULE, ALL_TASKS, NUM_CLASSES, METRIC_SET from mtlkit.facts
     PRIOR_FACTOR_FILE = "semseg_prior_factor.npy"
     SPLIT_FILE = "taskonomy.json"
     DEFAULT_GEOMETRY = Geometry(base_size=(256, 256), crop_size=(224, 224), test_size=(224, 224))

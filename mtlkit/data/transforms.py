@@ -433,7 +433,8 @@ def check_root(root: str | Path, dataset: str, module: str) -> Path:
 class DenseDataset(Dataset):
     """Common machinery of the real-dataset loaders: splits, task selection, geometry, seeding.
 
-    Subclasses set the class attributes and implement ``_index`` (list the samples of the split, checking what
+    Subclasses set ``DATASET`` (their :data:`mtlkit.facts.DATASET_FACTS` name, which fills ``NAME``, ``MODULE``,
+    ``ALL_TASKS``, ``NUM_CLASSES`` and ``METRIC_SET``) and ``DEFAULT_GEOMETRY``, and implement ``_index`` (list the samples of the split, checking what
     is cheap) and ``_read`` (read one sample's files and encode them into float ``(C, H, W)`` fields).
 
     Args:
@@ -446,12 +447,22 @@ class DenseDataset(Dataset):
         seed: non-negative seed of the per-sample generators, combined with the epoch and the index.
     """
 
+    DATASET: ClassVar[str] = ""
     NAME: ClassVar[str] = ""
     MODULE: ClassVar[str] = ""
     ALL_TASKS: ClassVar[tuple[str, ...]] = ()
     NUM_CLASSES: ClassVar[int] = 0
     METRIC_SET: ClassVar[str] = "nyuv2"  # mtlkit.tasks metric convention of the dataset's tables
     DEFAULT_GEOMETRY: ClassVar[Geometry] = Geometry()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("DATASET"):
+            from mtlkit.facts import DATASET_FACTS
+
+            facts = DATASET_FACTS[cls.DATASET]
+            cls.NAME, cls.MODULE, cls.ALL_TASKS = facts.label, cls.__module__, facts.tasks
+            cls.NUM_CLASSES, cls.METRIC_SET = facts.classes, facts.metric_set
 
     def __init__(self, root: str | Path, split: str = "train", tasks: str | Sequence[str] | None = None, *,
                  paper_compat: bool = False, augment: bool | None = None,
@@ -569,3 +580,23 @@ class DenseDataset(Dataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
                 f"tasks={self.tasks}, paper_compat={self.paper_compat}, augment={self.augment})")
+
+
+class SplitFileDataset(DenseDataset):
+    """A :class:`DenseDataset` indexed by a JSON split file (NYUv2, CityScapes): two more constructor arguments.
+
+    Args (besides :class:`DenseDataset`'s):
+        split_file: the JSON split file; default ``root / SPLIT_FILE``.
+        check_files: check at construction that every listed file of the selected tasks exists.
+    """
+
+    SPLIT_FILE: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path, split: str = "train", tasks: str | Sequence[str] | None = None, *,
+                 paper_compat: bool = False, augment: bool | None = None,
+                 geometry: Geometry | Mapping[str, Any] | None = None, seed: int = 0,
+                 split_file: str | Path | None = None, check_files: bool = True) -> None:
+        self._split_file_arg = split_file
+        self._check_files = check_files
+        super().__init__(root, split, tasks, paper_compat=paper_compat, augment=augment, geometry=geometry,
+                         seed=seed)

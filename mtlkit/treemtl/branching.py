@@ -38,7 +38,7 @@ What comes out (tested):
 Beyond the paper: weights used in several places (a module called twice, a tied parameter) and modules listed in
 ``atomic`` force the candidates that use them into one block, so copying a block never unties weights or splits a
 module; a ``forward`` that depends on ``self.training`` is traced in both modes and each block switches graph with
-``.train()``/``.eval()`` (as :func:`mtlkit.automtl.graph.trace_backbone` does).
+``.train()``/``.eval()`` (as :func:`mtlkit.tracing.trace_backbone` does).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from mtlkit.automtl.graph import remove_inplace, trace_modes
+from mtlkit.tracing import remove_inplace, trace_modes
 from mtlkit.errors import ConfigError
 from mtlkit.flops import count_flops
 from mtlkit.treemtl.costs import BlockCosts

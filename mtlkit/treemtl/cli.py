@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 import textwrap
 from pathlib import Path
 

@@ -22,14 +22,15 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.errors import ConfigError, DataError, unknown_name
 from mtlkit.treemtl.layout import Layout, pairs
 
 _COLUMN = re.compile(r"^\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)-([01])$")
 
 PUBLISHED_DIR = Path(__file__).resolve().parents[1] / "data" / "published"
-NYUV2_TASKS = ("segment_semantic", "normal", "depth_zbuffer")
-TASKONOMY_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
+NYUV2_TASKS = DATASET_FACTS["nyuv2"].tasks
+TASKONOMY_TASKS = DATASET_FACTS["taskonomy"].tasks
 #: The authors' published tables (``mtlkit/data/published/README.md``): (dataset, backbone) -> (file, task names).
 PUBLISHED = {
     ("nyuv2", "resnet34"): ("NYUv2_2task_metrics_resnet_1129_val_acc__Sheet1.csv", NYUV2_TASKS),

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mtlkit.checks import check_int, is_int
+from mtlkit.facts import DATASET_FACTS
+from mtlkit.setups import Setup, load_data
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.layout import Layout
 
@@ -39,8 +42,6 @@ __all__ = ["ExperimentSpec", "ExperimentData", "DATASETS", "train_entry", "read_
 
 DATASETS = ("synthscenes", "nyuv2", "taskonomy")
 RESULT_NAME = "result.json"
-_FOLDERS = {"nyuv2": "NYUv2", "taskonomy": "Taskonomy"}
-_INPUT = {"nyuv2": 321, "taskonomy": 224}   # the loaders' crop sizes (the papers' inputs)
 
 
 def _plain_kw(name: str, kw: Any) -> tuple[tuple[str, Any], ...]:
@@ -123,10 +124,10 @@ class ExperimentSpec:
         if self.dataset != "synthscenes":
             if not self.data_root:
                 raise ConfigError(f"dataset={self.dataset!r} needs data_root (the folder holding "
-                                  f"{_FOLDERS[self.dataset]}/); got data_root={self.data_root!r}")
+                                  f"{DATASET_FACTS[self.dataset].folder}/); got data_root={self.data_root!r}")
             object.__setattr__(self, "data_root", str(self.data_root))
         blocks = self.blocks
-        if blocks is not None and not (isinstance(blocks, int) and not isinstance(blocks, bool)):
+        if blocks is not None and not is_int(blocks):
             from mtlkit.treemtl.branching import check_mapping
 
             if isinstance(blocks, Mapping):
@@ -147,9 +148,7 @@ class ExperimentSpec:
         ints = {"resolution": 32, "n_train": 1, "n_test": 1, "batch_size": 1, "iterations": 1, "eval_every": 0,
                 "eval_last": 1, "seed": 0}
         for name, low in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ConfigError(f"ExperimentSpec.{name} must be an int >= {low}, got {v!r}")
+            check_int(getattr(self, name), f"ExperimentSpec.{name}", minimum=low)
         every = self.eval_every or max(1, self.iterations // 10)
         n_evals = self.iterations // every + (1 if self.iterations % every else 0)
         if self.eval_last > n_evals:
@@ -193,7 +192,7 @@ class ExperimentSpec:
     @property
     def input_size(self) -> int:
         """Side of the square input the costs are measured at."""
-        return self.resolution if self.dataset == "synthscenes" else _INPUT[self.dataset]
+        return self.resolution if self.dataset == "synthscenes" else DATASET_FACTS[self.dataset].input_size
 
     # ------------------------------------------------------------------------------------------------ building
     def build_blocks(self):
@@ -261,35 +260,17 @@ class ExperimentSpec:
             num_workers: DataLoader worker processes (0: load in the training process; real datasets on a GPU want
                 several). The data order does not depend on it.
         """
-        import torch
+        check_int(num_workers, "num_workers", minimum=0)
+        loaded = load_data(self.setup(num_workers=num_workers))
+        return ExperimentData(loaded.train_loader, loaded.test_loader, loaded.tasks)
 
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigError(f"num_workers must be an int >= 0, got {num_workers!r}")
-
-        if self.dataset == "synthscenes":
-            from mtlkit.data import SynthScenes
-
-            train_set = SynthScenes("train", size=self.n_train, resolution=self.resolution, tasks=self.tasks,
-                                    seed=self.seed, cache=True)
-            test_set = SynthScenes("test", size=self.n_test, resolution=self.resolution, tasks=self.tasks,
-                                   seed=self.seed, cache=True)
-        else:
-            from mtlkit.data import NYUv2, Taskonomy
-
-            cls = NYUv2 if self.dataset == "nyuv2" else Taskonomy
-            root = Path(self.data_root) / _FOLDERS[self.dataset]
-            if not root.is_dir():
-                raise FileNotFoundError(f"data_root {self.data_root!r} has no {_FOLDERS[self.dataset]}/ folder "
-                                        f"(expected {root})")
-            train_set = cls(root, "train", self.tasks, seed=self.seed)
-            test_set = cls(root, "test", self.tasks, seed=self.seed)
-        tasks = self.task_objects(train_set.task_options())
-        train_loader = torch.utils.data.DataLoader(train_set, batch_size=self.batch_size, shuffle=True,
-                                                   generator=torch.Generator().manual_seed(self.seed),
-                                                   num_workers=num_workers)
-        test_loader = torch.utils.data.DataLoader(test_set, batch_size=max(self.batch_size, 16),
-                                                  num_workers=num_workers)
-        return ExperimentData(train_loader, test_loader, tasks)
+    def setup(self, device: str = "cpu", num_workers: int = 0) -> Setup:
+        """The spec's data as a :class:`mtlkit.setups.Setup` (what :meth:`load_data` loads)."""
+        sizes = dict(n_train=self.n_train, n_test=self.n_test, resolution=self.resolution) \
+            if self.dataset == "synthscenes" else {}
+        return Setup(self.dataset, self.tasks, batch=self.batch_size, test_batch=max(self.batch_size, 16),
+                     drop_last=False, halves=False, seed=self.seed, device=device, data_root=self.data_root,
+                     workers=num_workers, **sizes)
 
     def train_config(self, device: str = "cpu", checkpoint_every: int | None = None):
         """The :class:`mtlkit.train.TrainConfig` of every model."""
@@ -365,7 +346,7 @@ def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequen
         ``tasks``, ``params`` / ``macs`` (backbone, per image), ``head_params``, ``seconds`` (training time of this
         call), ``resumed_from``.
     """
-    from mtlkit.train import _run_dir_lock
+    from mtlkit.files import locked
 
     entry_dir = Path(entry_dir)
     done = read_result(entry_dir)
@@ -374,7 +355,7 @@ def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequen
     entry_dir.mkdir(parents=True, exist_ok=True)
     # a second process on the same entry waits, then reads the first one's result (not under torchrun: the ranks of
     # one run share the entry, as run_loop's lock)
-    lock = _run_dir_lock(entry_dir / "run") if int(os.environ.get("WORLD_SIZE", "1")) <= 1 else contextlib.nullcontext()
+    lock = locked(entry_dir / "run" / ".lock") if int(os.environ.get("WORLD_SIZE", "1")) <= 1 else contextlib.nullcontext()
     with lock:
         done = read_result(entry_dir)
         if done is not None:

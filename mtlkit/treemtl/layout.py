@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from mtlkit.checks import check_int
 from mtlkit.errors import ConfigError
 
 Group = tuple[int, ...]
@@ -447,9 +448,7 @@ def _partition_of(together: np.ndarray, T: int, col: dict) -> Partition:
 def _check_width(width: int | None) -> int | None:
     if width is None:
         return None
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 2:
-        raise ConfigError(f"label_width must be None or an integer >= 2 (characters per line), got {width!r}")
-    return int(width)
+    return check_int(width, "label_width", minimum=2, wording="None or an integer >= 2 (characters per line)")
 
 
 def _wrap(names: list[str], width: int | None) -> str:
@@ -500,8 +499,5 @@ def _names(task_names: Sequence[str] | None, T: int) -> list[str]:
 
 def _check_tb(T: int, B: int, minimum_t: int = 2) -> tuple[int, int]:
     """Validate the numbers of tasks and blocks; returns them as Python ints."""
-    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < minimum_t:
-        raise ConfigError(f"T (number of tasks) must be an integer >= {minimum_t}, got {T!r}")
-    if isinstance(B, bool) or not isinstance(B, numbers.Integral) or B < 1:
-        raise ConfigError(f"B (number of branching points / blocks) must be an integer >= 1, got {B!r}")
-    return int(T), int(B)
+    return (check_int(T, "T (number of tasks)", minimum=minimum_t, wording=f"an integer >= {minimum_t}"),
+            check_int(B, "B (number of branching points / blocks)", minimum=1, wording="an integer >= 1"))

@@ -31,27 +31,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mtlkit.checks import check_int
+from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS
+from mtlkit.facts import PAPER_MAPPINGS as _FACT_MAPPINGS
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.experiment import ExperimentData, ExperimentSpec, train_entry
 from mtlkit.treemtl.layout import Layout, pairs
 
-__all__ = ["OracleResult", "study_spec", "plan", "oracle_study", "correlations", "plot_oracle", "oracle_records",
+__all__ = ["ORACLE_KIND", "study_dir", "OracleResult", "study_spec", "plan", "oracle_study", "correlations", "plot_oracle", "oracle_records",
            "setting_name", "PAPER_MAPPINGS", "STUDY_BACKBONES"]
 
 #: The paper's coarse mappings of the detected blocks (docs/treemtl.md §3; our detector finds the same 17 / 32 fine blocks).
-PAPER_MAPPINGS = {
-    "deeplab_resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
-    "resnet34": {0: [0], 1: [1, 2, 3], 2: [4, 5, 6, 7], 3: list(range(8, 14)), 4: [14, 15, 16], 5: [17]},
-    "mobilenet_v2": {0: list(range(7)), 1: list(range(7, 18)), 2: list(range(18, 23)), 3: list(range(23, 31)),
-                     4: [31], 5: [32]},
-}
+PAPER_MAPPINGS = _FACT_MAPPINGS
 #: Backbones the study presets accept, per scale group.
 STUDY_BACKBONES = {"small": ("tiny_resnet", "tiny_cnn"), "paper": ("deeplab_resnet34", "mobilenet_v2")}
-_LABELS = {"synthscenes": "SynthScenes", "nyuv2": "NYUv2", "taskonomy": "Taskonomy",
-           "deeplab_resnet34": "Deeplab-ResNet34", "mobilenet_v2": "MobileNetV2"}
-_NYU_TASKS = ("segment_semantic", "normal", "depth_zbuffer")
-_TASKONOMY_TASKS = ("segment_semantic", "normal", "depth_zbuffer", "keypoints2d", "edge_texture")
-_SYNTH_TASKS = ("segment_semantic", "depth_zbuffer", "normal")
+_SYNTH_TASKS = DATASET_FACTS["synthscenes"].study_tasks
 
 
 def study_spec(scale: str, seed: int = 0, *, backbone: str = "auto", dataset: str = "auto",
@@ -105,21 +99,32 @@ def study_spec(scale: str, seed: int = 0, *, backbone: str = "auto", dataset: st
         raise unknown_name("dataset at scale='paper'", dataset, ["nyuv2", "taskonomy"])
     if not data_root:
         raise ConfigError("scale='paper' trains on the real datasets: set data_root to the folder that holds "
-                          f"{'NYUv2' if dataset == 'nyuv2' else 'Taskonomy'}/; got data_root={data_root!r}")
+                          f"{DATASET_FACTS[dataset].folder}/; got data_root={data_root!r}")
     common = dict(backbone=backbone, blocks=PAPER_MAPPINGS[backbone], head="aspp", dataset=dataset,
                   data_root=str(data_root), batch_size=16, weight_decay=1e-4, eval_last=3, seed=seed)
     if dataset == "nyuv2":
-        return ExperimentSpec(tasks=_NYU_TASKS, iterations=20_000, lr=1e-3, lr_step=4_000, lr_gamma=0.5,
+        return ExperimentSpec(tasks=DATASET_FACTS["nyuv2"].tasks, iterations=20_000, lr=1e-3, lr_step=4_000, lr_gamma=0.5,
                               eval_every=1_000, **common)
-    return ExperimentSpec(tasks=_TASKONOMY_TASKS, iterations=50_000, lr=1e-4, lr_step=10_000, lr_gamma=0.3,
-                          eval_every=2_500, **common)
+    return ExperimentSpec(tasks=DATASET_FACTS["taskonomy"].tasks, iterations=50_000, lr=1e-4, lr_step=10_000,
+                          lr_gamma=0.3, eval_every=2_500, **common)
 
 
 def setting_name(spec: ExperimentSpec) -> str:
     """``"NYUv2 / Deeplab-ResNet34"`` (the paper's Table 3 column names), ``"SynthScenes / tiny_resnet (B=3)"``."""
-    data = _LABELS.get(spec.dataset, spec.dataset)
-    net = _LABELS.get(spec.backbone, spec.backbone)
+    data = DATASET_FACTS[spec.dataset].label if spec.dataset in DATASET_FACTS else spec.dataset
+    net = BACKBONE_LABELS.get(spec.backbone, spec.backbone)
     return f"{data} / {net}" if spec.dataset != "synthscenes" else f"{data} / {net} (B={spec.B})"
+
+
+#: Run-cache kind of an oracle study folder (shared with :class:`mtlkit.compare.TreeMTLStudy`).
+ORACLE_KIND = "treemtl-oracle"
+
+
+def study_dir(spec: ExperimentSpec, device: str = "cpu") -> Path:
+    """The run-cache folder of the oracle study of ``spec`` on ``device`` (:func:`mtlkit.cache.run_dir`)."""
+    from mtlkit.cache import run_dir
+
+    return run_dir(ORACLE_KIND, spec=spec.to_dict(), depends_on=("mtlkit.treemtl.oracle",), device=device)
 
 
 def plan(spec: ExperimentSpec, max_layouts: int | None = None) -> dict[str, Any]:
@@ -153,8 +158,7 @@ def _layouts(T: int, B: int, max_layouts: int | None, seed: int) -> list[tuple[i
     every = list(enumerate(enumerate_layouts(T, B)))
     if max_layouts is None or max_layouts >= len(every):
         return every
-    if isinstance(max_layouts, bool) or not isinstance(max_layouts, int) or max_layouts < 3:
-        raise ConfigError(f"max_layouts must be None or an int >= 3, got {max_layouts!r}")
+    check_int(max_layouts, "max_layouts", minimum=3, none_ok=True)
     indep = Layout.independent(T, B)
     keep = {0, next(i for i, L in every if L == indep)}
     rng = np.random.default_rng(seed)
@@ -254,8 +258,7 @@ def oracle_study(spec: ExperimentSpec, directory: str | Path | None = None, *, d
 
     if num_threads is None:
         return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers)
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ConfigError(f"num_threads must be None or an int >= 1, got {num_threads!r}")
+    check_int(num_threads, "num_threads", minimum=1, none_ok=True)
     old = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
@@ -276,9 +279,7 @@ def _oracle_study(spec, directory, device, weights, max_layouts, progress, data,
     if not isinstance(spec, ExperimentSpec):
         raise ConfigError(f"spec must be an ExperimentSpec (see study_spec), got {type(spec).__name__}")
     if directory is None:
-        from mtlkit.cache import run_dir
-
-        directory = run_dir("treemtl-oracle", spec=spec.to_dict())
+        directory = study_dir(spec, device)
     directory = Path(directory)
     T, B = spec.T, spec.B
     layouts = _layouts(T, B, max_layouts, spec.seed)

@@ -1,7 +1,8 @@
 """Backbone → fx graph: tracing, shape propagation, discovery of the searchable layers, conv depth.
 
-This is the part of the AutoMTL compiler that replaces the original's Caffe prototxt parser (docs/automtl.md §1.1–1.2): any
-``nn.Module`` that ``torch.fx`` can trace is accepted. What it finds:
+Shared by both methods: AutoMTL's supermodel compiler (:mod:`mtlkit.automtl.supermodel`, where it replaces the
+original's Caffe prototxt parser, docs/automtl.md §1.1–1.2) and TreeMTL's branching-point detection
+(:mod:`mtlkit.treemtl.branching`). Any ``nn.Module`` that ``torch.fx`` can trace is accepted. What it finds:
 
 * every ``nn.Conv2d`` call — a future virtual computation node (VCN), named by its module path
   (``"layer2.0.downsample.0"``), with its input and output shape from :class:`~torch.fx.passes.shape_prop.ShapeProp`;
