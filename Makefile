@@ -18,7 +18,7 @@ env: $(STAMP)
 # (re)install when the venv is missing or pyproject.toml changed since the last install
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test,distributed]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
