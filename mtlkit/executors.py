@@ -366,11 +366,10 @@ class RayExecutor:
         runs = list(runs)
         started = False
         if not ray.is_initialized():
-            with _same_code_env():
-                if self.address is None:
-                    ray.init(num_cpus=self.num_cpus, num_gpus=self.num_gpus, include_dashboard=False,
-                             log_to_driver=False)
-                else:
+            if self.address is None:
+                _start_local_ray(ray, self.num_cpus, self.num_gpus)
+            else:
+                with _same_code_env():
                     ray.init(address=self.address, log_to_driver=False)
             started = True
         try:
@@ -397,6 +396,20 @@ class RayExecutor:
                 ray.shutdown()
 
 
+def _start_local_ray(ray, num_cpus: int | None, num_gpus: int | None, attempts: int = 3) -> None:
+    """``ray.init`` of a local instance; on a busy machine Ray's fixed 30 s wait for its raylet can expire, so the
+    start is tried up to ``attempts`` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with _same_code_env():
+                ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == attempts:
+                raise
+            ray.shutdown()
+
+
 @contextlib.contextmanager
 def ray_instance(num_cpus: int | None = None, num_gpus: int | None = None):
     """A local Ray instance for several :class:`RayExecutor` runs (``RayExecutor()`` uses it), shut down at exit.
@@ -408,8 +421,7 @@ def ray_instance(num_cpus: int | None = None, num_gpus: int | None = None):
     ray = require("ray", "ray")
     if ray.is_initialized():
         raise ConfigError("ray_instance: Ray is already initialised in this process; use RayExecutor() directly")
-    with _same_code_env():
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+    _start_local_ray(ray, num_cpus, num_gpus)
     try:
         yield ray
     finally:

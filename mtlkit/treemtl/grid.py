@@ -32,7 +32,16 @@ entries of the new task. Without the old grid's folder (only its table), train t
 :meth:`TwoTaskTable.merge <mtlkit.treemtl.estimator.TwoTaskTable.merge>` (``grid.table(tasks=...)`` gives the table
 of any subset of tasks whose pairs are finished).
 
+**Executors** (:mod:`mtlkit.executors`): ``run(executor=...)`` / :meth:`TwoTaskGrid.run_on` make every unfinished
+entry one independent run (:func:`mtlkit.treemtl.grid_worker.run_entry`) on a local process pool, Ray or Slurm job
+arrays (submitit). They all use this folder as the contract: any of them (and ``--shard`` processes, and
+``--merge``) runs, resumes and merges the same directory; a killed worker's entry is retried from its checkpoint, an
+entry that raises is recorded in ``entries/<entry>/error.json`` while the others finish, and
+:meth:`TwoTaskGrid.states` (``--status``) tells done / running / partial / failed / pending entries apart.
+
 Command line: ``python -m mtlkit grid DIR --tasks segment_semantic,depth_zbuffer,normal --blocks 3 [--shard 0/4]``;
+``--executor local --workers 2``, ``--executor ray [--address auto] [--gpus-per-run 0.5]``, ``--executor slurm
+--partition gpu --gpus-per-job 1 --array-parallelism 16 [--dry-run]``;
 ``python -m mtlkit grid NEW_DIR --reuse OLD_DIR --tasks a,b,c,d`` (the other options default to OLD_DIR's);
 ``--help`` documents every option. Python: :func:`train_two_task_grid` or :class:`TwoTaskGrid`.
 """
