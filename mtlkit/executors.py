@@ -517,7 +517,12 @@ class SlurmExecutor:
 
     def _executor(self):
         submitit = require("submitit", "slurm")
-        ex = submitit.AutoExecutor(folder=str(Path(self.folder) / "%j"), cluster=self.cluster)
+        try:
+            ex = submitit.AutoExecutor(folder=str(Path(self.folder) / "%j"), cluster=self.cluster)
+        except RuntimeError as exc:   # submitit: no srun on this machine
+            raise ConfigError(f"SlurmExecutor(cluster={self.cluster!r}): {first_line(exc)}; submit from a Slurm "
+                              "login node, use cluster='local' (--cluster local) to run the same code path here, or "
+                              "print the job array's script with sbatch_script() (--dry-run)") from None
         generic = dict(name=self.job_name, timeout_min=self.time_min, cpus_per_task=self.cpus_per_job,
                        nodes=1, tasks_per_node=1)
         if self.gpus_per_job:
@@ -589,12 +594,11 @@ def get_executor(executor: "str | Executor | None" = None, **options) -> Executo
         return executor
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; valid executors are: {', '.join(EXECUTORS)}")
-    cls = EXECUTORS[executor]
-    valid = [f.name for f in dataclasses.fields(cls)]
-    bad = sorted(set(options) - set(valid))
-    if bad:
-        raise ConfigError(f"executor {executor!r} has no option(s) {bad}; its options are {valid}")
-    return cls(**options)
+    fields = [f.name for f in dataclasses.fields(EXECUTORS[executor])]
+    if not set(options) <= set(fields):
+        raise ConfigError(f"executor {executor!r} has no option(s) {sorted(set(options) - set(fields))}; "
+                          f"its options are {fields}")
+    return EXECUTORS[executor](**options)
 
 
 def run_all(runs: Iterable[Run], executor: "str | Executor | None" = None, *, progress: bool = False,
@@ -615,6 +619,8 @@ def run_all(runs: Iterable[Run], executor: "str | Executor | None" = None, *, pr
     if len(set(keys)) != len(keys):
         raise ConfigError(f"run keys must be unique, got duplicates {sorted({k for k in keys if keys.count(k) > 1})}")
     ex = get_executor(executor)
+    if not runs:
+        return []
     from tqdm.auto import tqdm
 
     with tqdm(total=len(runs), desc=f"{desc} ({ex.name})", disable=not progress) as bar:
@@ -660,7 +666,7 @@ def add_executor_arguments(parser) -> None:
     g.add_argument("--setup", action="append", default=None, metavar="CMD",
                    help="slurm: shell line run before each job (repeatable), e.g. 'module load cuda'")
     g.add_argument("--slurm-folder", default=None, metavar="DIR",
-                   help="slurm: submitit's folder for pickles and logs (default: a folder next to the results)")
+                   help="slurm: submitit's folder for pickles and logs (default: DIR/slurm_logs)")
     g.add_argument("--cluster", choices=("slurm", "local"), default="slurm",
                    help="slurm: 'local' runs the submitit code path on this machine, without a scheduler")
     g.add_argument("--dry-run", action="store_true",
@@ -682,6 +688,9 @@ def _sbatch_arg(text: str | None) -> tuple[tuple[str, str], ...]:
 def executor_from_args(args, default_folder: str | Path) -> Executor | None:
     """The executor the options describe (None when no executor option was given: the command's own loop)."""
     name = args.executor or ("local" if args.workers is not None else None)
+    if getattr(args, "dry_run", False) and name != "slurm":
+        given = f"--executor {name}" if name else "no --executor"
+        raise ConfigError(f"--dry-run prints the sbatch script of --executor slurm; got {given}")
     if name is None:
         return None
     if name == "local":

@@ -289,9 +289,31 @@ def test_bad_executor_options_on_the_cli(tmp_path):
     d = str(tmp_path / "g")
     with pytest.raises(ConfigError, match="--workers is an option of --executor local, not of --executor ray"):
         cli(["grid", d, *OPTS, "--executor", "ray", "--workers", "2"])
-    with pytest.raises(ConfigError, match="--dry-run prints the sbatch script of --executor slurm"):
+    with pytest.raises(ConfigError, match="--dry-run prints the sbatch script of --executor slurm; got --executor "
+                                          "local"):
         cli(["grid", d, *OPTS, "--executor", "local", "--dry-run"])
+    with pytest.raises(ConfigError, match="--dry-run prints the sbatch script of --executor slurm; got no --executor"):
+        cli(["grid", d, *OPTS, "--dry-run"])
     with pytest.raises(ConfigError, match=r"--sbatch: expected key=value options.*got 'qos'"):
         cli(["grid", d, *OPTS, "--executor", "slurm", "--sbatch", "qos", "--dry-run"])
+    if __import__("shutil").which("srun") is None:
+        with pytest.raises(ConfigError, match=r"SlurmExecutor\(cluster='slurm'\): RuntimeError: Could not detect "
+                                              r"\"srun\".*--cluster local"):
+            cli(["grid", d, *OPTS, "--executor", "slurm"])
     with pytest.raises(ConfigError, match="--gpus: expected comma-separated GPU ids or 'auto'"):
         cli(["grid", d, *OPTS, "--workers", "2", "--gpus", "a"])
+
+
+def test_two_workers_on_one_entry_train_it_once(reference, tmp_path):
+    """Two executors on one folder: the same entry given to two workers at once is trained once, its files are
+    written by one worker only, and the second returns the first one's result unchanged."""
+    from mtlkit.treemtl.grid_worker import run_entry
+
+    grid = TwoTaskGrid(tmp_path / "twice", SPEC)
+    runs = [Run(k, run_entry, (str(grid.directory), 1), dict(checkpoint_every=CKPT)) for k in ("first", "second")]
+    a, b = LocalExecutor(workers=2).map(runs)
+    assert a.ok and b.ok and a.worker != b.worker
+    assert a.value == b.value == grid.result(grid.entries[1])           # one record, returned to both
+    assert a.value["resumed_from"] == 0 and a.value["metrics"] == reference.result(reference.entries[1])["metrics"]
+    log = (grid.entry_dir(grid.entries[1]) / "run" / "train_log.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in log[1:]] == list(range(1, SPEC.iterations + 1))   # no row twice

@@ -308,7 +308,8 @@ class TwoTaskGrid:
                 Shards still split by the entry index, so ``shard`` and ``pairs`` combine.
             device: ``"cpu"`` or ``"cuda[:N]"``.
             progress: progress bars (one over the shard's entries, one per model).
-            data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train).
+            data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train;
+                with an executor every worker loads its own).
             checkpoint_every: checkpoint interval of each model (default: 5 per model).
             num_workers: DataLoader workers when the data is loaded here.
             executor: None: train in this process; else an executor name (``"local"``, ``"ray"``, ``"slurm"``) or
@@ -699,10 +700,7 @@ def print_status(grid: TwoTaskGrid) -> int:
 def _main_on_executor(grid: TwoTaskGrid, executor: Any, args: argparse.Namespace, only) -> int:
     """``grid ... --executor NAME``: every unfinished entry of the shard is one run on the executor."""
     todo = [e for e in grid._todo(args.shard, only) if grid.result(e) is None]
-    if getattr(args, "dry_run", False):
-        if executor.name != "slurm":
-            raise ConfigError(f"--dry-run prints the sbatch script of --executor slurm, not of --executor "
-                              f"{executor.name}")
+    if getattr(args, "dry_run", False):          # (executor_from_args allows it with --executor slurm only)
         print(executor.sbatch_script(len(todo)))
         print(f"# {len(todo)} array tasks, one per unfinished entry: {', '.join(e.name for e in todo)}")
         return 0

@@ -77,22 +77,32 @@ def run_entry(directory: str, index: int, *, device: str = "cpu", checkpoint_eve
               num_workers: int = 0) -> dict:
     """Train entry ``index`` of the grid in ``directory``: the unit of work the executors run.
 
-    Reads the spec from ``directory/grid.json``; returns at once for a finished entry, resumes a partial one.
-    While it trains, ``worker.json`` names the process (host, pid); a failure is recorded in ``error.json`` (the
-    error's first line and the traceback) and raised; a success removes both files.
+    Reads the spec from ``directory/grid.json``; returns at once for a finished entry, resumes a partial one. It
+    holds the entry's run lock from the check to the result, so two workers given the same entry (two executors on
+    one folder) train it once: the second waits and returns the first one's result, unchanged. While it trains,
+    ``worker.json`` names the process (host, pid); a failure is recorded in ``error.json`` (the error's first line
+    and the traceback) and raised; a success removes both files.
 
     Returns:
         The entry's result (:func:`mtlkit.treemtl.experiment.train_entry`).
     """
+    from mtlkit.train import _run_dir_lock
     from mtlkit.treemtl.grid import TwoTaskGrid
 
     grid = TwoTaskGrid(directory)
     e = grid.entries[index]
-    done = grid.result(e)
-    if done is not None:
-        return done
     d = grid.entry_dir(e)
-    d.mkdir(parents=True, exist_ok=True)
+    if grid.result(e) is None:
+        d.mkdir(parents=True, exist_ok=True)
+        with _run_dir_lock(d / "run"):      # the lock training takes (re-entrant): a second worker waits here
+            return _train_locked(grid, e, d, device, checkpoint_every, num_workers)
+    return grid.result(e)
+
+
+def _train_locked(grid, e, d: Path, device: str, checkpoint_every: int | None, num_workers: int) -> dict:
+    done = grid.result(e)
+    if done is not None:                    # finished while this worker waited for the lock: never rewritten
+        return done
     _write_json(d / WORKER_NAME, dict(host=socket.gethostname(), pid=os.getpid(),
                                       started=time.strftime("%Y-%m-%d %H:%M:%S")))
     try:
