@@ -10,8 +10,8 @@ SynthScenes 32 px, ``--iterations`` steps each) is trained three times, each in 
 
 Every table must equal the sequential one (checked). It prints each executor's wall time, the ratio
 sequential / executor (> 1: faster) and its overhead, the worker time not spent in :func:`mtlkit.train.train`:
-``total s/run = (workers × wall − Σ training seconds) / runs`` (the sequential loop: ``(wall − Σ training) / runs``),
-split into
+``total s/run = (workers × wall − Σ training seconds) / runs`` (the sequential loop:
+``(wall − Σ training) / runs``), split into
 
 * **start-up s/worker** — a worker's first run costs more (it imports torch and mtlkit, renders the data, detects
   the blocks): the largest in-worker extra of each worker; Ray's ``ray.init`` is timed on its own;

@@ -48,7 +48,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from mtlkit.errors import ConfigError, MtlkitError
 
 __all__ = ["Run", "Outcome", "RunsFailed", "SequentialExecutor", "LocalExecutor", "RayExecutor", "SlurmExecutor",
-           "EXECUTORS", "get_executor", "run_all", "require", "ray_instance", "add_executor_arguments", "executor_from_args"]
+           "EXECUTORS", "get_executor", "run_all", "require", "ray_instance", "add_executor_arguments",
+           "executor_from_args"]
 
 EXTRA_HINT = 'pip install "mtlkit[distributed]"'
 
@@ -249,7 +250,8 @@ class LocalExecutor:
 
             gpus = tuple(range(torch.cuda.device_count()))
             if not gpus:
-                raise ConfigError("LocalExecutor(gpus='auto'): no CUDA device is visible; use gpus=None for CPU workers")
+                raise ConfigError("LocalExecutor(gpus='auto'): no CUDA device is visible; use gpus=None for CPU "
+                                  "workers")
         n = self.workers or (len(gpus) if gpus else os.cpu_count() or 1)
         threads = str(self.threads or (4 if gpus else 1))
         envs = []
@@ -425,17 +427,18 @@ def _start_local_ray(ray, num_cpus: int | None, num_gpus: int | None, attempts: 
 
 
 @contextlib.contextmanager
-def ray_instance(num_cpus: int | None = None, num_gpus: int | None = None):
+def ray_instance(num_cpus: int | None = None, num_gpus: int | None = None, attempts: int = 3):
     """A local Ray instance for several :class:`RayExecutor` runs (``RayExecutor()`` uses it), shut down at exit.
 
     Args:
         num_cpus: CPUs Ray may schedule (default: all cores).
         num_gpus: GPUs (default: Ray's detection).
+        attempts: tries to start it (Ray gives its agents a fixed time to start, which a busy machine can exceed).
     """
     ray = require("ray", "ray")
     if ray.is_initialized():
         raise ConfigError("ray_instance: Ray is already initialised in this process; use RayExecutor() directly")
-    _start_local_ray(ray, num_cpus, num_gpus)
+    _start_local_ray(ray, num_cpus, num_gpus, attempts)
     try:
         yield ray
     finally:
@@ -592,7 +595,7 @@ Executor = SequentialExecutor | LocalExecutor | RayExecutor | SlurmExecutor
 
 
 def get_executor(executor: "str | Executor | None" = None, **options) -> Executor:
-    """An executor from a name (``"sequential"``, ``"local"``, ``"ray"``, ``"slurm"``) and its options, or the given one.
+    """An executor from a name (``"sequential"``, ``"local"``, ``"ray"``, ``"slurm"``) and options, or the given one.
 
     Raises:
         ConfigError: unknown name or option (the message lists the valid ones).

@@ -23,7 +23,8 @@ import torch
 from mtlkit.__main__ import main as cli
 from mtlkit.errors import ConfigError
 from mtlkit.executors import (
-    LocalExecutor, RayExecutor, Run, RunsFailed, SequentialExecutor, SlurmExecutor, get_executor, require, run_all,
+    LocalExecutor, RayExecutor, Run, RunsFailed, SequentialExecutor, SlurmExecutor, first_line, get_executor, require,
+    run_all,
 )
 from mtlkit.treemtl import experiment
 from mtlkit.treemtl.experiment import ExperimentSpec
@@ -142,8 +143,20 @@ def local_ray():
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(ROOT)
     try:
-        with ray_instance(num_cpus=2) as ray:        # no dashboard; shut down at the end of the module
+        try:
+            instance = ray_instance(num_cpus=2, attempts=2)      # no dashboard; shut down at the end of the module
+            ray = instance.__enter__()
+        except Exception as exc:
+            if "timed out during startup" not in str(exc):
+                raise
+            # Ray's raylet gives its agents a fixed 15 s to start (ray-project/ray#65983); on a machine with a load
+            # far above its cores they do not make it, twice: nothing of mtlkit has run yet
+            pytest.skip(f"the local Ray instance did not start (load average {os.getloadavg()[0]:.0f} on "
+                        f"{os.cpu_count()} cores): {first_line(exc)}")
+        try:
             yield ray
+        finally:
+            instance.__exit__(None, None, None)
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH", None)
@@ -179,21 +192,26 @@ def test_ray_survives_a_killed_worker_reports_a_failure_and_equals_sequential(re
 
 
 def test_submitit_local_runs_the_slurm_code_path(reference, tmp_path):
+    """submitit's local cluster: one job array, pickled callables, logs; a job killed mid-run is resubmitted."""
     logs = tmp_path / "submitit"
     grid = TwoTaskGrid(tmp_path / "slurm", SPEC)
-    _corrupt(grid, "0-1_b0")
     ex = SlurmExecutor(folder=str(logs), cluster="local", time_min=10, array_parallelism=2, poll_s=0.2,
                        sbatch={"account": "lab"})
-    outcomes = grid.run_on(ex, progress=False, checkpoint_every=CKPT)
-    assert [o.ok for o in outcomes.values()] == [False, True, True]
-    assert outcomes["0-1_b0"].error.startswith("ConfigError: ") and outcomes["0-1_b0"].attempts == 1
+    killer = Killer(grid.directory, "0-1_b2")
+    killer.start()
+    try:
+        outcomes = grid.run_on(ex, progress=False, checkpoint_every=CKPT)
+    finally:
+        killer.stop.set()
+    assert all(o.ok for o in outcomes.values())
+    assert killer.killed is not None and [o.attempts for o in outcomes.values()] == [1, 1, 2]   # resubmitted once
+    assert 1 <= grid.result(grid.entries[2])["resumed_from"] < SPEC.iterations
     assert len({o.worker for o in outcomes.values()}) == 3                      # one process per array task
-    (grid.entry_dir(grid.entries[0]) / "run" / "checkpoint.pt").unlink()
-    assert grid.run_on(ex, progress=False, checkpoint_every=CKPT)["0-1_b0"].ok
     _same_table(grid, reference)
-    # submitit's own files: the pickled callables, the pickled results and the logs of every job
+    # submitit's own files: the pickled callables, the pickled results and the logs of every job (the array of 3
+    # and the resubmitted one; the killed job left no result)
     assert len(list(logs.glob("*/*_submitted.pkl"))) == 4
-    assert len(list(logs.glob("*/*_result.pkl"))) == 4
+    assert len(list(logs.glob("*/*_result.pkl"))) == 3
     assert len(list(logs.glob("*/*_log.out"))) == 4 and len(list(logs.glob("*/*_log.err"))) == 4
 
 

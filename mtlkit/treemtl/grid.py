@@ -221,11 +221,11 @@ class TwoTaskGrid:
     def states(self):
         """What every entry is doing: one row per entry with ``tasks``, ``branch``, ``state``, ``detail``.
 
-        ``state`` is one of :data:`~mtlkit.treemtl.grid_worker.ENTRY_STATES`: ``done`` (``result.json``), ``running`` (a process holds the
-        entry's run lock on this machine, or ``worker.json`` names a live process here or a process on another
-        host), ``partial`` (a checkpoint, nobody training it), ``failed`` (``error.json``: ``detail`` is the error's
-        first line), ``pending`` (nothing yet). A worker killed on another host shows as ``running`` until the entry
-        is run again (its lock cannot be checked from here).
+        ``state`` is one of :data:`~mtlkit.treemtl.grid_worker.ENTRY_STATES`: ``done`` (``result.json``),
+        ``running`` (a process holds the entry's run lock on this machine, or ``worker.json`` names a live process
+        here or a process on another host), ``partial`` (a checkpoint, nobody training it), ``failed``
+        (``error.json``: ``detail`` is the error's first line), ``pending`` (nothing yet). A worker killed on another
+        host shows as ``running`` until the entry is run again (its lock cannot be checked from here).
         """
         import pandas as pd
 
