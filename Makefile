@@ -26,7 +26,7 @@ env: $(STAMP)
 # (re)install when the venv is missing or pyproject.toml changed since the last install
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,book,test,search,export]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[notebooks,book,test,search,export,distributed]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 

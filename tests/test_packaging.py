@@ -47,7 +47,7 @@ def test_cli_rejects_unknown_command():
 def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = set(project["dependencies"])
-    for extra in ("notebooks", "book", "test", "search", "export"):
+    for extra in ("notebooks", "book", "test", "search", "export", "distributed"):
         wanted |= set(project["optional-dependencies"][extra])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)

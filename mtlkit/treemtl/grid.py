@@ -35,7 +35,16 @@ entries of the new task. Without the old grid's folder (only its table), train t
 :meth:`TwoTaskTable.merge <mtlkit.treemtl.estimator.TwoTaskTable.merge>` (``grid.table(tasks=...)`` gives the table
 of any subset of tasks whose pairs are finished).
 
+**Executors** (:mod:`mtlkit.executors`): ``run(executor=...)`` / :meth:`TwoTaskGrid.run_on` make every unfinished
+entry one independent run (:func:`mtlkit.treemtl.grid_worker.run_entry`) on a local process pool, Ray or Slurm job
+arrays (submitit). They all use this folder as the contract: any of them (and ``--shard`` processes, and
+``--merge``) runs, resumes and merges the same directory; a killed worker's entry is retried from its checkpoint, an
+entry that raises is recorded in ``entries/<entry>/error.json`` while the others finish, and
+:meth:`TwoTaskGrid.states` (``--status``) tells done / running / partial / failed / pending entries apart.
+
 Command line: ``python -m mtlkit grid DIR --tasks segment_semantic,depth_zbuffer,normal --blocks 3 [--shard 0/4]``;
+``--executor local --workers 2``, ``--executor ray [--address auto] [--gpus-per-run 0.5]``, ``--executor slurm
+--partition gpu --gpus-per-job 1 --array-parallelism 16 [--dry-run]``;
 ``python -m mtlkit grid NEW_DIR --reuse OLD_DIR --tasks a,b,c,d`` (the other options default to OLD_DIR's);
 ``--help`` documents every option. Python: :func:`train_two_task_grid` or :class:`TwoTaskGrid`.
 """
@@ -47,7 +56,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from mtlkit.cli_args import int_arg, run_command
 from mtlkit.errors import ConfigError
@@ -255,11 +264,89 @@ class TwoTaskGrid:
                              seconds=res["seconds"] if res else None))
         return pd.DataFrame(rows).set_index("entry")
 
+    def states(self):
+        """What every entry is doing: one row per entry with ``tasks``, ``branch``, ``state``, ``detail``.
+
+        ``state`` is one of :data:`~mtlkit.treemtl.grid_worker.ENTRY_STATES`: ``done`` (``result.json``),
+        ``running`` (a process holds the entry's run lock on this machine, or ``worker.json`` names a live process
+        here or a process on another host), ``partial`` (a checkpoint, nobody training it), ``failed``
+        (``error.json``: ``detail`` is the error's first line), ``pending`` (nothing yet). A worker killed on another
+        host shows as ``running`` until the entry is run again (its lock cannot be checked from here).
+        """
+        import pandas as pd
+
+        from mtlkit.treemtl.grid_worker import ERROR_NAME, live_worker, read_json
+
+        rows = []
+        for e in self.entries:
+            d = self.entry_dir(e)
+            res = self.result(e)
+            state, detail = "pending", ""
+            if res is not None:
+                state, detail = "done", f"{res.get('seconds', 0):.1f} s"
+            else:
+                worker = live_worker(d)
+                error = read_json(d / ERROR_NAME)
+                if worker is not None:
+                    state, detail = "running", worker
+                elif error is not None:
+                    state, detail = "failed", error.get("error", "")
+                elif (d / "run" / "checkpoint.pt").is_file():
+                    state, detail = "partial", "checkpoint; resumes on the next run"
+            rows.append(dict(entry=e.index, name=e.name, tasks="+".join(self.spec.tasks[t] for t in e.pair),
+                             branch=e.branch, state=state, detail=detail))
+        return pd.DataFrame(rows).set_index("entry")
+
+    def run_on(self, executor: Any, entries: "Sequence[GridEntry] | None" = None, *, device: str = "cpu",
+               progress: bool = True, checkpoint_every: int | None = None, num_workers: int = 0):
+        """Train entries on an executor (:mod:`mtlkit.executors`): one independent run per unfinished entry.
+
+        Every run is :func:`run_entry` on this directory, so any executor trains, resumes and merges the same
+        folder: finished entries are skipped, partial ones resume from their checkpoint, a killed worker's entry is
+        retried from its checkpoint, and an entry that raises is recorded in its ``error.json`` while the others
+        go on.
+
+        Args:
+            executor: a name (``"sequential"``, ``"local"``, ``"ray"``, ``"slurm"``) or an executor object.
+            entries: the entries (default: the whole grid); finished ones are not submitted.
+            device: training device inside each worker (``"cuda"``: the GPU the executor gave the worker).
+            progress: a progress bar over finished entries (in this process).
+            checkpoint_every: checkpoint interval of each model.
+            num_workers: DataLoader workers inside each run.
+
+        Returns:
+            ``{entry name: Outcome}`` of the submitted entries.
+        """
+        from mtlkit.executors import Run, run_all
+        from mtlkit.treemtl.grid_worker import run_entry
+
+        entries = self.entries if entries is None else list(entries)
+        todo = [e for e in entries if self.result(e) is None]
+        kw = dict(device=device, checkpoint_every=checkpoint_every, num_workers=num_workers)
+        runs = [Run(e.name, run_entry, (str(self.directory), e.index), kw) for e in todo]
+        outcomes = run_all(runs, executor, progress=progress, desc="two-task grid")
+        return {o.key: o for o in outcomes}
+
+    def _todo(self, shard, pairs) -> list[GridEntry]:
+        todo = self.shard(shard)
+        if pairs is not None:
+            wanted = {self._pair(p) for p in pairs}
+            todo = [e for e in todo if e.pair in wanted]
+        return todo
+
+    def _results_or_raise(self, entries: Sequence[GridEntry], outcomes: Mapping[str, Any]) -> list[dict]:
+        from mtlkit.executors import RunsFailed
+
+        if any(not o.ok for o in outcomes.values()):
+            raise RunsFailed(list(outcomes.values()))
+        return [self.result(e) for e in entries]
+
     # ------------------------------------------------------------------------------------------------ training
     def run(self, shard: "str | tuple[int, int] | None" = None, *, device: str = "cpu", progress: bool = True,
             data: ExperimentData | None = None, checkpoint_every: int | None = None,
-            num_workers: int = 0, pairs: "Iterable[Sequence[int | str]] | None" = None) -> list[dict]:
-        """Train the unfinished entries of one shard (all by default), one after the other.
+            num_workers: int = 0, pairs: "Iterable[Sequence[int | str]] | None" = None,
+            executor: Any = None) -> list[dict]:
+        """Train the unfinished entries of one shard (all by default), one after the other or on an executor.
 
         Args:
             shard: ``"i/n"`` / ``(i, n)``; None = the whole grid.
@@ -267,19 +354,26 @@ class TwoTaskGrid:
                 Shards still split by the entry index, so ``shard`` and ``pairs`` combine.
             device: ``"cpu"`` or ``"cuda[:N]"``.
             progress: progress bars (one over the shard's entries, one per model).
-            data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train).
+            data: pre-loaded data (default: :meth:`ExperimentSpec.load_data`, only if something is left to train;
+                with an executor every worker loads its own).
             checkpoint_every: checkpoint interval of each model (default: 5 per model).
             num_workers: DataLoader workers when the data is loaded here.
+            executor: None: train in this process; else an executor name (``"local"``, ``"ray"``, ``"slurm"``) or
+                object of :mod:`mtlkit.executors`: every unfinished entry is one run there (:meth:`run_on`).
 
         Returns:
             The results of the shard's entries (finished before or now), in entry order.
+
+        Raises:
+            RunsFailed: (with an executor) some entries failed; all the others were trained first.
         """
         from tqdm.auto import tqdm
 
-        todo = self.shard(shard)
-        if pairs is not None:
-            wanted = {self._pair(p) for p in pairs}
-            todo = [e for e in todo if e.pair in wanted]
+        todo = self._todo(shard, pairs)
+        if executor is not None:
+            return self._results_or_raise(todo, self.run_on(executor, todo, device=device, progress=progress,
+                                                            checkpoint_every=checkpoint_every,
+                                                            num_workers=num_workers))
         if data is None and any(self.result(e) is None for e in todo):
             data = self.spec.load_data(num_workers)
         out = []
@@ -475,7 +569,7 @@ def table_from_results(results: dict, task_names: Sequence[str], B: int):
 def train_two_task_grid(directory: str | Path, spec: ExperimentSpec | None = None, *,
                         shard: "str | tuple[int, int] | None" = None, device: str = "cpu", progress: bool = True,
                         data: ExperimentData | None = None, checkpoint_every: int | None = None,
-                        write_table: bool = True, num_workers: int = 0) -> TwoTaskGrid:
+                        write_table: bool = True, num_workers: int = 0, executor: Any = None) -> TwoTaskGrid:
     """Train (one shard of) a two-task grid and, when it is complete, write its table.
 
     Args:
@@ -488,13 +582,14 @@ def train_two_task_grid(directory: str | Path, spec: ExperimentSpec | None = Non
         checkpoint_every: checkpoint interval per model.
         write_table: write ``two_task_table.csv`` once every entry is finished.
         num_workers: DataLoader workers.
+        executor: where the entries train (None: this process; see :meth:`TwoTaskGrid.run`).
 
     Returns:
         The :class:`TwoTaskGrid` (``.table()`` gives the table once complete).
     """
     grid = TwoTaskGrid(directory, spec)
     grid.run(shard, device=device, progress=progress, data=data, checkpoint_every=checkpoint_every,
-             num_workers=num_workers)
+             num_workers=num_workers, executor=executor)
     if write_table and not grid.missing():
         grid.write_table()
     return grid
@@ -592,7 +687,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--shard", default=None, help="train only shard i/n (0 <= i < n), e.g. "
                                                  "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT (default: all)")
     r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    r.add_argument("--workers", type=int_arg(0), default=0, help="DataLoader worker processes (default 0)")
+    r.add_argument("--loader-workers", type=int_arg(0), default=0, help="DataLoader worker processes per run (default 0)")
     r.add_argument("--checkpoint-every", type=int_arg(1), default=None,
                    help="checkpoint interval in iterations (default: 5 checkpoints per model)")
     r.add_argument("--merge", nargs="+", metavar="DIR", default=(),
@@ -606,10 +701,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--restart", metavar="ENTRY[,ENTRY]", default=None,
                    help="first delete these entries (names such as 0-1_b2, or indices; see --status) so they are "
                         "trained afresh, e.g. after a corrupt checkpoint or result")
-    r.add_argument("--status", action="store_true", help="print which entries are done and exit")
+    r.add_argument("--status", action="store_true",
+                   help="print every entry's state (done / running / partial / failed with the error's first line "
+                        "/ pending) and exit")
     r.add_argument("--table", metavar="CSV", default=None,
                    help="write the table here too (it is always written to DIR/two_task_table.csv when complete)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from mtlkit.executors import add_executor_arguments
+
+    add_executor_arguments(parser)
 
 
 def spec_from_args(args: argparse.Namespace, recorded: ExperimentSpec | None) -> ExperimentSpec | None:
@@ -689,12 +789,44 @@ def _main(args: argparse.Namespace) -> int:
         tasks = [int(t) if t.strip().isdigit() else t.strip() for t in args.pairs_with.split(",") if t.strip()]
         only = grid.pairs_with(*tasks)
     if args.status:
-        st = grid.status()
-        print(st.to_string())
-        print(f"{int(st['done'].sum())} of {len(st)} entries done")
-        return 0
+        return print_status(grid)
+    from mtlkit.executors import executor_from_args
+
+    executor = executor_from_args(args, directory / "slurm_logs")
+    if executor is not None:
+        return _main_on_executor(grid, executor, args, only)
     grid.run(args.shard, device=args.device, progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-             num_workers=args.workers, pairs=only)
+             num_workers=args.loader_workers, pairs=only)
+    return _finish(grid, args, only)
+
+
+def print_status(grid: TwoTaskGrid) -> int:
+    """Print :meth:`TwoTaskGrid.states` and the count per state (``grid --status``); returns 0."""
+    st = grid.states()
+    print(st.to_string())
+    counts = st["state"].value_counts()
+    print(f"{int(counts.get('done', 0))} of {len(st)} entries done; "
+          + ", ".join(f"{int(counts[s])} {s}" for s in ("running", "partial", "failed", "pending") if s in counts))
+    return 0
+
+
+def _main_on_executor(grid: TwoTaskGrid, executor: Any, args: argparse.Namespace, only) -> int:
+    """``grid ... --executor NAME``: every unfinished entry of the shard is one run on the executor."""
+    todo = [e for e in grid._todo(args.shard, only) if grid.result(e) is None]
+    if getattr(args, "dry_run", False):          # (executor_from_args allows it with --executor slurm only)
+        print(executor.sbatch_script(len(todo)))
+        print(f"# {len(todo)} array tasks, one per unfinished entry: {', '.join(e.name for e in todo)}")
+        return 0
+    outcomes = grid.run_on(executor, todo, device=args.device, progress=not args.no_progress,
+                           checkpoint_every=args.checkpoint_every, num_workers=args.loader_workers)
+    failed = [o for o in outcomes.values() if not o.ok]
+    for o in failed:
+        print(f"entry {o.key} failed: {o.error}")
+    code = _finish(grid, args, only)
+    return 1 if failed else code
+
+
+def _finish(grid: TwoTaskGrid, args: argparse.Namespace, only) -> int:
     left = grid.missing()
     if left:
         scope = f"shard {args.shard or '0/1'}" + (f" (pairs with {args.pairs_with})" if only is not None else "")
