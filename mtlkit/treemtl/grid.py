@@ -60,9 +60,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from mtlkit.cli_args import int_arg, run_command
 from mtlkit.errors import ConfigError
+from mtlkit.facts import DATASET_FACTS
 from mtlkit.integrity import read_json, remove_stale_temps, restart_dir, with_remedy
 from mtlkit.treemtl.experiment import (
-    _FOLDERS, DATASETS, RESULT_NAME, ExperimentData, ExperimentSpec, _write_json, read_result, train_entry,
+    DATASETS, RESULT_NAME, ExperimentData, ExperimentSpec, _write_json, read_result, train_entry,
 )
 from mtlkit.treemtl.layout import Layout, pairs
 
@@ -536,9 +537,9 @@ def _check_before_recording(spec: ExperimentSpec) -> None:
     """Everything that can fail before training, checked before a new grid records its spec: the blocks, the first
     model (backbone and head options) and the data folder."""
     if spec.dataset != "synthscenes":
-        root = Path(spec.data_root) / _FOLDERS[spec.dataset]
+        root = Path(spec.data_root) / DATASET_FACTS[spec.dataset].folder
         if not root.is_dir():
-            raise FileNotFoundError(f"data_root: expected a folder holding {_FOLDERS[spec.dataset]}/ (i.e. {root}), "
+            raise FileNotFoundError(f"data_root: expected a folder holding {DATASET_FACTS[spec.dataset].folder}/ (i.e. {root}), "
                                     f"got {spec.data_root!r}")
     B = spec.B
     spec.build_model(Layout.from_branch_points(2, B, [0]), spec.tasks[:2])
