@@ -2,6 +2,7 @@
 #   make run    the main job: notebooks + reproductions at scale=cpu, figures, REPORT.md
 #   make test   the test suite (what .ci/run runs)
 #   make lab    JupyterLab on the kit's environment, opened on notebooks/
+#   make dryrun every reproduction's paper path, 2 iterations per stage on fabricated data (before booking a GPU)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ DEVICE ?= cpu
 DATA_ROOT ?=
 JOBS   ?= 2
 
-.PHONY: run test lab reproduce env sync clean-executed
+.PHONY: run test lab reproduce env sync clean-executed dryrun
 
 env: $(STAMP)
 
@@ -30,6 +31,9 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+dryrun: $(STAMP)
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mtlkit dryrun $(or $(TABLES),all) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -14,6 +14,7 @@ COMMANDS = {
     "report": ("mtlkit.report", "regenerate reproductions/REPORT.md from the results CSVs"),
     "recommend": ("mtlkit.treemtl.cli", "TreeMTL: recommend the top-k layouts from a two-task table"),
     "grid": ("mtlkit.treemtl.grid", "TreeMTL: train (a shard of) the two-task grid"),
+    "dryrun": ("mtlkit.dryrun", "run every reproduction's paper path for 2 iterations on fabricated data (CPU)"),
 }
 
 

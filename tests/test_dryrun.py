@@ -1,0 +1,126 @@
+"""The paper-scale dry run (mtlkit.dryrun) and its measurements (mtlkit.memory)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mtlkit import dryrun
+from mtlkit.errors import ConfigError, DataError
+from mtlkit.memory import GPU_OVERHEAD, MemoryEstimate, TrainingMeter
+
+
+def _mlp_steps(batch: int, steps: int = 3, optimizer=torch.optim.Adam):
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(100, 200), torch.nn.ReLU(), torch.nn.Linear(200, 10))
+    opt = optimizer(m.parameters(), lr=0.1)
+    with TrainingMeter() as meter:
+        for _ in range(steps):
+            loss = m(torch.randn(batch, 100)).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return meter
+
+
+def test_meter_measures_a_known_step_exactly():
+    meter = _mlp_steps(32)
+    params = (100 * 200 + 200 + 200 * 10 + 10) * 4
+    # saved for backward: the input (32x100), ReLU's output (32x200, also the second Linear's input), the output
+    # (32x10, for square); the weights and their transposed views are parameters, not activations
+    est = meter.estimate(32)
+    assert (est.params, est.grads, est.optimizer_state) == (params, params, 2 * params)  # Adam: two moments
+    assert est.activations == (32 * 100 + 32 * 200 + 32 * 10) * 4
+    assert meter.steps == 3
+    # forward 2·32·(100·200 + 200·10); backward: weight gradients of both layers + the input gradient of the second
+    assert meter.flops_per_step == 2 * 32 * (100 * 200 + 200 * 10) * 2 + 2 * 32 * 200 * 10
+    sgd = _mlp_steps(32, optimizer=lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9)).estimate(32)
+    assert sgd.optimizer_state == params  # one momentum buffer
+
+
+def test_memory_estimate_scales_activations_only():
+    est = MemoryEstimate(2, params=100, grads=100, optimizer_state=200, activations=1000)
+    big = est.at_batch(16)
+    assert (big.params, big.grads, big.optimizer_state, big.activations) == (100, 100, 200, 8000)
+    assert big.total == 8400
+    assert est.fits(400 + 1000 + GPU_OVERHEAD) and not est.fits(400 + 999 + GPU_OVERHEAD)
+    assert est.max_batch(400 + GPU_OVERHEAD + 5 * 500) == 5
+    with pytest.raises(ConfigError, match="batch must be a positive int"):
+        est.at_batch(0)
+
+
+def test_every_reproduction_has_a_dry_run_plan(repo_root):
+    notebooks = {p.stem for p in (repo_root / "reproductions").glob("*.py")}
+    assert set(dryrun.TABLES) == notebooks
+
+
+@pytest.mark.parametrize("kw, match", [(dict(batch=1), "batch must be an int >= 2"),
+                                       (dict(iterations=1), "iterations must be an int >= 2"),
+                                       (dict(batch=4, samples=8), "samples must be >= 4 × batch")])
+def test_bad_config_is_refused(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        dryrun.DryRunConfig(**kw)
+
+
+def test_unknown_table_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown table 'treemtl_table9'"):
+        dryrun.dry_run(["treemtl_table9"], scratch=tmp_path)
+
+
+def _no_training(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("training started although the data is bad")
+    monkeypatch.setattr(dryrun, "run_table", fail)
+
+
+def test_missing_dataset_folder_fails_before_training(tmp_path, monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(FileNotFoundError, match="has no NYUv2/ folder"):
+        dryrun.dry_run(["treemtl_table1"], data_root=tmp_path, scratch=tmp_path / "s")
+
+
+def test_malformed_dataset_fails_before_training_naming_the_file(tmp_path, monkeypatch):
+    from mtlkit.data.fabricate import fabricate
+
+    _no_training(monkeypatch)
+    root = tmp_path / "data"
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    (root / "NYUv2" / "depth" / "0003.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="0003.npy"):
+        dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    (root / "NYUv2" / "nyu_v2_3task.json").write_text("{not json")
+    with pytest.raises(DataError, match="nyu_v2_3task.json"):
+        dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
+    split = {"train": [["img/0000.png", "seg/0000.png", "normal_mask/0000.png", "depth/0000.npy"]]}
+    (root / "NYUv2" / "nyu_v2_3task.json").write_text(json.dumps(split))
+    with pytest.raises(DataError, match="train1"):
+        dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
+
+
+def test_kill_and_resume_continues_from_the_checkpoint(tmp_path):
+    from mtlkit.train import run_loop
+
+    run = tmp_path / "run"
+    seen = []
+
+    def call():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(i):
+            seen.append(i)
+            opt.zero_grad()
+            model(torch.ones(2, 4)).sum().backward()
+            opt.step()
+            return {"loss": 0.0}
+
+        return run_loop(step, iterations=2, state={"model": model, "opt": opt}, run_dir=run, checkpoint_every=1,
+                        progress=False)
+
+    assert dryrun._kill_and_resume(call, run / "checkpoint.pt") == 1
+    assert seen == [0, 1, 1]  # killed in iteration 1 (0-based), which ran again after the resume
+    with pytest.raises(RuntimeError, match="finished before it could be interrupted"):
+        dryrun._kill_and_resume(lambda: None, run / "checkpoint.pt")
