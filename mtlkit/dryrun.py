@@ -262,7 +262,7 @@ def _automtl_resume(setup, scratch: Path, seed: int) -> int:
         post_train(sm, baseline_policy(sm, "hard_sharing"), setup.data,
                    setup.base_config.replace(seed=seed, checkpoint_every=1), tasks=setup.tasks, run_dir=run)
 
-    return _kill_and_resume(call, run / "checkpoint.pt")
+    return _kill_and_resume(call, run / "checkpoint.pt"), None
 
 
 def _record(table, rows, *, dataset, config, wall):
@@ -363,15 +363,19 @@ def _short_spec(spec, config: DryRunConfig):
                                eval_last=2, lr_step=1)
 
 
-def _treemtl_resume(spec, layout, scratch: Path, device: str) -> int:
-    """Kill and resume one TreeMTL entry (:func:`mtlkit.treemtl.experiment.train_entry`)."""
-    from mtlkit.treemtl.experiment import train_entry
+def _treemtl_resume(spec, layout, scratch: Path, device: str) -> tuple[int, int]:
+    """Kill and resume one TreeMTL entry (:func:`mtlkit.treemtl.experiment.train_entry`); returns the iteration it
+    resumed from and the trained model's parameters (backbone copies + heads)."""
+    from mtlkit.treemtl.experiment import read_result, train_entry
 
     entry = scratch / "resume" / f"treemtl-{spec.dataset}-{spec.backbone}"
     shutil.rmtree(entry, ignore_errors=True)
     data = spec.load_data()
-    return _kill_and_resume(lambda: train_entry(spec, layout, spec.tasks, entry, data, device=device,
-                                                progress=False, checkpoint_every=1), entry / "run" / "checkpoint.pt")
+    resumed = _kill_and_resume(lambda: train_entry(spec, layout, spec.tasks, entry, data, device=device,
+                                                   progress=False, checkpoint_every=1),
+                               entry / "run" / "checkpoint.pt")
+    result = read_result(entry)
+    return resumed, int(result["params"]) + int(result["head_params"])
 
 
 def _treemtl_layouts(plan, root, scratch, config) -> dict:
@@ -393,18 +397,12 @@ def _treemtl_layouts(plan, root, scratch, config) -> dict:
     spec = _short_spec(study_spec("paper", config.seed, backbone=setup.model_backbone, dataset=setup.dataset,
                                   data_root=str(root)), config)
     first = next(iter(to_train.values()))
-    _, blocks = spec.build_blocks()
-    return dict(rows=rows, params=_tree_params(spec, first),
-                resume=lambda: _treemtl_resume(spec, first, scratch, config.device))
-
-
-def _tree_params(spec, layout) -> int:
-    model = spec.build_model(layout, spec.tasks, spec.task_objects())
-    return sum(p.numel() for p in model.parameters())
+    return dict(rows=rows, resume=lambda: _treemtl_resume(spec, first, scratch, config.device))
 
 
 def _treemtl_oracle(plan, root, scratch, config) -> dict:
     from mtlkit.report import record
+    from mtlkit.treemtl import Layout
     from mtlkit.treemtl.oracle import oracle_records, oracle_study, study_spec
 
     start = time.perf_counter()
@@ -413,9 +411,8 @@ def _treemtl_oracle(plan, root, scratch, config) -> dict:
     rows = oracle_records(result)
     record(plan.table, rows, scale="paper", seed=config.seed, device=config.device, dataset="NYUv2",
            wall_s=time.perf_counter() - start)
-    layout = result.layouts.layout.iloc[0]
-    return dict(rows=len(rows), params=max(_tree_params(spec, L) for L in result.layouts.layout),
-                resume=lambda: _treemtl_resume(spec, layout, scratch, config.device),
+    largest = Layout.independent(spec.T, spec.B)  # the study's largest model
+    return dict(rows=len(rows), resume=lambda: _treemtl_resume(spec, largest, scratch, config.device),
                 notes=[f"{len(result.layouts)} of 51 layouts trained"] if len(result.layouts) < 51 else [])
 
 
@@ -471,10 +468,11 @@ def run_table(table: str, data_root: Path, scratch: Path, config: DryRunConfig =
     start = time.perf_counter()
     with TrainingMeter() as meter:
         out = _RUNNERS[plan.runner](plan, Path(data_root), Path(scratch), config)
-    resumed = out["resume"]()
+    resumed, params = out["resume"]()
+    params = out["params"] if params is None else params
     shutil.rmtree(Path(scratch) / "resume", ignore_errors=True)  # a checkpoint of a paper model is ~1 GB
     return TableResult(table, plan.stages, time.perf_counter() - start, meter.steps, meter.seconds_per_step,
-                       meter.flops_per_step, int(out["params"]), config.batch, meter.estimate(config.batch),
+                       meter.flops_per_step, int(params), config.batch, meter.estimate(config.batch),
                        resumed, int(out["rows"]), list(out.get("notes", [])))
 
 

@@ -124,3 +124,18 @@ def test_kill_and_resume_continues_from_the_checkpoint(tmp_path):
     assert seen == [0, 1, 1]  # killed in iteration 1 (0-based), which ran again after the resume
     with pytest.raises(RuntimeError, match="finished before it could be interrupted"):
         dryrun._kill_and_resume(lambda: None, run / "checkpoint.pt")
+
+
+@pytest.mark.dryrun
+@pytest.mark.timeout(3600)
+def test_dry_run_of_one_automtl_and_one_treemtl_table(tmp_path):
+    """The real thing, on paper-scale models (tens of minutes on a shared CPU): not part of `make test`."""
+    results, summary = dryrun.dry_run(["automtl_cityscapes", "treemtl_table6"], scratch=tmp_path)
+    assert list(summary.table) == ["automtl_cityscapes", "treemtl_table6"]
+    assert all(r.resumed_from == 1 for r in results) and all(r.rows > 0 for r in results)
+    # the paper's CityScapes supermodel (spec §1.7 minus the 216 unused BN logits the original creates)
+    assert results[0].params == 110_786_112 - 3 * 2 * 36
+    assert (summary["memory GiB (batch 16)"] > summary["of which activations GiB"]).all()
+    assert (tmp_path / "results" / "REPORT.md").is_file() and (tmp_path / "dryrun.md").is_file()
+    report = (tmp_path / "results" / "REPORT.md").read_text()
+    assert "automtl_cityscapes" in report and "treemtl_table6" in report
