@@ -307,7 +307,8 @@ def _automtl_lambda(plan, root, scratch, config) -> dict:
             rows += [dict(common, task=task, metric=m, value=float(v)) for m, v in metrics.items()]
             rows.append(dict(common, task=task, metric="delta_t", value=float(d.per_task[task])))
         rows += [dict(common, task="all", metric=k, value=float(t[c])) for k, c in (
-            ("conv_params_paper", "conv_params_paper"), ("backbones", "backbones"),
+            ("conv_params_paper", "conv_params_paper"), ("conv_params_reduction_pct", "paper_reduction_%"),
+            ("params_full", "params_full"), ("backbones", "backbones"),
             ("expected_backbones", "expected_backbones"), ("mean_p_shared", "mean_p_shared"))]
         rows.append(dict(common, task="all", metric="delta_t", value=float(d.overall)))
     n = _record(plan.table, rows, dataset=ex.dataset_label(setup), config=config, wall=time.perf_counter() - start)

@@ -86,6 +86,7 @@ def test_malformed_dataset_fails_before_training_naming_the_file(tmp_path, monke
     _no_training(monkeypatch)
     root = tmp_path / "data"
     fabricate(root, "nyuv2", n=8, size=(24, 32))
+    dryrun.check_data_root(root, ["nyuv2"])  # intact: every split indexed, its first sample decoded
     (root / "NYUv2" / "depth" / "0003.npy").unlink()
     with pytest.raises(FileNotFoundError, match="0003.npy"):
         dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
