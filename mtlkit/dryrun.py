@@ -140,6 +140,7 @@ class TableResult:
     resumed_from: int
     rows: int
     notes: list[str] = field(default_factory=list)
+    load: float = float("nan")  # the machine's 5-minute load average when the table finished
 
 
 # ------------------------------------------------------------------------------------------------------- data
@@ -474,7 +475,8 @@ def run_table(table: str, data_root: Path, scratch: Path, config: DryRunConfig =
     shutil.rmtree(Path(scratch) / "resume", ignore_errors=True)  # a checkpoint of a paper model is ~1 GB
     return TableResult(table, plan.stages, time.perf_counter() - start, meter.steps, meter.seconds_per_step,
                        meter.flops_per_step, int(params), config.batch, meter.estimate(config.batch),
-                       resumed, int(out["rows"]), list(out.get("notes", [])))
+                       resumed, int(out["rows"]), list(out.get("notes", [])),
+                       os.getloadavg()[1] if hasattr(os, "getloadavg") else float("nan"))
 
 
 def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | Path | None = None,
@@ -557,7 +559,8 @@ def summary_table(results):
         for gpu, size in GPUS.items():
             row[f"fits {gpu.split(' (')[0]}"] = "yes" if mem.fits(size) else f"no: batch <= {mem.max_batch(size)}"
         row.update({"jobs": int(jobs.models.sum()), "GPU hours (est.)": float(jobs["GPU hours"].sum()),
-                    "resumed from": r.resumed_from, "dry-run s": r.seconds, "notes": "; ".join(r.notes)})
+                    "resumed from": r.resumed_from, "dry-run s": r.seconds, "load (5 min)": r.load,
+                    "notes": "; ".join(r.notes)})
         rows.append(row)
     return pd.DataFrame(rows)
 
