@@ -140,3 +140,16 @@ def test_dry_run_of_one_automtl_and_one_treemtl_table(tmp_path):
     assert (tmp_path / "results" / "REPORT.md").is_file() and (tmp_path / "dryrun.md").is_file()
     report = (tmp_path / "results" / "REPORT.md").read_text()
     assert "automtl_cityscapes" in report and "treemtl_table6" in report
+
+
+def test_gpu_hours_count_the_stages_the_paper_path_runs():
+    """Found by the dry run: the CityScapes path has no pre-train (PAPER_SIZES), but the GPU-hours estimate counted
+    two 10k-iteration pre-trains for it (and for the backbone study, also on CityScapes)."""
+    from mtlkit.automtl.experiments import PAPER_SIZES
+    from mtlkit.compute import table_jobs
+
+    for table, dataset in (("automtl_cityscapes", "cityscapes"), ("automtl_nyuv2", "nyuv2"),
+                           ("automtl_taskonomy", "taskonomy"), ("automtl_backbones", "cityscapes")):
+        pre = [j for j in table_jobs(table) if j.job.startswith("pre-train")]
+        assert bool(pre) == (PAPER_SIZES[dataset]["pre"] > 0), table
+        assert all(j.iterations == PAPER_SIZES[dataset]["pre"] for j in pre)
