@@ -594,9 +594,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts)
-    results, summary = dry_run(args.tables, data_root=args.data_root, scratch=args.scratch, config=config,
-                               keep=args.keep)
+    import sys
+
+    try:
+        config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts)
+        results, summary = dry_run(args.tables, data_root=args.data_root, scratch=args.scratch, config=config,
+                                   keep=args.keep)
+    except (ConfigError, DataError, FileNotFoundError) as err:  # bad arguments or data: the message, no trace
+        print(f"[mtlkit dryrun] error: {err}", file=sys.stderr)
+        return 2
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(markdown_table(summary))
     return 0

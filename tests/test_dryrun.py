@@ -153,3 +153,11 @@ def test_gpu_hours_count_the_stages_the_paper_path_runs():
         pre = [j for j in table_jobs(table) if j.job.startswith("pre-train")]
         assert bool(pre) == (PAPER_SIZES[dataset]["pre"] > 0), table
         assert all(j.iterations == PAPER_SIZES[dataset]["pre"] for j in pre)
+
+
+def test_cli_reports_bad_data_in_one_line(tmp_path, capsys):
+    from mtlkit.__main__ import main
+
+    assert main(["dryrun", "treemtl_table1", "--data-root", str(tmp_path), "--scratch", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("[mtlkit dryrun] error:") and "has no NYUv2/ folder" in err and "Traceback" not in err
