@@ -139,7 +139,7 @@ def test_dry_run_of_one_automtl_and_one_treemtl_table(tmp_path):
     assert (summary["memory GiB (batch 16)"] > summary["of which activations GiB"]).all()
     assert (tmp_path / "results" / "REPORT.md").is_file() and (tmp_path / "dryrun.md").is_file()
     report = (tmp_path / "results" / "REPORT.md").read_text()
-    assert "automtl_cityscapes" in report and "treemtl_table6" in report
+    assert "paper · CityScapes" in report and "paper · Taskonomy" in report  # the dry run's rows, as paper scale
 
 
 def test_gpu_hours_count_the_stages_the_paper_path_runs():
