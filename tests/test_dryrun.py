@@ -161,3 +161,40 @@ def test_cli_reports_bad_data_in_one_line(tmp_path, capsys):
     assert main(["dryrun", "treemtl_table1", "--data-root", str(tmp_path), "--scratch", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("[mtlkit dryrun] error:") and "has no NYUv2/ folder" in err and "Traceback" not in err
+
+
+def test_driver_measures_records_and_reports_into_the_scratch_folder(tmp_path, monkeypatch):
+    """The driver around a table's runner (the paper-scale runners themselves: the dryrun-marked test above)."""
+    import os
+
+    from mtlkit.data.fabricate import fabricate
+    from mtlkit.report import record
+
+    def runner(plan, root, scratch, config):
+        assert (root / "NYUv2").is_dir() and os.environ["MTLKIT_RESULTS"] == str(scratch / "results")
+        model = torch.nn.Linear(100, 10)
+        opt = torch.optim.Adam(model.parameters())
+        for _ in range(config.iterations):
+            opt.zero_grad()
+            model(torch.randn(config.batch, 100)).square().mean().backward()
+            opt.step()
+        record(plan.table, [dict(setting="no budget", method="#0", task="all", metric="delta_t", value=1.0)],
+               scale="paper", seed=config.seed, device=config.device, dataset="NYUv2")
+        return dict(rows=1, params=1010, resume=lambda: (1, None))
+
+    monkeypatch.setitem(dryrun._RUNNERS, "_treemtl_layouts", runner)
+    results_before = os.environ["MTLKIT_RESULTS"]
+    root = tmp_path / "data"
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    lines = []
+    results, summary = dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s", echo=lines.append)
+    assert os.environ["MTLKIT_RESULTS"] == results_before  # restored
+    r = results[0]
+    assert (r.steps, r.params, r.rows, r.resumed_from) == (2, 1010, 1, 1)
+    assert r.memory.params == 1010 * 4 and r.memory.optimizer_state == 2 * 1010 * 4
+    row = summary.iloc[0]
+    assert row["fits 48 GB"] == "yes" and row["jobs"] == 5 and row["GPU hours (est.)"] > 0
+    assert (tmp_path / "s" / "results" / "treemtl_table5.csv").is_file()
+    assert (tmp_path / "s" / "results" / "REPORT.md").is_file()
+    assert "| treemtl_table5 |" in (tmp_path / "s" / "dryrun.md").read_text()
+    assert any("treemtl_table5: done in" in line for line in lines)
