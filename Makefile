@@ -4,6 +4,7 @@
 #   make test     the test suite (what .ci/run runs)
 #   make lab      JupyterLab at the repository root on the course, sharing make run's cache (LAB_ARGS: extra flags)
 #   make book     the static HTML course from make run's executed notebooks, READMEs, docs/ (site/, no re-execution)
+#   make dryrun   every reproduction's paper path, 2 iterations per stage on fabricated data (before booking a GPU)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -19,7 +20,7 @@ OUT_ENV := MTLKIT_CACHE=$(OUT)/cache MTLKIT_FIGURES=$(OUT)/figures MTLKIT_RESULT
 # JupyterLab refuses to start as root without --allow-root (Docker, Colab and CI machines run as root)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: run publish test lab book reproduce env sync clean-executed
+.PHONY: run publish test lab book reproduce env sync clean-executed dryrun
 
 env: $(STAMP)
 
@@ -41,6 +42,9 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+dryrun: $(STAMP)
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mtlkit dryrun $(or $(TABLES),all) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 lab: $(STAMP)
 	$(OUT_ENV) $(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR) \

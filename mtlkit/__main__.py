@@ -18,6 +18,7 @@ COMMANDS = {
     "recommend": ("mtlkit.treemtl.cli", "TreeMTL: recommend the top-k layouts from a two-task table"),
     "grid": ("mtlkit.treemtl.grid", "TreeMTL: train (a shard of) the two-task grid"),
     "export": ("mtlkit.export", "export a finished run's model to ONNX or torch.export (.pt2), checked against eager"),
+    "dryrun": ("mtlkit.dryrun", "run every reproduction's paper path for 2 iterations on fabricated data (CPU)"),
 }
 
 

@@ -40,6 +40,9 @@ _TASKS = {name: len(f.tasks) for name, f in DATASET_FACTS.items()}
 _BLOCK_COSTS = {"deeplab_resnet34": "resnet34", "mobilenet_v2": "mobilenetv2"}
 #: AutoMTL stage lengths (docs/automtl.md §3.2–3.5; baselines post-trained with AutoMTL's post-train schedule).
 _AUTOMTL = dict(pre=10_000, policy=20_000, post=30_000, batch=16)
+#: Datasets whose paper-scale setup has no pre-train (CityScapes, as the paper's reported model:
+#: ``mtlkit.automtl.experiments.PAPER_SIZES``).
+_NO_PRE_TRAIN = ("cityscapes",)
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,10 @@ def _automtl_jobs(table: str, dataset: str, backbone: str = "deeplab_resnet34", 
     T, size = _TASKS[dataset], _SIZES[dataset]
     bb, head = forward_gflops(backbone, size, _CLASSES[dataset])
     a, tag = _AUTOMTL, f" ({label})" if label else ""
+    pre = [] if dataset in _NO_PRE_TRAIN else [
+        Job(table, f"pre-train, 2 searches{tag}", 2, a["pre"], a["batch"], T * (2 * bb + head))]
     return [Job(table, f"single-task{tag}", T, a["post"], a["batch"], bb + head),
-            Job(table, f"hard sharing{tag}", 1, a["post"], a["batch"], bb + T * head),
-            Job(table, f"pre-train, 2 searches{tag}", 2, a["pre"], a["batch"], T * (2 * bb + head)),
+            Job(table, f"hard sharing{tag}", 1, a["post"], a["batch"], bb + T * head), *pre,
             Job(table, f"policy-train, 2 searches{tag}", 2, a["policy"], a["batch"], T * (2 * bb + head)),
             Job(table, f"post-train, 2 searched models{tag}", 2, a["post"], a["batch"], T * (bb + head))]
 

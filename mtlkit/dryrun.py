@@ -1,0 +1,608 @@
+"""The paper-scale dry run: every reproduction's ``scale="paper"`` path, executed for real on the CPU.
+
+``python -m mtlkit dryrun [TABLE ...|all]`` (``make dryrun``) proves, before anyone books GPU time, that the paper
+path of each reproduction notebook runs end to end: on data written in each dataset's real on-disk format at its
+stored resolution (:mod:`mtlkit.data.fabricate`: NYUv2 480×640, CityScapes 256×512, Tiny-Taskonomy 512×512), with
+the paper's backbones, ASPP heads, optimizers, schedules (stretched to the short run by the code's own
+``SearchConfig.scaled``) and paper-compatible evaluation, but
+
+* :attr:`DryRunConfig.iterations` (2) iterations of every stage: AutoMTL's pre-train, both phases of policy-train
+  (one policy and one network iteration), post-train; every TreeMTL layout, single-task reference and grid entry;
+* a small batch (:attr:`DryRunConfig.batch`, 2 images): a 110 M-parameter supermodel step at batch 16 takes
+  minutes on a shared CPU. The memory estimate is scaled to the paper's batch (16);
+* one kill-and-resume per table: a run is interrupted after its first checkpoint and started again, and must
+  continue from iteration 1;
+* everything written goes to a scratch folder (results CSVs, run cache, figures, the generated report), never
+  into the checkout.
+
+:data:`TABLES` says what each reproduction's paper path runs (the same public functions the notebooks call). For
+each table the dry run records the stages run, seconds per iteration on this CPU, the model's parameters, FLOPs per
+iteration and the estimated GPU memory at the paper's batch (:mod:`mtlkit.memory`: parameters, gradients,
+optimizer state and activations measured on the real forward/backward), next to 48 GB and 80 GB, and the expected
+GPU hours with the job count (:func:`mtlkit.compute.gpu_hours`).
+
+What it does not prove: speed on a GPU, and the numerics of long training (2 iterations on random images).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mtlkit.errors import ConfigError, DataError, unknown_name
+
+__all__ = ["TablePlan", "TABLES", "DryRunConfig", "TableResult", "check_data_root", "run_table", "dry_run",
+           "summary_table", "markdown_table", "add_arguments", "main"]
+
+DATASET_FOLDERS = {"nyuv2": "NYUv2", "cityscapes": "CityScapes", "taskonomy": "Taskonomy"}
+#: The papers' batch size (every reproduction trains at 16; spec automtl.md §3.5, treemtl.md §3).
+PAPER_BATCH = 16
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """What the paper path of one reproduction notebook runs.
+
+    Attributes:
+        table: the reproduction (``reproductions/<table>.py``).
+        datasets: the real datasets the path reads.
+        stages: the stages, as the notebook runs them.
+        runner: the function of this module that runs them.
+    """
+
+    table: str
+    datasets: tuple[str, ...]
+    stages: tuple[str, ...]
+    runner: str
+
+
+_AUTOMTL_STAGES = ("Single-Task post-train", "Multi-Task post-train", "AutoMTL: pre-train, policy-train (policy and "
+                   "network phase), sample, post-train", "resource-aware: pre-train, policy-train incl. hard phase, "
+                   "best-of-8 on train2, post-train", "evaluation (paper_compat) + Δt", "record + report")
+_TREEMTL_STAGES = ("ranking of the published two-task table", "every trained layout (TreeModel, ASPP heads)",
+                   "single-task references", "evaluation (paper_compat) + Δt", "record + report")
+
+#: The reproductions' paper paths (one entry per notebook in ``reproductions/``).
+TABLES: dict[str, TablePlan] = {
+    "automtl_cityscapes": TablePlan("automtl_cityscapes", ("cityscapes",),
+                                    ("published policy accounting", *_AUTOMTL_STAGES), "_automtl_comparison"),
+    "automtl_nyuv2": TablePlan("automtl_nyuv2", ("nyuv2",), _AUTOMTL_STAGES, "_automtl_comparison"),
+    "automtl_taskonomy": TablePlan("automtl_taskonomy", ("taskonomy",), _AUTOMTL_STAGES, "_automtl_comparison"),
+    "automtl_lambda_reg": TablePlan("automtl_lambda_reg", ("cityscapes",),
+                                    ("Single-Task post-train (reference)", "4 × λ_reg: policy-train, sample, "
+                                     "post-train", "evaluation + Δt", "record + report"), "_automtl_lambda"),
+    "automtl_backbones": TablePlan("automtl_backbones", ("cityscapes",),
+                                   ("compiler facts", "MobileNetV2, MNasNet, Deeplab-ResNet34: Single-Task, AutoMTL, "
+                                    "Multi-Task", "evaluation + Δt", "record + report"), "_automtl_backbones"),
+    "automtl_search_cost": TablePlan("automtl_search_cost", ("cityscapes", "nyuv2", "taskonomy"),
+                                     ("policy-train timing per phase, ours vs original scheme, 3 datasets",
+                                      "GPU-hours estimate", "record + report"), "_automtl_search_cost"),
+    **{t: TablePlan(t, (d,), _TREEMTL_STAGES, "_treemtl_layouts") for t, d in (
+        ("treemtl_table1", "nyuv2"), ("treemtl_table2", "taskonomy"), ("treemtl_table4", "taskonomy"),
+        ("treemtl_table5", "nyuv2"), ("treemtl_table6", "taskonomy"))},
+    "treemtl_table3": TablePlan("treemtl_table3", ("nyuv2",),
+                                ("two-task grid (3 pairs × 6 branching points)", "every 3-task layout (51)",
+                                 "estimator vs trained correlations", "record + report"), "_treemtl_oracle"),
+}
+
+
+@dataclass(frozen=True)
+class DryRunConfig:
+    """Sizes of the dry run.
+
+    Attributes:
+        batch: images per step (the memory estimate is scaled to :data:`PAPER_BATCH`); >= 2 (batch norm).
+        iterations: iterations of every stage (2: both policy-train phases, a checkpoint between).
+        samples: images of every fabricated dataset (>= 8: ``train1``/``train2`` each need a batch).
+        seed: run seed.
+        device: ``"cpu"`` here; ``"cuda"`` runs the same path on a GPU.
+        max_layouts: TreeMTL Table 3 trains this many of the 51 layouts (always #0 and the independent one;
+            None: all).
+    """
+
+    batch: int = 2
+    iterations: int = 2
+    samples: int = 8
+    seed: int = 0
+    device: str = "cpu"
+    max_layouts: int | None = None
+
+    def __post_init__(self):
+        for name, low in (("batch", 2), ("iterations", 2), ("samples", 8)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"DryRunConfig.{name} must be an int >= {low}, got {v!r}")
+        if self.samples < 4 * self.batch:
+            raise ConfigError(f"DryRunConfig.samples must be >= 4 × batch = {4 * self.batch} (train1 and train2 "
+                              f"each need a full batch), got {self.samples}")
+
+
+@dataclass
+class TableResult:
+    """What the dry run of one table measured (see :func:`summary_table`)."""
+
+    table: str
+    stages: tuple[str, ...]
+    seconds: float
+    steps: int
+    seconds_per_step: float
+    flops_per_step: float
+    params: int
+    batch: int
+    memory: Any  # mtlkit.memory.MemoryEstimate at ``batch``
+    resumed_from: int
+    rows: int
+    notes: list[str] = field(default_factory=list)
+    load: float = float("nan")  # the machine's 5-minute load average when the table finished
+
+
+# ------------------------------------------------------------------------------------------------------- data
+def check_data_root(data_root: str | Path, datasets) -> None:
+    """Check, before any training, that ``data_root`` holds readable datasets: every split of each dataset is
+    indexed (its split file parsed, every listed file present) and its first sample is read and decoded.
+
+    Raises:
+        FileNotFoundError: ``data_root`` or a dataset folder is missing (the message names the path).
+        DataError: a split file or sample is malformed (the loaders name the file).
+    """
+    import mtlkit.data as data
+
+    root = Path(data_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data_root={str(data_root)!r} is not a directory")
+    for d in datasets:
+        folder = root / DATASET_FOLDERS[d]
+        if not folder.is_dir():
+            raise FileNotFoundError(f"data_root={str(data_root)!r} has no {DATASET_FOLDERS[d]}/ folder (expected "
+                                    f"{folder}; its layout is described in mtlkit/data/{d}.py)")
+        cls = getattr(data, DATASET_FOLDERS[d])
+        for split in ("train", "train1", "train2", "test"):
+            try:
+                ds = cls(folder, split)
+                if len(ds) == 0:
+                    raise DataError(f"{DATASET_FOLDERS[d]} split {split!r} under {folder} is empty")
+                ds[0]
+            except (DataError, FileNotFoundError):
+                raise
+            except (KeyError, ValueError, OSError) as err:  # a loader that did not name the problem itself
+                raise DataError(f"{DATASET_FOLDERS[d]} under {folder}, split {split!r}: {err}") from None
+
+
+def _fabricate(root: Path, datasets, config: DryRunConfig) -> None:
+    from mtlkit.data.fabricate import fabricate
+
+    for d in datasets:
+        if not (root / DATASET_FOLDERS[d]).is_dir():
+            fabricate(root, d, n=config.samples, seed=config.seed)
+
+
+# --------------------------------------------------------------------------------------------------- shrinking
+def _loader(dl, batch: int, seed: int, train: bool):
+    from torch.utils.data import DataLoader
+    import torch
+
+    return DataLoader(dl.dataset, batch_size=batch if train else dl.batch_size, shuffle=train, drop_last=train,
+                      num_workers=dl.num_workers, generator=torch.Generator().manual_seed(seed))
+
+
+def _short_automtl(setup, config: DryRunConfig):
+    """The paper-scale AutoMTL setup with every stage ``config.iterations`` long and the batch ``config.batch``."""
+    c = setup.base_config
+    n = config.iterations
+    cfg = c.scaled(n, pre_train_iterations=n if c.pre_train_iterations else 0, post_train_iterations=n)
+    # one checkpoint per run (at its end; the kill-and-resume check checkpoints every iteration), the best-of-n
+    # selection scored on one batch of train2 (the paper's n samples, fewer forward passes)
+    cfg = cfg.replace(checkpoint_every=0, log_every=1, select_batches=1, device=config.device)
+    data = {s: _loader(dl, config.batch, setup.data_seed, s != "test") for s, dl in setup.data.items()}
+    key = {**setup.key, "dry_run": dict(batch=config.batch, iterations=n)}
+    return dataclasses.replace(setup, data=data, base_config=cfg, key=key)
+
+
+class _Killed(Exception):
+    """Raised by :func:`_kill_after` to interrupt a run as a killed job would."""
+
+
+@contextlib.contextmanager
+def _kill_after(steps: int):
+    """Interrupt the run inside the block at its ``steps``-th optimizer step (before that iteration's checkpoint)."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    count = [0]
+
+    def hook(optimizer, args, kwargs):
+        count[0] += 1
+        if count[0] == steps:
+            raise _Killed(f"dry run: killed at optimizer step {steps}")
+
+    handle = register_optimizer_step_post_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _kill_and_resume(call: Callable[[], Any], checkpoint: Path) -> int:
+    """Run ``call`` killed in its second iteration, then again; returns the iteration it resumed from."""
+    from mtlkit.train import load_checkpoint
+
+    try:
+        with _kill_after(2):
+            call()
+        raise RuntimeError("dry run: the run finished before it could be interrupted")
+    except _Killed:
+        pass
+    if not checkpoint.is_file():
+        raise RuntimeError(f"dry run: no checkpoint at {checkpoint} after the first iteration")
+    resumed_from = int(load_checkpoint(checkpoint)["iteration"])
+    call()
+    done = int(load_checkpoint(checkpoint)["iteration"])
+    if (resumed_from, done) != (1, 2):
+        raise RuntimeError(f"dry run: expected to resume from iteration 1 and finish at 2, got {resumed_from} -> "
+                           f"{done} ({checkpoint})")
+    return resumed_from
+
+
+# ------------------------------------------------------------------------------------------------------ runners
+def _automtl_resume(setup, scratch: Path, seed: int) -> int:
+    """Kill and resume one post-train of the paper's supermodel (hard sharing: every conv shared)."""
+    from mtlkit.automtl.baselines import baseline_policy
+    from mtlkit.automtl.search import post_train
+
+    run = scratch / "resume" / setup.dataset / "post-train"
+    shutil.rmtree(run, ignore_errors=True)
+
+    def call():
+        sm = setup.supermodel(seed)
+        post_train(sm, baseline_policy(sm, "hard_sharing"), setup.data,
+                   setup.base_config.replace(seed=seed, checkpoint_every=1), tasks=setup.tasks, run_dir=run)
+
+    return _kill_and_resume(call, run / "checkpoint.pt"), None
+
+
+def _record(table, rows, *, dataset, config, wall):
+    from mtlkit.report import record
+
+    record(table, rows, scale="paper", seed=config.seed, device=config.device, dataset=dataset, wall_s=wall)
+    return len(rows)
+
+
+def _automtl_comparison(plan: TablePlan, root: Path, scratch: Path, config: DryRunConfig) -> dict:
+    from mtlkit.automtl import experiments as ex
+
+    start = time.perf_counter()
+    dataset = plan.datasets[0]
+    setup = _short_automtl(ex.experiment_setup(dataset, "paper", device=config.device, data_root=root), config)
+    rows = 0
+    if dataset == "cityscapes":
+        acc = ex.published_policy_accounting("deeplab_resnet34")
+        rows += _record(plan.table, ex.published_policy_rows(acc), dataset=ex.PUBLISHED_POLICY, config=config,
+                        wall=None)
+    comp = ex.comparison(setup, config.seed)
+    comp.table()
+    comp.metrics_table()
+    rows += _record(plan.table, comp.rows(ex.BACKBONE_LABELS[setup.backbone]), dataset=ex.dataset_label(setup),
+                    config=config, wall=time.perf_counter() - start)
+    return dict(rows=rows, params=sum(p.numel() for p in setup.supermodel(config.seed).parameters()),
+                resume=lambda: _automtl_resume(setup, scratch, config.seed))
+
+
+def _automtl_lambda(plan, root, scratch, config) -> dict:
+    from mtlkit.automtl import experiments as ex
+
+    start = time.perf_counter()
+    setup = _short_automtl(ex.experiment_setup("cityscapes", "paper", device=config.device, data_root=root), config)
+    reference = ex.comparison(setup, config.seed, methods=("Single-Task",))
+    sweep = ex.lambda_ablation(setup, ex.LAMBDAS, config.seed, reference=reference)
+    rows = []
+    for lam, run in sweep["runs"].items():
+        d, t = sweep["deltas"][lam], sweep["table"].loc[lam]
+        common = dict(setting=f"λ_reg = {lam:g}", method="AutoMTL", backbone=setup.backbone)
+        for task, metrics in run.post.metrics.items():
+            rows += [dict(common, task=task, metric=m, value=float(v)) for m, v in metrics.items()]
+            rows.append(dict(common, task=task, metric="delta_t", value=float(d.per_task[task])))
+        rows += [dict(common, task="all", metric=k, value=float(t[c])) for k, c in (
+            ("conv_params_paper", "conv_params_paper"), ("conv_params_reduction_pct", "paper_reduction_%"),
+            ("params_full", "params_full"), ("backbones", "backbones"),
+            ("expected_backbones", "expected_backbones"), ("mean_p_shared", "mean_p_shared"))]
+        rows.append(dict(common, task="all", metric="delta_t", value=float(d.overall)))
+    n = _record(plan.table, rows, dataset=ex.dataset_label(setup), config=config, wall=time.perf_counter() - start)
+    return dict(rows=n, params=sum(p.numel() for p in setup.supermodel(config.seed).parameters()),
+                resume=lambda: _automtl_resume(setup, scratch, config.seed))
+
+
+def _automtl_backbones(plan, root, scratch, config) -> dict:
+    from mtlkit.automtl import experiments as ex
+    from mtlkit.paper import ARCHITECTURE_FACTS
+
+    start = time.perf_counter()
+    names = (*ex.STUDY_BACKBONES, "deeplab_resnet34")
+    facts = {b: ex.compiler_facts(b, resolution=32) for b in names}
+    rows = _record(plan.table, [dict(setting=ex.BACKBONE_LABELS[b], method="compiler", task="all", metric=k,
+                                     value=float(v), backbone=b) for b, f in facts.items() for k, v in f.items()],
+                   dataset=ARCHITECTURE_FACTS, config=config, wall=None)
+    methods = ["Single-Task", "AutoMTL", "Multi-Task"]  # the notebook's paper-scale methods
+    params = 0
+    for b in names:
+        setup = _short_automtl(ex.backbone_setup(b, "paper", device=config.device, data_root=root), config)
+        comp = ex.comparison(setup, config.seed, methods=methods)
+        rows += _record(plan.table, comp.rows(ex.BACKBONE_LABELS[b]), dataset=ex.dataset_label(setup),
+                        config=config, wall=time.perf_counter() - start)
+        params = max(params, sum(p.numel() for p in setup.supermodel(config.seed).parameters()))
+    return dict(rows=rows, params=params, resume=lambda: _automtl_resume(setup, scratch, config.seed))
+
+
+def _automtl_search_cost(plan, root, scratch, config) -> dict:
+    from mtlkit.automtl import experiments as ex
+
+    start = time.perf_counter()
+    rows, params = [], 0
+    for d in plan.datasets:
+        setup = _short_automtl(ex.experiment_setup(d, "paper", device=config.device, data_root=root), config)
+        timing = ex.time_policy_train(setup, 1, config.seed)
+        paper_cfg = ex.experiment_setup(d, "paper", device=config.device, data_root=root).base_config
+        for scheme, t in timing.items():
+            method = {"ours": "AutoMTL (ours: tree-executed summed step)",
+                      "original": "AutoMTL (original: per-task steps)"}[scheme]
+            rows += [dict(setting=ex.DATASET_NAMES[d], method=method, task="all", metric=f"{phase}_ms",
+                          value=1000 * t[phase]) for phase in ("policy", "network")]
+            rows.append(dict(setting=ex.DATASET_NAMES[d], method=method, task="all", metric="gpu_hours_estimate",
+                             value=ex.hours_estimate(t, paper_cfg)))
+        params = max(params, sum(p.numel() for p in setup.supermodel(config.seed).parameters()))
+    n = _record(plan.table, rows, dataset="dry run (timings on fabricated data)", config=config,
+                wall=time.perf_counter() - start)
+    return dict(rows=n, params=params, resume=lambda: _automtl_resume(setup, scratch, config.seed))
+
+
+def _short_spec(spec, config: DryRunConfig):
+    return dataclasses.replace(spec, iterations=config.iterations, batch_size=config.batch, eval_every=1,
+                               eval_last=2, lr_step=1)
+
+
+def _treemtl_resume(spec, layout, scratch: Path, device: str) -> tuple[int, int]:
+    """Kill and resume one TreeMTL entry (:func:`mtlkit.treemtl.experiment.train_entry`); returns the iteration it
+    resumed from and the trained model's parameters (backbone copies + heads)."""
+    from mtlkit.treemtl.experiment import read_result, train_entry
+
+    entry = scratch / "resume" / f"treemtl-{spec.dataset}-{spec.backbone}"
+    shutil.rmtree(entry, ignore_errors=True)
+    data = spec.load_data()
+    resumed = _kill_and_resume(lambda: train_entry(spec, layout, spec.tasks, entry, data, device=device,
+                                                   progress=False, checkpoint_every=1),
+                               entry / "run" / "checkpoint.pt")
+    result = read_result(entry)
+    return resumed, int(result["params"]) + int(result["head_params"])
+
+
+def _treemtl_layouts(plan, root, scratch, config) -> dict:
+    from mtlkit.paper import (PUBLISHED_DATASET, TREEMTL_TABLES, delta_table, pick_ranking, ranking_records,
+                              train_layouts, trained_layouts_of, training_plan)
+    from mtlkit.treemtl.oracle import study_spec
+
+    start = time.perf_counter()
+    setup = TREEMTL_TABLES[plan.table]
+    picks = pick_ranking(plan.table)
+    rows = _record(plan.table, ranking_records(picks), dataset=PUBLISHED_DATASET, config=config,
+                   wall=time.perf_counter() - start)
+    tp = training_plan(plan.table, "paper", backbone=setup.model_backbone, iterations=config.iterations)
+    tp = dataclasses.replace(tp, batch=config.batch, lr_step=1)
+    to_train = trained_layouts_of(picks)
+    trained = train_layouts(tp, to_train, seed=config.seed, device=config.device, data_root=root)
+    delta_table(trained)
+    rows += _record(plan.table, trained.rows, dataset=tp.dataset, config=config, wall=time.perf_counter() - start)
+    spec = _short_spec(study_spec("paper", config.seed, backbone=setup.model_backbone, dataset=setup.dataset,
+                                  data_root=str(root)), config)
+    first = next(iter(to_train.values()))
+    return dict(rows=rows, resume=lambda: _treemtl_resume(spec, first, scratch, config.device))
+
+
+def _treemtl_oracle(plan, root, scratch, config) -> dict:
+    from mtlkit.report import record
+    from mtlkit.treemtl import Layout
+    from mtlkit.treemtl.oracle import oracle_records, oracle_study, study_spec
+
+    start = time.perf_counter()
+    spec = _short_spec(study_spec("paper", config.seed, data_root=str(root)), config)
+    result = oracle_study(spec, device=config.device, max_layouts=config.max_layouts, progress=False)
+    rows = oracle_records(result)
+    record(plan.table, rows, scale="paper", seed=config.seed, device=config.device, dataset="NYUv2",
+           wall_s=time.perf_counter() - start)
+    largest = Layout.independent(spec.T, spec.B)  # the study's largest model
+    return dict(rows=len(rows), resume=lambda: _treemtl_resume(spec, largest, scratch, config.device),
+                notes=[f"{len(result.layouts)} of 51 layouts trained"] if len(result.layouts) < 51 else [])
+
+
+_RUNNERS = {"_automtl_comparison": _automtl_comparison, "_automtl_lambda": _automtl_lambda,
+            "_automtl_backbones": _automtl_backbones, "_automtl_search_cost": _automtl_search_cost,
+            "_treemtl_layouts": _treemtl_layouts, "_treemtl_oracle": _treemtl_oracle}
+
+
+# ----------------------------------------------------------------------------------------------------- driver
+@contextlib.contextmanager
+def _scratch_env(scratch: Path):
+    """Point the results, run cache and figures of mtlkit at ``scratch`` (restored after)."""
+    names = {"MTLKIT_RESULTS": "results", "MTLKIT_CACHE": "cache", "MTLKIT_FIGURES": "figures"}
+    old = {k: os.environ.get(k) for k in names}
+    try:
+        for k, sub in names.items():
+            (scratch / sub).mkdir(parents=True, exist_ok=True)
+            os.environ[k] = str(scratch / sub)
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _clear(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _check_tables(tables) -> list[str]:
+    tables = list(TABLES) if tables is None or list(tables) in (["all"], []) else list(tables)
+    for t in tables:
+        if t not in TABLES:
+            raise unknown_name("table", t, [*TABLES, "all"])
+    return tables
+
+
+def run_table(table: str, data_root: Path, scratch: Path, config: DryRunConfig = DryRunConfig()) -> TableResult:
+    """Run one table's paper path (see the module docstring) with :class:`mtlkit.memory.TrainingMeter` around it.
+
+    Args:
+        table: a :data:`TABLES` name.
+        data_root: folder holding the table's datasets (checked with :func:`check_data_root` by :func:`dry_run`).
+        scratch: where everything is written (the results, cache and figures variables must point into it).
+        config: the sizes.
+    """
+    from mtlkit.memory import TrainingMeter
+
+    plan = TABLES[_check_tables([table])[0]]
+    start = time.perf_counter()
+    with TrainingMeter() as meter:
+        out = _RUNNERS[plan.runner](plan, Path(data_root), Path(scratch), config)
+    resumed, params = out["resume"]()
+    params = out["params"] if params is None else params
+    shutil.rmtree(Path(scratch) / "resume", ignore_errors=True)  # a checkpoint of a paper model is ~1 GB
+    return TableResult(table, plan.stages, time.perf_counter() - start, meter.steps, meter.seconds_per_step,
+                       meter.flops_per_step, int(params), config.batch, meter.estimate(config.batch),
+                       resumed, int(out["rows"]), list(out.get("notes", [])),
+                       os.getloadavg()[1] if hasattr(os, "getloadavg") else float("nan"))
+
+
+def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | Path | None = None,
+            config: DryRunConfig = DryRunConfig(), keep: bool = False, echo: Callable[[str], None] = print):
+    """Dry-run the paper path of ``tables`` (None or ``["all"]``: every reproduction).
+
+    Args:
+        tables: :data:`TABLES` names.
+        data_root: real or prepared data (checked before anything trains); None fabricates it in the scratch folder.
+        scratch: where results, cache, figures and the report go (None: a temporary folder, deleted unless ``keep``).
+        config: batch, iterations, samples, seed, device.
+        keep: keep a temporary scratch folder.
+        echo: where progress lines go.
+
+    Returns:
+        ``(results, summary)``: the :class:`TableResult` list and :func:`summary_table`'s DataFrame; the summary is
+        also written to ``<scratch>/dryrun.csv`` and ``<scratch>/dryrun.md``, the report to
+        ``<scratch>/results/REPORT.md``.
+    """
+    import torch
+
+    tables = _check_tables(tables)
+    datasets = sorted({d for t in tables for d in TABLES[t].datasets})
+    if data_root is not None:
+        check_data_root(data_root, datasets)  # before anything trains
+    temporary = scratch is None
+    scratch = Path(tempfile.mkdtemp(prefix="mtlkit-dryrun-")) if temporary else Path(scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    try:
+        if data_root is None:
+            data_root = scratch / "data"
+            echo(f"[dryrun] fabricating {', '.join(datasets)} at the stored resolution in {data_root}")
+            _fabricate(Path(data_root), datasets, config)
+            check_data_root(data_root, datasets)
+        results = []
+        with _scratch_env(scratch):
+            if config.device == "cpu":
+                torch.set_num_threads(1)
+            for t in tables:
+                echo(f"[dryrun] {t}: {'; '.join(TABLES[t].stages)}")
+                r = run_table(t, Path(data_root), scratch, config)
+                results.append(r)
+                if not (t == "treemtl_table2" and "treemtl_table4" in tables):  # Table 4's layouts are Table 2's
+                    _clear(scratch / "cache")  # ~1 GB per cached paper-scale run
+                echo(f"[dryrun] {t}: done in {r.seconds:.0f} s, {r.steps} optimizer steps, "
+                     f"{r.seconds_per_step:.2f} s/iteration at batch {r.batch}, resumed from iteration "
+                     f"{r.resumed_from}")
+            from mtlkit.report import write_report
+
+            report = write_report()
+        summary = summary_table(results)
+        summary.to_csv(scratch / "dryrun.csv", index=False)
+        (scratch / "dryrun.md").write_text(markdown_table(summary) + "\n")
+        echo(f"[dryrun] report generated from the dry run's results: {report}")
+        return results, summary
+    finally:
+        torch.set_num_threads(threads)
+        if temporary and not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def summary_table(results):
+    """One row per table: stages, s/iteration, parameters, FLOPs per iteration and memory at the paper's batch,
+    fits 48 / 80 GB, and the expected GPU hours with the job count (:func:`mtlkit.compute.gpu_hours`)."""
+    import pandas as pd
+
+    from mtlkit.compute import gpu_hours
+    from mtlkit.memory import GPU_OVERHEAD, GPUS
+
+    rows = []
+    for r in results:
+        mem = r.memory.at_batch(PAPER_BATCH)
+        jobs = gpu_hours([r.table])
+        row = {"table": r.table, "stages": len(r.stages), "optimizer steps": r.steps,
+               f"s/iteration (CPU, batch {r.batch})": r.seconds_per_step, "params (M)": r.params / 1e6,
+               f"GFLOPs/iteration (batch {PAPER_BATCH})": r.flops_per_step * PAPER_BATCH / r.batch / 1e9,
+               f"memory GiB (batch {PAPER_BATCH})": (mem.total + GPU_OVERHEAD) / 1024 ** 3,
+               "of which activations GiB": mem.activations / 1024 ** 3}
+        for gpu, size in GPUS.items():
+            row[f"fits {gpu.split(' (')[0]}"] = "yes" if mem.fits(size) else f"no: batch <= {mem.max_batch(size)}"
+        row.update({"jobs": int(jobs.models.sum()), "GPU hours (est.)": float(jobs["GPU hours"].sum()),
+                    "resumed from": r.resumed_from, "dry-run s": r.seconds, "load (5 min)": r.load,
+                    "notes": "; ".join(r.notes)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(summary) -> str:
+    """The summary as a Markdown table (numbers rounded for reading)."""
+    header = list(summary.columns)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in summary.itertuples(index=False):
+        cells = []
+        for v in r:
+            cells.append(f"{v:,.2f}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tables", nargs="*", default=["all"], metavar="TABLE",
+                        help=f"reproductions to dry-run, or 'all' (default); one of: {', '.join(TABLES)}")
+    parser.add_argument("--data-root", default=None,
+                        help="folder with NYUv2/, CityScapes/, Taskonomy/ (checked first); default: fabricated")
+    parser.add_argument("--scratch", default=None, help="folder for results, cache and report (default: temporary)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
+    parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2)")
+    parser.add_argument("--max-layouts", type=int, default=None,
+                        help="TreeMTL Table 3: train this many of the 51 layouts (default: all)")
+    parser.add_argument("--device", default="cpu")
+
+
+def main(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    import sys
+
+    try:
+        config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts)
+        results, summary = dry_run(args.tables, data_root=args.data_root, scratch=args.scratch, config=config,
+                                   keep=args.keep)
+    except (ConfigError, DataError, FileNotFoundError) as err:  # bad arguments or data: the message, no trace
+        print(f"[mtlkit dryrun] error: {err}", file=sys.stderr)
+        return 2
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(markdown_table(summary))
+    return 0

@@ -1,0 +1,200 @@
+"""The paper-scale dry run (mtlkit.dryrun) and its measurements (mtlkit.memory)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mtlkit import dryrun
+from mtlkit.errors import ConfigError, DataError
+from mtlkit.memory import GPU_OVERHEAD, MemoryEstimate, TrainingMeter
+
+
+def _mlp_steps(batch: int, steps: int = 3, optimizer=torch.optim.Adam):
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(100, 200), torch.nn.ReLU(), torch.nn.Linear(200, 10))
+    opt = optimizer(m.parameters(), lr=0.1)
+    with TrainingMeter() as meter:
+        for _ in range(steps):
+            loss = m(torch.randn(batch, 100)).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return meter
+
+
+def test_meter_measures_a_known_step_exactly():
+    meter = _mlp_steps(32)
+    params = (100 * 200 + 200 + 200 * 10 + 10) * 4
+    # saved for backward: the input (32x100), ReLU's output (32x200, also the second Linear's input), the output
+    # (32x10, for square); the weights and their transposed views are parameters, not activations
+    est = meter.estimate(32)
+    assert (est.params, est.grads, est.optimizer_state) == (params, params, 2 * params)  # Adam: two moments
+    assert est.activations == (32 * 100 + 32 * 200 + 32 * 10) * 4
+    assert meter.steps == 3
+    # forward 2·32·(100·200 + 200·10); backward: weight gradients of both layers + the input gradient of the second
+    assert meter.flops_per_step == 2 * 32 * (100 * 200 + 200 * 10) * 2 + 2 * 32 * 200 * 10
+    sgd = _mlp_steps(32, optimizer=lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9)).estimate(32)
+    assert sgd.optimizer_state == params  # one momentum buffer
+
+
+def test_memory_estimate_scales_activations_only():
+    est = MemoryEstimate(2, params=100, grads=100, optimizer_state=200, activations=1000)
+    big = est.at_batch(16)
+    assert (big.params, big.grads, big.optimizer_state, big.activations) == (100, 100, 200, 8000)
+    assert big.total == 8400
+    assert est.fits(400 + 1000 + GPU_OVERHEAD) and not est.fits(400 + 999 + GPU_OVERHEAD)
+    assert est.max_batch(400 + GPU_OVERHEAD + 5 * 500) == 5
+    with pytest.raises(ConfigError, match="batch must be a positive int"):
+        est.at_batch(0)
+
+
+def test_every_reproduction_has_a_dry_run_plan(repo_root):
+    notebooks = {p.stem for p in (repo_root / "reproductions").glob("*.py")}
+    assert set(dryrun.TABLES) == notebooks
+
+
+@pytest.mark.parametrize("kw, match", [(dict(batch=1), "batch must be an int >= 2"),
+                                       (dict(iterations=1), "iterations must be an int >= 2"),
+                                       (dict(batch=4, samples=8), "samples must be >= 4 × batch")])
+def test_bad_config_is_refused(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        dryrun.DryRunConfig(**kw)
+
+
+def test_unknown_table_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown table 'treemtl_table9'"):
+        dryrun.dry_run(["treemtl_table9"], scratch=tmp_path)
+
+
+def _no_training(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("training started although the data is bad")
+    monkeypatch.setattr(dryrun, "run_table", fail)
+
+
+def test_missing_dataset_folder_fails_before_training(tmp_path, monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(FileNotFoundError, match="has no NYUv2/ folder"):
+        dryrun.dry_run(["treemtl_table1"], data_root=tmp_path, scratch=tmp_path / "s")
+
+
+def test_malformed_dataset_fails_before_training_naming_the_file(tmp_path, monkeypatch):
+    from mtlkit.data.fabricate import fabricate
+
+    _no_training(monkeypatch)
+    root = tmp_path / "data"
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    dryrun.check_data_root(root, ["nyuv2"])  # intact: every split indexed, its first sample decoded
+    (root / "NYUv2" / "depth" / "0003.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="0003.npy"):
+        dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    (root / "NYUv2" / "nyu_v2_3task.json").write_text("{not json")
+    with pytest.raises(DataError, match="nyu_v2_3task.json"):
+        dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
+    split = {"train": [["img/0000.png", "seg/0000.png", "normal_mask/0000.png", "depth/0000.npy"]]}
+    (root / "NYUv2" / "nyu_v2_3task.json").write_text(json.dumps(split))
+    with pytest.raises(DataError, match="train1"):
+        dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s")
+
+
+def test_kill_and_resume_continues_from_the_checkpoint(tmp_path):
+    from mtlkit.train import run_loop
+
+    run = tmp_path / "run"
+    seen = []
+
+    def call():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(i):
+            seen.append(i)
+            opt.zero_grad()
+            model(torch.ones(2, 4)).sum().backward()
+            opt.step()
+            return {"loss": 0.0}
+
+        return run_loop(step, iterations=2, state={"model": model, "opt": opt}, run_dir=run, checkpoint_every=1,
+                        progress=False)
+
+    assert dryrun._kill_and_resume(call, run / "checkpoint.pt") == 1
+    assert seen == [0, 1, 1]  # killed in iteration 1 (0-based), which ran again after the resume
+    with pytest.raises(RuntimeError, match="finished before it could be interrupted"):
+        dryrun._kill_and_resume(lambda: None, run / "checkpoint.pt")
+
+
+@pytest.mark.dryrun
+@pytest.mark.timeout(3600)
+def test_dry_run_of_one_automtl_and_one_treemtl_table(tmp_path):
+    """The real thing, on paper-scale models (tens of minutes on a shared CPU): not part of `make test`."""
+    results, summary = dryrun.dry_run(["automtl_cityscapes", "treemtl_table6"], scratch=tmp_path)
+    assert list(summary.table) == ["automtl_cityscapes", "treemtl_table6"]
+    assert all(r.resumed_from == 1 for r in results) and all(r.rows > 0 for r in results)
+    # the paper's CityScapes supermodel (spec §1.7 minus the 216 unused BN logits the original creates)
+    assert results[0].params == 110_786_112 - 3 * 2 * 36
+    assert (summary["memory GiB (batch 16)"] > summary["of which activations GiB"]).all()
+    assert (tmp_path / "results" / "REPORT.md").is_file() and (tmp_path / "dryrun.md").is_file()
+    report = (tmp_path / "results" / "REPORT.md").read_text()
+    assert "paper · CityScapes" in report and "paper · Taskonomy" in report  # the dry run's rows, as paper scale
+
+
+def test_gpu_hours_count_the_stages_the_paper_path_runs():
+    """Found by the dry run: the CityScapes path has no pre-train (PAPER_SIZES), but the GPU-hours estimate counted
+    two 10k-iteration pre-trains for it (and for the backbone study, also on CityScapes)."""
+    from mtlkit.automtl.experiments import PAPER_SIZES
+    from mtlkit.compute import table_jobs
+
+    for table, dataset in (("automtl_cityscapes", "cityscapes"), ("automtl_nyuv2", "nyuv2"),
+                           ("automtl_taskonomy", "taskonomy"), ("automtl_backbones", "cityscapes")):
+        pre = [j for j in table_jobs(table) if j.job.startswith("pre-train")]
+        assert bool(pre) == (PAPER_SIZES[dataset]["pre"] > 0), table
+        assert all(j.iterations == PAPER_SIZES[dataset]["pre"] for j in pre)
+
+
+def test_cli_reports_bad_data_in_one_line(tmp_path, capsys):
+    from mtlkit.__main__ import main
+
+    assert main(["dryrun", "treemtl_table1", "--data-root", str(tmp_path), "--scratch", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("[mtlkit dryrun] error:") and "has no NYUv2/ folder" in err and "Traceback" not in err
+
+
+def test_driver_measures_records_and_reports_into_the_scratch_folder(tmp_path, monkeypatch):
+    """The driver around a table's runner (the paper-scale runners themselves: the dryrun-marked test above)."""
+    import os
+
+    from mtlkit.data.fabricate import fabricate
+    from mtlkit.report import record
+
+    def runner(plan, root, scratch, config):
+        assert (root / "NYUv2").is_dir() and os.environ["MTLKIT_RESULTS"] == str(scratch / "results")
+        model = torch.nn.Linear(100, 10)
+        opt = torch.optim.Adam(model.parameters())
+        for _ in range(config.iterations):
+            opt.zero_grad()
+            model(torch.randn(config.batch, 100)).square().mean().backward()
+            opt.step()
+        record(plan.table, [dict(setting="no budget", method="#0", task="all", metric="delta_t", value=1.0)],
+               scale="paper", seed=config.seed, device=config.device, dataset="NYUv2")
+        return dict(rows=1, params=1010, resume=lambda: (1, None))
+
+    monkeypatch.setitem(dryrun._RUNNERS, "_treemtl_layouts", runner)
+    results_before = os.environ["MTLKIT_RESULTS"]
+    root = tmp_path / "data"
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    lines = []
+    results, summary = dryrun.dry_run(["treemtl_table5"], data_root=root, scratch=tmp_path / "s", echo=lines.append)
+    assert os.environ["MTLKIT_RESULTS"] == results_before  # restored
+    r = results[0]
+    assert (r.steps, r.params, r.rows, r.resumed_from) == (2, 1010, 1, 1)
+    assert r.memory.params == 1010 * 4 and r.memory.optimizer_state == 2 * 1010 * 4
+    row = summary.iloc[0]
+    assert row["fits 48 GB"] == "yes" and row["jobs"] == 5 and row["GPU hours (est.)"] > 0
+    assert (tmp_path / "s" / "results" / "treemtl_table5.csv").is_file()
+    assert (tmp_path / "s" / "results" / "REPORT.md").is_file()
+    assert "| treemtl_table5 |" in (tmp_path / "s" / "dryrun.md").read_text()
+    assert any("treemtl_table5: done in" in line for line in lines)
