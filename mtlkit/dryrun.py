@@ -319,7 +319,7 @@ def _automtl_lambda(plan, root, scratch, config) -> dict:
 
 def _automtl_backbones(plan, root, scratch, config) -> dict:
     from mtlkit.automtl import experiments as ex
-    from mtlkit.paper import ARCHITECTURE_FACTS
+    from mtlkit.facts import ARCHITECTURE_FACTS
 
     start = time.perf_counter()
     names = (*ex.STUDY_BACKBONES, "deeplab_resnet34")
@@ -381,8 +381,9 @@ def _treemtl_resume(spec, layout, scratch: Path, device: str) -> tuple[int, int]
 
 
 def _treemtl_layouts(plan, root, scratch, config) -> dict:
-    from mtlkit.paper import (PUBLISHED_DATASET, TREEMTL_TABLES, delta_table, pick_ranking, ranking_records,
-                              train_layouts, trained_layouts_of, training_plan)
+    from mtlkit.facts import PUBLISHED_DATASET
+    from mtlkit.picks import TREEMTL_TABLES, pick_ranking, ranking_records
+    from mtlkit.recipes import delta_table, train_layouts, trained_layouts_of, training_plan
     from mtlkit.treemtl.oracle import study_spec
 
     start = time.perf_counter()
