@@ -116,4 +116,11 @@ def check_reproduction_params(scale: str, seed: int, device: str, out_dir: str |
                           "`papermill ... -p scale paper -p data_root /data/mtl`; got data_root=None")
     if data_root is not None and not Path(data_root).is_dir():
         raise FileNotFoundError(f"data_root={str(data_root)!r} is not a directory")
+    if scale == "paper":  # refuse an empty or wrong data root before anything (a results row) is written
+        from mtlkit.facts import DATASET_FACTS
+
+        folders = [f.folder for f in DATASET_FACTS.values() if f.real]
+        if not any((Path(data_root) / folder).is_dir() for folder in folders):
+            raise FileNotFoundError(f"data_root={str(data_root)!r}: expected a folder holding at least one of "
+                                    f"{', '.join(f + '/' for f in folders)} (see reproductions/README.md), got none")
     return check_params(scale, seed, device, out_dir)

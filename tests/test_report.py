@@ -281,8 +281,17 @@ def test_check_reproduction_params(tmp_path, kwargs, error, match):
 
 
 def test_check_reproduction_params_accepts_paper_scale_with_a_data_root(tmp_path):
+    (tmp_path / "NYUv2").mkdir()
     out = check_reproduction_params("paper", 1, "cpu", tmp_path / "o", backbone="mobilenet_v2", data_root=tmp_path)
     assert out == tmp_path / "o" and out.is_dir()
+
+
+def test_check_reproduction_params_refuses_an_empty_data_root_at_paper_scale(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"data_root='.*empty': expected a folder holding at least one of"):
+        check_reproduction_params("paper", 1, "cpu", tmp_path / "o", backbone="mobilenet_v2", data_root=empty)
+    assert not (tmp_path / "o").exists()  # nothing written before the check
 
 
 MY_NOTEBOOKS = [ROOT / "reproductions" / f"treemtl_table{i}.ipynb" for i in (1, 2, 4, 5, 6)]
