@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from mtlkit.cli_args import int_arg
 from mtlkit.errors import ConfigError, MtlkitError
 
 __all__ = ["Run", "Outcome", "RunsFailed", "SequentialExecutor", "LocalExecutor", "RayExecutor", "SlurmExecutor",
@@ -656,7 +657,7 @@ def add_executor_arguments(parser) -> None:
     g.add_argument("--executor", choices=list(EXECUTORS), default=None,
                    help="sequential (this process, the default), local (a process pool), ray, or slurm "
                         "(submitit job arrays)")
-    g.add_argument("--workers", type=int, default=None,
+    g.add_argument("--workers", type=int_arg(1), default=None,
                    help="local: worker processes (default: one per GPU of --gpus, else one per CPU core); "
                         "implies --executor local")
     g.add_argument("--gpus", default=None, metavar="IDS|auto",
