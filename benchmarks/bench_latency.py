@@ -1,6 +1,6 @@
 """Where the FLOPs ranking and the latency ranking of TreeMTL layouts disagree (ResNet-34 vs MobileNetV2, 224 px).
 
-For each backbone: the paper's five coarse blocks (``mtlkit.latency.paper_blocks``), their MACs
+For each backbone: the paper's five coarse blocks (``mtlkit.treemtl.latency.paper_blocks``), their MACs
 (``FlopCounterMode``) and their batch-1 CPU latency, each block timed alone (``block_latency_table``: median of
 ``--repeats``, ``--threads`` torch threads, cached under ``$MTLKIT_CACHE/latency``). Every layout of ``--tasks``
 tasks over the five blocks is costed both ways (``Σ_c |L_c| · cost_c``); the script prints
@@ -28,7 +28,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from mtlkit.latency import block_latency_table, layout_latency, measure_latency, paper_blocks
+from mtlkit.treemtl.latency import block_latency_table, layout_latency, measure_latency, paper_blocks
 from mtlkit.treemtl import TreeModel, enumerate_layouts, layout_costs
 
 

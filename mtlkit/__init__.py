@@ -9,7 +9,7 @@
 * :mod:`mtlkit.backbones`, :mod:`mtlkit.heads`, :mod:`mtlkit.models`, :mod:`mtlkit.train`
 * :mod:`mtlkit.automtl` — supermodel compiler, policies, search (AutoMTL)
 * :mod:`mtlkit.treemtl` — layouts, enumeration, estimator, recommender, tree models (TreeMTL)
-* :mod:`mtlkit.export`, :mod:`mtlkit.latency` — deploying: torch.export / ONNX with checks, measured latency
+* :mod:`mtlkit.export`, :mod:`mtlkit.treemtl.latency` — deploying: torch.export / ONNX with checks, measured latency
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "tasks", "metrics", "delta", "data", "backbones", "heads", "models", "train", "flops",
-    "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper", "export", "latency",
+    "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper", "export",
     "facts", "paths", "files", "checks", "tracing", "setups", "methods", "tables", "picks", "picks_viz", "recipes",
     "reproduce",
 }

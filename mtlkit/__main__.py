@@ -16,7 +16,7 @@ COMMANDS = {
     "book": ("mtlkit.book", "build the course as a static HTML site from make run's executed notebooks"),
     "report": ("mtlkit.report", "regenerate reproductions/REPORT.md from the results CSVs"),
     "recommend": ("mtlkit.treemtl.cli", "TreeMTL: recommend the top-k layouts from a two-task table"),
-    "grid": ("mtlkit.treemtl.grid", "TreeMTL: train (a shard of) the two-task grid"),
+    "grid": ("mtlkit.treemtl.grid_cli", "TreeMTL: train (a shard of) the two-task grid"),
     "export": ("mtlkit.export", "export a finished run's model to ONNX or torch.export (.pt2), checked against eager"),
     "dryrun": ("mtlkit.dryrun", "run every reproduction's paper path for 2 iterations on fabricated data (CPU)"),
 }

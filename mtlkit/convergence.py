@@ -143,7 +143,8 @@ def validation_loss(model, tasks: Mapping[str, Any], loader, *, weights: Mapping
     Returns:
         ``{"val_loss": Σ_t λ_t L_t, "val_loss/<task>": L_t, ...}``. Modes and the torch RNG are restored.
     """
-    from mtlkit.train import _predict, _takes_tasks, _unwrap, to_device
+    from mtlkit.train import to_device
+    from mtlkit.train.fit import _predict, _takes_tasks, _unwrap
 
     model = _unwrap(model)
     if device is None:

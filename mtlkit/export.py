@@ -19,7 +19,7 @@ Every export is checked: the exported model's outputs on the example input equal
 ONNX uses the dynamo-based exporter (``torch.onnx.export(..., dynamo=True)``) and needs the optional ``export``
 extra (``pip install mtlkit[export]``: onnx, onnxscript, onnxruntime); ``torch.export`` needs nothing else. Inputs and
 outputs are named: ``image`` and one output per task, in the model's task order. The shape is the example input's
-(batch 1 by default: the deployment case whose latency :mod:`mtlkit.latency` measures).
+(batch 1 by default: the deployment case whose latency :mod:`mtlkit.treemtl.latency` measures).
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.export import export_run, save_deployable
 from mtlkit.flops import count_flops
 from mtlkit.heads import get_head
-from mtlkit.latency import block_latency_table, measure_latency, recommend_within_latency
+from mtlkit.treemtl.latency import block_latency_table, measure_latency, recommend_within_latency
 from mtlkit.metrics import Evaluator
 from mtlkit.tasks import MultiLabel, Task, get_task, list_tasks, register_task
 from mtlkit.train import TrainConfig, evaluate, train

@@ -21,11 +21,14 @@ from mtlkit.paths import package_dir
 CORE = ("mtlkit.errors", "mtlkit.checks", "mtlkit.files", "mtlkit.paths", "mtlkit.facts", "mtlkit.config",
         "mtlkit.flops", "mtlkit.tasks", "mtlkit.metrics", "mtlkit.delta", "mtlkit.backbones", "mtlkit.heads",
         "mtlkit.models", "mtlkit.tracing", "mtlkit.cache", "mtlkit.viz", "mtlkit.data", "mtlkit.train",
-        "mtlkit.setups")
+        "mtlkit.setups", "mtlkit.integrity", "mtlkit.cli_args", "mtlkit.convergence", "mtlkit.stats",
+        "mtlkit.constant", "mtlkit.executors")
+#: Notebook helpers inside ``mtlkit.viz`` that draw the methods' results (the experiment layer's, not the core's).
+VIZ_OF_METHODS = ("mtlkit.viz.notebooks", "mtlkit.viz.whatif")
 METHODS = ("mtlkit.automtl", "mtlkit.treemtl")
 #: The modules that may read the papers' values or write results.
 READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.reproduce", "mtlkit.compute",
-               "mtlkit.tables", "mtlkit.runner", "mtlkit.__main__", "mtlkit.picks_viz")
+               "mtlkit.tables", "mtlkit.runner", "mtlkit.__main__", "mtlkit.picks_viz", "mtlkit.dryrun")
 
 
 def _in(module: str, group) -> bool:
@@ -61,7 +64,7 @@ MODULES = _modules()
 
 def test_the_core_imports_only_the_core():
     bad = {m: sorted(d for d in deps if not _in(d, CORE) and d != "mtlkit")
-           for m, deps in MODULES.items() if _in(m, CORE)}
+           for m, deps in MODULES.items() if _in(m, CORE) and not _in(m, VIZ_OF_METHODS)}
     assert not {m: d for m, d in bad.items() if d}
 
 
@@ -90,7 +93,9 @@ def test_no_import_cycle_between_modules():
                                                                             "mtlkit.data", "mtlkit.train"):
                 graph.add_edge(m, d)
     allowed = {("mtlkit.automtl.supermodel", "mtlkit.automtl.derive"),
-               ("mtlkit.automtl.supermodel", "mtlkit.automtl.accounting")}
+               ("mtlkit.automtl.supermodel", "mtlkit.automtl.accounting"),
+               # TwoTaskGrid's executor methods import the worker lazily; the worker opens the grid it runs
+               ("mtlkit.treemtl.grid", "mtlkit.treemtl.grid_worker")}
     graph.remove_edges_from(allowed)
     cycles = list(nx.simple_cycles(graph))
     assert not cycles, cycles[:5]

@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace) -> str:
         costs = get_block_costs(default_costs[0], args.input_size or default_costs[1])
     weights = args.weights if args.weights in ("svde", "uniform") else _floats(args.weights, "--weights")
     if args.latency_budget_ms is not None:
-        from mtlkit.latency import cli_latency_recommend
+        from mtlkit.treemtl.latency import cli_latency_recommend
 
         df = cli_latency_recommend(args, table, costs, default_costs, weights)
     else:
@@ -220,7 +220,7 @@ def _text_table(df, out, table, args) -> str:
         if col in out:
             out[col] = out[col].map(lambda v: f"{v / 1e9:.3f}G" if col != "params" else f"{v / 1e6:.3f}M")
     if not args.wide:
-        keep = [c for c in ("layout", "paper_index", "score", "macs", "params", "backbones") if c in out]
+        keep = [c for c in ("layout", "paper_index", "score", "macs", "params", "latency_ms", "backbones") if c in out]
         out = out[keep].rename(columns={"paper_index": "paper#", "macs": "MACs", "params": "params"})
         others = len(out.drop(columns="layout").to_string(float_format=lambda v: f"{v:.4f}").splitlines()[0])
         room = max(12, WIDTH - others - 2)
