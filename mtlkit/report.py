@@ -277,13 +277,6 @@ def _comparable(scale: str, dataset: str, paper_datasets: list[str]) -> bool:
     return scale == "paper" and dataset.lower() in paper_datasets
 
 
-def _where(r) -> str:
-    parts = [r.scale, r.dataset] + ([r.backbone] if getattr(r, "backbone", "") else [])
-    if r.device != "cpu":
-        parts.append(r.device)
-    return " · ".join(parts)
-
-
 def _ranking_section(table: str, summary, values) -> list[str]:
     """The exact ranking of the published two-task table next to the paper's picks (from the recorded rows)."""
     from mtlkit.facts import PUBLISHED_DATASET
@@ -334,44 +327,225 @@ def _ranking_section(table: str, summary, values) -> list[str]:
     return out + _md_table(header, body)
 
 
-def _results_section(table: str, summary, values, paper_datasets: list[str]) -> list[str]:
-    """One table per (scale, dataset, backbone, device) of the trained results, paper values alongside."""
+_HIGHER_EXTRA = {"delta_t": True, "pearson_r": True, "spearman_rho": True, "kendall_tau": True}
+#: The method whose row is the floor every trained row must beat (flagged when it does not).
+CONSTANT = "Constant predictor"
+#: Reference methods of the paired verdicts, in order of preference (else the first row of a setting).
+_REFERENCES = ("Single-Task", "Ind. Models")
+
+
+def _label(task: str, metric: str) -> str:
+    return metric if task == "all" else f"{task} {metric}"
+
+
+def _higher_is_better(metric: str, values) -> bool | None:
+    """Direction of ``metric``: the paper values' column, else :data:`mtlkit.metrics.HIGHER_IS_BETTER`; None if
+    the metric has none (counts, parameters, times)."""
+    if "higher_is_better" in values.columns:
+        hit = set(values.higher_is_better[values.metric == metric])
+        if len(hit) == 1 and hit <= {"true", "false"}:
+            return hit == {"true"}
+    from mtlkit.metrics import HIGHER_IS_BETTER
+
+    return {**HIGHER_IS_BETTER, **_HIGHER_EXTRA}.get(metric)
+
+
+def _results_section(table: str, raw, values, paper_datasets: list[str]) -> list[str]:
+    """Per (scale, device, comparable or not) one table: rows = setting/method (dataset and backbone as columns
+    where they vary), columns = task metrics.
+
+    Cells are mean ± 95 % t-CI half-width over seeds (:func:`mtlkit.stats.mean_ci`); one seed prints the value and
+    "n = 1", no CI and no verdict. Paper values stand beside ours only where the experiment is the paper's.
+    """
     from mtlkit.facts import PUBLISHED_DATASET
 
-    rows = summary[(summary.table == table) & (summary.dataset != PUBLISHED_DATASET)]
-    known = values[values.value != ""]
+    raw = raw[raw.dataset != PUBLISHED_DATASET].copy()
+    if raw.empty:
+        return []
+    if "backbone" not in raw.columns:
+        raw["backbone"] = ""
+    raw["comparable"] = [_comparable(s, d, paper_datasets) for s, d in zip(raw.scale, raw.dataset)]
+    pv = {(r.setting, r.method, r.task, r.metric): r for r in values.itertuples() if r.value}
     out: list[str] = []
-    pv = {(r.setting, r.method, r.task, r.metric): r for r in values.itertuples()}
-    groups = rows.groupby(["scale", "dataset", "backbone", "device"], sort=False) if not rows.empty else []
-    for (scale, dataset, backbone, device), g in groups:
-        comparable = _comparable(scale, dataset, paper_datasets)
-        where = _where(g.iloc[0])
-        if comparable:
-            note = "the paper's experiment: compared"
-        else:
-            note = ("a stand-in, not the paper's experiment: shown, never compared with the paper's numbers"
-                    if scale != "paper" else "not the paper's dataset: shown, not compared")
-        body = []
-        for r in g.itertuples():
-            p = pv.get((r.setting, r.method, r.task, r.metric))
-            printed = p.value if p is not None and p.value else ""
-            dec = max(_decimals(printed), 2) if printed and "." in printed else None
-            ours = _fmt(r.mean, dec) + (f" ± {_fmt(r.sd, dec)}" if r.n > 1 else "") + f" (n={r.n})"
-            paper_cell = (printed.replace("-", "−") + _MARKS.get(p.source_kind, "")) if printed else "—"
-            row = [r.setting, r.method, r.task, r.metric, paper_cell, ours]
-            if comparable:
-                diff = _fmt(r.mean - float(printed), dec) if printed else "—"
-                row.append(diff if diff.startswith(("−", "—")) else "+" + diff)
-            body.append(row)
-        out += ["", f"**Results: {where}** — {note} (ours = mean ± sd over seeds, n runs):", ""]
-        header = ["setting", "method", "task", "metric", "paper", f"ours ({scale} · {dataset})"]
-        out += _md_table(header + (["ours − paper"] if comparable else []), body)
-    done = set(zip(rows.setting, rows.method)) if not rows.empty else set()
-    missing = sorted({m for s, m in zip(known.setting, known.method) if (s, m) not in done})
-    if missing and not known.empty:
-        out += ["", f"Paper values without a trained result of ours yet ({len(known)} printed values in "
-                    f"`paper_values/{table}.csv`): methods {', '.join(missing)}."]
+    for (_, _, comparable), g in raw.groupby(["scale", "device", "comparable"], sort=False):
+        out += _group_table(g, pv, values, bool(comparable))
     return out
+
+
+def _group_note(g, comparable: bool) -> tuple[str, str]:
+    """The heading's "where" (scale · dataset · backbone · device, the varying ones left to the columns) and note."""
+    first = g.iloc[0]
+    datasets, backbones = list(dict.fromkeys(g.dataset)), list(dict.fromkeys(g.backbone))
+    parts = [first.scale] + (datasets if len(datasets) == 1 else []) + \
+        ([backbones[0]] if len(backbones) == 1 and backbones[0] else []) + \
+        ([first.device] if first.device != "cpu" else [])
+    if comparable:
+        note = "the paper's experiment: each cell is ours (paper's value, ours − paper)"
+    elif first.scale != "paper":
+        stand_in = "SynthScenes stand-in" if all("SynthScenes" in d for d in datasets) else "a stand-in"
+        note = f"{stand_in}, not the paper's experiment: never compared with the paper's numbers"
+    else:
+        note = "not the paper's dataset: shown, not compared"
+    return " · ".join(parts), note
+
+
+def _column_decimals(paper_cells, ours) -> int | None:
+    """Decimals of one column: 4 significant digits of the column's largest value, and at least the paper's printed
+    decimals (at least 2) where it prints any; None (integers as integers) for a column of whole numbers."""
+    paper = max([2] + [_decimals(v) for v in paper_cells]) if any("." in v for v in paper_cells) else None
+    values = [abs(float(x)) for x in ours]
+    if paper is None and all(x.is_integer() for x in values):
+        return None
+    top = max(values)
+    own = 2 if top == 0 else min(6, max(0, 3 - int(math.floor(math.log10(top)))))
+    return max(own, paper or 0)
+
+
+def _group_table(g, pv, values, comparable: bool) -> list[str]:
+    """The pivoted table of one group of results, its notes and its paired verdicts."""
+    from mtlkit.stats import mean_ci
+
+    where, note = _group_note(g, comparable)
+    extra = [c for c in ("dataset", "backbone") if g[c].nunique() > 1]
+    rows = list(dict.fromkeys(zip(g.setting, g.method, g.dataset, g.backbone)))
+    cols = list(dict.fromkeys(zip(g.task, g.metric)))
+    layout = {}
+    if "layout" in g.columns:
+        layout = {(r.setting, r.method, r.dataset, r.backbone): r.layout for r in g.itertuples() if r.layout}
+    seeds: dict[tuple, dict[str, float]] = {}
+    for r in g.itertuples():
+        seeds.setdefault((r.setting, r.method, r.dataset, r.backbone, r.task, r.metric), {})[r.seed] = r.value
+    stats = {k: mean_ci(list(v.values())) for k, v in seeds.items()}
+    ns = {s.n for s in stats.values()}
+    printed = values[values.value != ""]
+    col_dec = {(t, k): _column_decimals(printed.value[(printed.task == t) & (printed.metric == k)],
+                                        g.value[(g.task == t) & (g.metric == k)]) for t, k in cols}
+    const = {(s, d, b, t, k): st.mean for (s, m, d, b, t, k), st in stats.items() if m == CONSTANT}
+    flagged = 0
+    body = []
+    for row in rows:
+        s, m, d, b = row
+        cells = []
+        for t, k in cols:
+            st = stats.get((*row, t, k))
+            if st is None:
+                cells.append("—")
+                continue
+            p, dec = pv.get((s, m, t, k)), col_dec.get((t, k))
+            cell = _fmt(st.mean, dec) + (f" ± {_fmt(st.half_width, dec)}" if st.n > 1 else "")
+            if len(ns) > 1:
+                cell += f" (n={st.n})"
+            if comparable and p is not None:
+                diff = _fmt(st.mean - p.number, dec)
+                cell += f" (paper {p.value.replace('-', '−')}{_MARKS.get(p.source_kind, '')}, " \
+                        f"{diff if diff.startswith('−') else '+' + diff})"
+            up, c = _higher_is_better(k, values), const.get((s, d, b, t, k))
+            if m != CONSTANT and c is not None and up is not None and (st.mean < c if up else st.mean > c):
+                cell += " ⚠"
+                flagged += 1
+            cells.append(cell)
+        lead = [s, m] + [d for c in extra if c == "dataset"] + [b for c in extra if c == "backbone"]
+        if layout:
+            lead.append(f"`{layout[row]}`" if layout.get(row) else "—")
+        body.append(lead + cells)
+    single = max(s.n for s in stats.values()) < 2
+    seeds_note = ("n = 1 (one seed): single values, no confidence interval and no winner" if single else
+                  "mean ± 95 % CI half-width (Student t, `mtlkit.stats.mean_ci`) over seeds, "
+                  + (f"n = {min(ns)}" if len(ns) == 1 else "n per cell"))
+    out = ["", f"**Results: {where}** — {note}; {seeds_note}:", ""]
+    header = ["setting", "method", *extra] + (["layout"] if layout else []) + [_label(t, k) for t, k in cols]
+    out += _md_table(header, body)
+    if not single:
+        out += _verdicts(rows, cols, seeds, values)
+    if flagged:
+        out += ["", f"⚠ {flagged} cell(s) worse than the `{CONSTANT}` row of the same setting: those numbers are "
+                    "below what predicting a constant gives."]
+    return out
+
+
+def _verdicts(rows, cols, seeds, values) -> list[str]:
+    """Paired Wilcoxon verdicts of every method against its setting's reference, Holm within the table."""
+    from mtlkit.stats import holm, paired_test, verdict
+
+    tests = []
+    for s, d, b in dict.fromkeys((s, d, b) for s, _, d, b in rows):
+        methods = [m for s2, m, d2, b2 in rows if (s2, d2, b2) == (s, d, b)]
+        ref = next((r for r in _REFERENCES if r in methods), methods[0])
+        for m in methods:
+            for t, k in cols if m != ref else ():
+                up = _higher_is_better(k, values)
+                a, r = seeds.get((s, m, d, b, t, k), {}), seeds.get((s, ref, d, b, t, k), {})
+                common = sorted(set(a) & set(r), key=int)
+                if up is not None and len(common) >= 2:
+                    test = paired_test([a[x] for x in common], [r[x] for x in common])
+                    tests.append((s, m, ref, _label(t, k), up, test))
+    if not tests:
+        return []
+    p_holm = holm([t.p for *_, t in tests])
+    body = [[s, f"{m} vs {ref}", label, verdict(m, ref, t.mean_diff, float(p), t.n, higher_is_better=up)]
+            for (s, m, ref, label, up, t), p in zip(tests, p_holm)]
+    return ["", "Paired verdicts (Wilcoxon signed-rank over shared seeds, Holm within this table; `A > B` means A is "
+                "better):", ""] + _md_table(["setting", "comparison", "metric", "verdict"], body)
+
+
+def _paper_section(table: str, values) -> list[str]:
+    """The paper's printed values, pivoted like ours (rows = setting/method, columns = task metrics)."""
+    known = values[values.value != ""]
+    if known.empty:
+        return []
+    rows = list(dict.fromkeys(zip(known.setting, known.method)))
+    cols = list(dict.fromkeys(zip(known.task, known.metric)))
+    cell = {(r.setting, r.method, r.task, r.metric): r.value.replace("-", "−") + _MARKS.get(r.source_kind, "")
+            for r in known.itertuples()}
+    body = [[s, m] + [cell.get((s, m, t, k), "—") for t, k in cols] for s, m in rows]
+    return ["", f"**The paper's values** ({len(known)} printed cells of `paper_values/{table}.csv`; sources and "
+                "notes are in the file):", ""] + _md_table(["setting", "method"] + [_label(t, k) for t, k in cols],
+                                                           body)
+
+
+#: TreeMTL Table 3's metrics: shown in its γ table (the generic table leaves them out).
+_GAMMA = ("pearson_r", "spearman_rho", "kendall_tau", "n_layouts")
+
+
+def _gamma_section(raw, values) -> list[str]:
+    """TreeMTL Table 3 as the paper prints it (γ per setting and method), our rows labelled beneath: γ with its CI
+    over seeds, Spearman ρ, Kendall τ and the number of layouts ranked."""
+    from mtlkit.stats import mean_ci
+
+    known = values[(values.value != "") & (values.metric == "pearson_r")]
+    ours = raw[raw.metric.isin(_GAMMA)]
+    if known.empty and ours.empty:
+        return []
+    methods = list(dict.fromkeys([*known.method, *ours.method[ours.metric == "pearson_r"]]))
+    body = []
+    for s in dict.fromkeys(known.setting):
+        hit = {r.method: r.value.replace("-", "−") + _MARKS.get(r.source_kind, "")
+               for r in known[known.setting == s].itertuples()}
+        body.append([s, "paper"] + [hit.get(m, "—") for m in methods])
+
+    def cell(g, metric, digits=3):
+        v = g.value[g.metric == metric].tolist()
+        if not v:
+            return None
+        st = mean_ci(v)
+        return _fmt(st.mean, digits if metric != "n_layouts" else None) + (
+            f" ± {_fmt(st.half_width, digits)}" if st.n > 1 else "")
+
+    for (s, scale, dataset), g in ours.groupby(["setting", "scale", "dataset"], sort=False):
+        cells = []
+        for m in methods:
+            gm = g[g.method == m]
+            gamma = cell(gm, "pearson_r")
+            extra = [f"{name} {c}" for name, metric in (("ρ", "spearman_rho"), ("τ", "kendall_tau"),
+                                                         ("layouts", "n_layouts")) if (c := cell(gm, metric))]
+            n = int((gm.metric == "pearson_r").sum())
+            cells.append("—" if gamma is None else f"{gamma} ({'; '.join(extra + [f'n = {n}'])})")
+        label = "ours" if _comparable(scale, dataset, ["nyuv2", "taskonomy"]) else \
+            f"ours: {scale}-scale {dataset} stand-in, not comparable"
+        body.append([s, label] + cells)
+    return ["", "**Pearson's γ, the paper's and ours** (paper rows as printed; our rows are measured on the setting "
+                "they name, never differenced with the paper's; n = 1 means one seed: no CI, no winner):", ""] + \
+        _md_table(["setting", "source"] + [f"{m} γ" for m in methods], body)
 
 
 def _known_errors_section(table: str) -> list[str]:
@@ -409,8 +583,7 @@ _DIFFERENCE_SOURCES = (
 
 def _differences(root: Path) -> list[str]:
     """The "Differences to the paper(s)" sections of the READMEs, verbatim (headings demoted)."""
-    out = ["", "## Differences to the papers", "",
-           "Every deliberate departure, collected from the READMEs when this report was generated."]
+    out = ["", "## Differences to the papers (every deliberate departure, collected from the READMEs)"]
     for rel, title in _DIFFERENCE_SOURCES:
         path = root / rel
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
@@ -421,6 +594,26 @@ def _differences(root: Path) -> list[str]:
             continue
         body = match.group(1).strip("\n")
         out += [re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", line) for line in body.splitlines()]
+    return out
+
+
+_BLOCK_START = re.compile(r"^\s*([-*+] |\d+[.)] |#+ |\||```|>|<!--)")
+
+
+def _unwrap(lines: list[str]) -> list[str]:
+    """Markdown with each paragraph or list item on one line (a wrapped continuation joins the line before it);
+    code fences are left as they are. The rendered text is the same, in fewer lines."""
+    out: list[str] = []
+    fenced = False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            out.append(line)
+        elif fenced or not line.strip() or _BLOCK_START.match(line) or not out or not out[-1].strip() \
+                or _BLOCK_START.match(out[-1]) and not re.match(r"^\s*([-*+]|\d+[.)]) ", out[-1]):
+            out.append(line)
+        else:
+            out[-1] = out[-1].rstrip() + " " + line.strip()
     return out
 
 
@@ -441,16 +634,26 @@ def render_report(*, include_smoke: bool = False, gpu_hours: bool = True) -> str
              "Generated by `python -m mtlkit report` (also the last step of `make run`) from "
              "`reproductions/paper_values/*.csv` (typed from the papers) and `reproductions/results/*.csv` (written "
              "by the notebooks). Do not edit it: delete it and run `make run` (or `python -m mtlkit report`) to "
-             "recreate it.", "",
-             "**How to read it.** Every \"ours\" cell names its scale and dataset. A difference to the paper is "
-             "printed only where the experiment is the paper's: `scale=\"paper\"` on the paper's dataset, or an exact "
-             "computation on the authors' published two-task tables. CPU-scale rows are small stand-ins on "
-             "SynthScenes (tiny backbones, minutes of training) that prove the pipeline; they are never compared with "
-             "the papers' numbers. Smoke-scale rows are " + ("included (as asked)." if include_smoke else
+             "recreate it. Every recorded row, in long format, stays in `reproductions/results/*.csv`. "
+             "**How to read it.** Per experiment: the paper's values in their own table, then ours, one table per "
+             "scale with rows = setting/method and columns = task metrics. Every \"ours\" table names its scale and "
+             "dataset. Paper values stand beside ours (with ours − paper) only where the experiment is the paper's: "
+             "`scale=\"paper\"` on the paper's dataset, or an exact computation (the ranking of the authors' "
+             "published two-task tables, architecture counts, the published policy), which is compared at every scale. "
+             "CPU-scale rows are SynthScenes stand-ins (tiny backbones, minutes of training) that prove the pipeline; "
+             "they are never compared with the papers' numbers. Trained cells are mean ± 95 % CI half-width over "
+             "seeds with n, and paired verdicts (Wilcoxon, Holm) where several seeds allow them; a table with n = 1 "
+             "shows single values, no CI and no winner. ⚠ marks a trained cell worse than its table's "
+             f"`{CONSTANT}` row. Smoke-scale rows are " + ("included (as asked)." if include_smoke else
                                                             "left out.") + " Marks on paper values: "
              "ⁱ implied by the table (e.g. a row's position), not printed; † from the authors' code or notebooks, "
              "not the paper's text; ‡ third-party extraction, unreliable. Unknown paper cells are empty (—).", ""]
     status = []
+    estimate = {}
+    if gpu_hours:
+        from mtlkit.compute import hours_by_table
+
+        estimate = {t: f"{models} · {pflop:,.0f} · {hours:,.1f}" for t, models, pflop, hours in hours_by_table()}
     for t in tables.itertuples():
         values = paper_values(t.table) if (repro / "paper_values" / f"{t.table}.csv").is_file() else None
         n_known = 0 if values is None else int((values.value != "").sum())
@@ -460,9 +663,11 @@ def render_report(*, include_smoke: bool = False, gpu_hours: bool = True) -> str
                            if (rs.scale == s).any()) or "none yet"
         notebook = f"`{t.notebook}`" if t.notebook and (repro / t.notebook).is_file() else "not written yet"
         known = f"{n_known} / {n_all}" if n_all else "none in the available texts"
-        status.append([f"[{t.paper} {t.label}](#{_anchor(t)})", notebook, known, scales])
+        status.append([f"[{t.paper} {t.label}](#{_anchor(t)})", notebook, known, scales]
+                      + ([estimate.get(t.table, "—")] if gpu_hours else []))
     lines += ["## Status", ""]
-    lines += _md_table(["table", "notebook", "paper values known / cells", "our result rows by scale"], status)
+    lines += _md_table(["table", "notebook", "paper values known / cells", "our result rows by scale"]
+                       + (["paper scale: models · training PFLOP · GPU hours (estimate)"] if gpu_hours else []), status)
 
     for t in tables.itertuples():
         values_file = repro / "paper_values" / f"{t.table}.csv"
@@ -487,39 +692,35 @@ def render_report(*, include_smoke: bool = False, gpu_hours: bool = True) -> str
             lines.append("No results recorded yet" + (" (the notebook has not been run)." if t.notebook else "."))
         datasets = [d.strip().lower() for d in t.dataset.split(";")]
         lines += _ranking_section(t.table, rs, values)
-        lines += _results_section(t.table, rs, values, datasets)
+        lines += _gamma_section(raw, values) if t.table == "treemtl_table3" else _paper_section(t.table, values)
+        lines += _results_section(t.table, raw[~raw.metric.isin(_GAMMA)] if t.table == "treemtl_table3" else raw, values, datasets)
         lines += _known_errors_section(t.table)
 
     other = sorted(set(results.table) - set(tables.table))
     if other:
         lines += ["", "## Other results (tables not in paper_values/tables.csv)", ""]
         for name in other:
-            rs = summary[summary.table == name]
-            lines += ["", f"### {name}", ""]
-            lines += _md_table(["setting", "method", "task", "metric", "ours", "ours: where"],
-                               [[r.setting, r.method, r.task, r.metric,
-                                 _fmt(r.mean) + (f" ± {_fmt(r.sd)}" if r.n > 1 else "") + f" (n={r.n})", _where(r)]
-                                for r in rs.itertuples()])
+            lines += ["", f"### {name}"]
+            lines += _results_section(name, results[results.table == name], _no_values(), [])
     if gpu_hours:
         lines += _gpu_hours_section()
     lines += _differences(repro.parent)
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(_unwrap("\n".join(lines).splitlines())).rstrip() + "\n"
 
 
 def _gpu_hours_section() -> list[str]:
-    """Expected GPU hours per table at paper scale, estimated from training compute (:mod:`mtlkit.compute`)."""
-    from mtlkit.compute import ASSUMED_TFLOPS, TRAIN_FACTOR, hours_by_table
+    """How the Status table's expected GPU hours at paper scale are estimated (:mod:`mtlkit.compute`)."""
+    from mtlkit.compute import ASSUMED_TFLOPS, TRAIN_FACTOR
 
-    rows = [[f"`{t}`", str(models), f"{pflop:,.0f}", f"{hours:,.1f}"] for t, models, pflop, hours in hours_by_table()]
     return ["", "## Expected GPU hours at paper scale (an estimate, not a measurement)", "",
-            "No paper-scale run has been measured yet. Computed by `mtlkit.compute.gpu_hours()`: Σ over the "
-            f"table's training runs of iterations × batch × {TRAIN_FACTOR} × forward FLOPs per image (counted with "
-            "`torch.utils.flop_counter` on the paper's models, ASPP heads included), at an assumed sustained "
-            f"{ASSUMED_TFLOPS:g} TFLOP/s (about half an RTX 8000's fp32 peak; pass your GPU's figure to "
-            "`gpu_hours(tflops=...)`). Data loading and evaluation are not counted; models that two tables share are "
-            "trained once at run time (run cache) but counted in both rows. Once a table runs at `scale=\"paper\"`, "
-            "its measured wall time appears in its section above.", ""] + _md_table(
-        ["table", "models trained", "training PFLOP", "expected GPU hours"], rows)
+            "The last column of the [Status](#status) table: models trained, training PFLOP and expected GPU hours "
+            "per table at paper scale. Computed by `mtlkit.compute.gpu_hours()`: Σ over the table's training runs of "
+            f"iterations × batch × {TRAIN_FACTOR} × forward FLOPs per image (counted with `torch.utils.flop_counter` "
+            f"on the paper's models, ASPP heads included), at an assumed sustained {ASSUMED_TFLOPS:g} TFLOP/s (about "
+            "half an RTX 8000's fp32 peak; pass your GPU's figure to `gpu_hours(tflops=...)`). Data loading and "
+            "evaluation are not counted; models that two tables share are trained once at run time (run cache) but "
+            "counted in both rows. Once a table runs at `scale=\"paper\"`, its measured wall time appears in its "
+            "section above."]
 
 
 def _no_values():

@@ -126,16 +126,20 @@ def test_default_locations_are_in_the_checkout(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------------- report
-def _section(text: str, where: str) -> list[list[str]]:
-    """The rows of the results table headed ``**Results: <where>**``."""
+def _section(text: str, where: str, header: bool = False) -> list[list[str]]:
+    """The rows (with ``header``: the header row first) of the results table headed ``**Results: <where>**``."""
     lines = text.splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith(f"**Results: {where}**"))
-    rows = []
+    rows = [[c.strip() for c in lines[i + 2].strip("|").split("|")]] if header else []
     for line in lines[i + 4:]:
         if not line.startswith("|"):
             break
         rows.append([c.strip() for c in line.strip("|").split("|")])
     return rows
+
+
+def _heading(text: str, where: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"**Results: {where}**"))
 
 
 def test_report_labels_every_cell_and_compares_only_the_papers_experiment(results):
@@ -148,18 +152,121 @@ def test_report_labels_every_cell_and_compares_only_the_papers_experiment(result
     record("treemtl_table1", [{**ROW, "value": 20.0, "backbone": "tiny_resnet"}], scale="paper", seed=0,
            dataset="SynthScenes", **kw)
     text = render_report()
-    # paper value 25.23 (2 decimals): ours at paper scale on NYUv2, 3 seeds, compared
-    assert "**Results: paper · NYUv2 · cuda** — the paper's experiment: compared" in text
-    assert _section(text, "paper · NYUv2 · cuda") == [
-        ["no budget", "#0", "segment_semantic", "mIoU", "25.23", "25.50 ± 0.50 (n=3)", "+0.27"]]
-    # CPU scale on SynthScenes, and paper scale on the wrong dataset: shown, never compared (no difference column)
-    assert "**Results: cpu · SynthScenes** — a stand-in, not the paper's experiment" in text
-    assert _section(text, "cpu · SynthScenes") == [
-        ["no budget", "#0", "segment_semantic", "mIoU", "25.23", "30.00 (n=1)"]]
+    # paper value 25.23 (2 decimals): ours at paper scale on NYUv2, 3 seeds: mean ± t(0.975, 2)·sd/√3, paper beside
+    half = 4.302652729911275 * 0.5 / 3 ** 0.5
+    assert _heading(text, "paper · NYUv2 · cuda").startswith("**Results: paper · NYUv2 · cuda** — the paper's "
+                                                             "experiment: each cell is ours (paper's value, ours − paper)")
+    assert "n = 3" in _heading(text, "paper · NYUv2 · cuda")
+    assert _section(text, "paper · NYUv2 · cuda", header=True) == [
+        ["setting", "method", "segment_semantic mIoU"], ["no budget", "#0", f"25.50 ± {half:.2f} (paper 25.23, +0.27)"]]
+    # CPU scale on SynthScenes, and paper scale on the wrong dataset: shown, never beside the paper's numbers
+    assert _heading(text, "cpu · SynthScenes").startswith("**Results: cpu · SynthScenes** — SynthScenes stand-in, "
+                                                          "not the paper's experiment: never compared")
+    assert _section(text, "cpu · SynthScenes") == [["no budget", "#0", "30.00"]]
     assert "**Results: paper · SynthScenes · tiny_resnet** — not the paper's dataset: shown, not compared" in text
+    assert _section(text, "paper · SynthScenes · tiny_resnet") == [["no budget", "#0", "20.00"]]
     assert "99.00" not in text and "smoke · SynthScenes" not in text  # smoke rows are left out by default
     assert "**Results: smoke · SynthScenes**" in render_report(include_smoke=True)
     assert "Smoke-scale rows are left out." in text
+    # the paper's values have their own table, pivoted the same way
+    paper = text[text.index("**The paper's values** (107 printed cells"):]
+    assert "| no budget | #0 | 25.23 | 57.69 |" in paper.split("\n\n")[1]
+
+
+def _rows(method, values, metric="mIoU", task="segment_semantic", setting="no budget"):
+    return {seed: {"setting": setting, "method": method, "task": task, "metric": metric, "value": v}
+            for seed, v in enumerate(values)}
+
+
+def _record_seeds(table, per_method: dict[str, list[float]], metric="mIoU", scale="cpu"):
+    by_seed: dict[int, list[dict]] = {}
+    for method, values in per_method.items():
+        for seed, row in _rows(method, values, metric).items():
+            by_seed.setdefault(seed, []).append(row)
+    for seed, rows in by_seed.items():
+        record(table, rows, scale=scale, seed=seed, device="cpu", dataset="SynthScenes")
+
+
+def test_report_pivots_a_fixed_results_frame(results):
+    """Rows = setting/method, columns = task metric in first-seen order, one cell each; no long format left."""
+    rows = [{"setting": s, "method": m, "task": t, "metric": k, "value": v}
+            for s, m, t, k, v in [("no budget", "#0", "segment_semantic", "mIoU", 30.0),
+                                  ("no budget", "#0", "normal", "mean_angle", 20.5),
+                                  ("no budget", "#45", "segment_semantic", "mIoU", 31.25),
+                                  ("4 models", "#45", "all", "delta_t", -1.5)]]
+    record("treemtl_table1", rows, scale="cpu", seed=0, device="cpu", dataset="SynthScenes")
+    assert _section(render_report(gpu_hours=False), "cpu · SynthScenes", header=True) == [
+        ["setting", "method", "segment_semantic mIoU", "normal mean_angle", "delta_t"],
+        ["no budget", "#0", "30.00", "20.50", "—"],
+        ["no budget", "#45", "31.25", "—", "—"],
+        ["4 models", "#45", "—", "—", "−1.500"]]  # 4 significant digits; the paper prints 1 decimal
+
+
+def test_one_seed_says_n_1_and_gives_no_ci_and_no_winner(results):
+    _record_seeds("treemtl_table1", {"Ind. Models": [30.0], "#0": [35.0]})
+    text = render_report(gpu_hours=False)
+    heading = _heading(text, "cpu · SynthScenes")
+    assert "n = 1 (one seed): single values, no confidence interval and no winner" in heading
+    assert _section(text, "cpu · SynthScenes") == [["no budget", "Ind. Models", "30.00"], ["no budget", "#0", "35.00"]]
+    assert "±" not in heading and "Paired verdicts" not in text
+
+
+def test_several_seeds_give_a_ci_and_a_paired_verdict_against_the_reference(results):
+    """Six seeds where #0 beats Ind. Models on every seed: Wilcoxon p = 2/2**6 = 0.031 < 0.05, so a winner."""
+    base = [30.0, 31.0, 29.0, 30.5, 29.5, 30.0]
+    _record_seeds("treemtl_table1", {"Ind. Models": base, "#0": [v + 1.0 + 0.1 * i for i, v in enumerate(base)]})
+    text = render_report(gpu_hours=False)
+    assert "mean ± 95 % CI half-width (Student t, `mtlkit.stats.mean_ci`) over seeds, n = 6" in \
+        _heading(text, "cpu · SynthScenes")
+    from mtlkit.stats import mean_ci
+
+    ci = mean_ci(base)
+    assert _section(text, "cpu · SynthScenes")[0] == ["no budget", "Ind. Models", f"{ci.mean:.2f} ± {ci.half_width:.2f}"]
+    assert "| no budget | #0 vs Ind. Models | segment_semantic mIoU | #0 > Ind. Models (p = 0.031, n = 6) |" in text
+    # five seeds cannot reject with Wilcoxon: the verdict says so rather than naming a winner
+    (results / "treemtl_table1.csv").unlink()
+    _record_seeds("treemtl_table1", {"Ind. Models": base[:5], "#0": [v + 1.0 for v in base[:5]]})
+    assert "| #0 vs Ind. Models | segment_semantic mIoU | not distinguishable (n = 5) |" in render_report(gpu_hours=False)
+
+
+def test_a_trained_metric_worse_than_the_constant_predictor_is_flagged(results):
+    """mIoU is higher-is-better, abs_err lower-is-better: each flagged only on its worse side."""
+    rows = [{"setting": "s", "method": m, "task": t, "metric": k, "value": v}
+            for m, t, k, v in [("Constant predictor", "segment_semantic", "mIoU", 10.0),
+                               ("Constant predictor", "depth_zbuffer", "abs_err", 1.0),
+                               ("Single-Task", "segment_semantic", "mIoU", 8.0),
+                               ("Single-Task", "depth_zbuffer", "abs_err", 0.5),
+                               ("AutoMTL", "segment_semantic", "mIoU", 12.0),
+                               ("AutoMTL", "depth_zbuffer", "abs_err", 1.25)]]
+    record("automtl_cityscapes", rows, scale="cpu", seed=0, device="cpu", dataset="SynthScenes (stand-in for "
+                                                                                   "CityScapes)")
+    text = render_report(gpu_hours=False)
+    body = _section(text, "cpu · SynthScenes (stand-in for CityScapes)")
+    assert body == [["s", "Constant predictor", "10.00", "1.000"], ["s", "Single-Task", "8.00 ⚠", "0.500"],
+                    ["s", "AutoMTL", "12.00", "1.250 ⚠"]]
+    assert "⚠ 2 cell(s) worse than the `Constant predictor` row of the same setting" in text
+
+
+def test_table3_shows_the_papers_gamma_beside_ours_labelled(results):
+    rows = [{"setting": "SynthScenes / tiny_resnet (B=3)", "method": "Ours", "task": "all", "metric": k, "value": v}
+            for k, v in (("pearson_r", 0.25), ("spearman_rho", 0.2), ("n_layouts", 22))]
+    record("treemtl_table3", rows, scale="cpu", seed=0, device="cpu", dataset="SynthScenes")
+    text = render_report(gpu_hours=False)
+    section = text[text.index("## TreeMTL Table 3"):text.index("## TreeMTL Table 4")]
+    assert "| NYUv2 / Deeplab-ResNet34 | paper | −0.478 | 0.699 |" in section
+    assert "| SynthScenes / tiny_resnet (B=3) | ours: cpu-scale SynthScenes stand-in, not comparable | — | " \
+           "0.250 (ρ 0.200; layouts 22; n = 1) |" in section
+    assert "**Results:" not in section  # γ, ρ, τ and the layouts are all in the γ table
+
+
+def test_the_committed_report_is_short_and_pivoted():
+    text = (ROOT / "reproductions" / "REPORT.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 400
+    for section in ("## Status", "## Expected GPU hours at paper scale", "## Differences to the papers",
+                    "**Cells the paper gets wrong**", "**Pearson's γ, the paper's and ours**"):
+        assert section in text, section
+    table1 = text[text.index("## TreeMTL Table 1"):text.index("## TreeMTL Table 2")]
+    assert sum(line.startswith("| ") for line in table1.splitlines()) < 30  # was ≈ 85 long-format rows
 
 
 def test_report_shows_the_exact_ranking_next_to_the_papers_picks(results):
@@ -451,6 +558,7 @@ def test_exact_results_are_compared_with_the_paper_at_every_scale(results):
            "value": 28854656.0}
     record("automtl_cityscapes", [row], scale="cpu", seed=0, device="cpu", dataset=PUBLISHED_POLICY)
     text = render_report()
-    assert f"**Results: cpu · {PUBLISHED_POLICY}** — the paper's experiment: compared" in text
-    assert _section(text, f"cpu · {PUBLISHED_POLICY}") == [
-        ["Deeplab-ResNet34", "AutoMTL", "all", "conv_params_paper", "28854656 †", "28,854,656 (n=1)", "+0"]]
+    assert f"**Results: cpu · {PUBLISHED_POLICY}** — the paper's experiment: each cell is ours" in text
+    assert _section(text, f"cpu · {PUBLISHED_POLICY}", header=True) == [
+        ["setting", "method", "conv_params_paper"],
+        ["Deeplab-ResNet34", "AutoMTL", "28,854,656 (paper 28854656 †, +0)"]]
