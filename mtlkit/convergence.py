@@ -144,13 +144,13 @@ def validation_loss(model, tasks: Mapping[str, Any], loader, *, weights: Mapping
         ``{"val_loss": Σ_t λ_t L_t, "val_loss/<task>": L_t, ...}``. Modes and the torch RNG are restored.
     """
     from mtlkit.train import to_device
-    from mtlkit.train.fit import _predict, _takes_tasks, _unwrap
+    from mtlkit.train import fit as _fit
 
-    model = _unwrap(model)
+    model = _fit._unwrap(model)
     if device is None:
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else torch.device("cpu")
-    names, takes = tuple(tasks), _takes_tasks(model)
+    names, takes = tuple(tasks), _fit._takes_tasks(model)
     lam = {t: float((weights or {}).get(t, 1.0)) for t in names}
     sums, count = {t: 0.0 for t in names}, 0
     modes = {m: m.training for m in model.modules()}
@@ -161,7 +161,7 @@ def validation_loss(model, tasks: Mapping[str, Any], loader, *, weights: Mapping
                 if max_batches is not None and n >= max_batches:
                     break
                 batch = to_device(batch, device)
-                preds = _predict(model, batch["image"], names, takes, forward_kw)
+                preds = _fit._predict(model, batch["image"], names, takes, forward_kw)
                 b = int(batch["image"].shape[0])
                 for t in names:
                     sums[t] += b * float(tasks[t].loss(preds[t], batch))

@@ -42,7 +42,7 @@ __all__ = ["TablePlan", "TABLES", "DryRunConfig", "TableResult", "check_data_roo
            "summary_table", "markdown_table", "add_arguments", "main"]
 
 DATASET_FOLDERS = {"nyuv2": "NYUv2", "cityscapes": "CityScapes", "taskonomy": "Taskonomy"}
-#: The papers' batch size (every reproduction trains at 16; spec automtl.md §3.5, treemtl.md §3).
+#: The papers' batch size (every reproduction trains at 16; docs/automtl.md §3.5, docs/treemtl.md §3).
 PAPER_BATCH = 16
 
 

@@ -44,5 +44,6 @@ def test_the_report_shows_the_estimate(monkeypatch, tmp_path):
     monkeypatch.setenv("MTLKIT_RESULTS", str(tmp_path))
     text = render_report()
     assert "## Expected GPU hours at paper scale (an estimate, not a measurement)" in text
-    assert "| `treemtl_table1` | 8 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| [TreeMTL Table 1]"))
+    assert row.rstrip(" |").endswith("8 · 2,136 · 74.2")  # models · training PFLOP · GPU hours, Status table
     assert "Expected GPU hours" not in render_report(gpu_hours=False)

@@ -51,7 +51,8 @@ def test_memory_estimate_scales_activations_only():
 
 
 def test_every_reproduction_has_a_dry_run_plan(repo_root):
-    notebooks = {p.stem for p in (repo_root / "reproductions").glob("*.py")}
+    # planted_structure runs on SynthScenes at every scale: no real-data paper path to rehearse
+    notebooks = {p.stem for p in (repo_root / "reproductions").glob("*.py")} - {"planted_structure"}
     assert set(dryrun.TABLES) == notebooks
 
 
