@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mtlkit.errors import ConfigError, DataError, unknown_name
+from mtlkit.files import environ
 
 __all__ = ["TablePlan", "TABLES", "DryRunConfig", "TableResult", "check_data_root", "run_table", "dry_run",
            "summary_table", "markdown_table", "add_arguments", "main"]
@@ -429,18 +430,10 @@ _RUNNERS = {"_automtl_comparison": _automtl_comparison, "_automtl_lambda": _auto
 def _scratch_env(scratch: Path):
     """Point the results, run cache and figures of mtlkit at ``scratch`` (restored after)."""
     names = {"MTLKIT_RESULTS": "results", "MTLKIT_CACHE": "cache", "MTLKIT_FIGURES": "figures"}
-    old = {k: os.environ.get(k) for k in names}
-    try:
-        for k, sub in names.items():
-            (scratch / sub).mkdir(parents=True, exist_ok=True)
-            os.environ[k] = str(scratch / sub)
+    for sub in names.values():
+        (scratch / sub).mkdir(parents=True, exist_ok=True)
+    with environ({k: str(scratch / sub) for k, sub in names.items()}):
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _clear(folder: Path) -> None:

@@ -37,12 +37,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mtlkit.config import SCALES, check_scale
 from mtlkit.errors import ConfigError
+from mtlkit.files import environ
 from mtlkit.viz import repo_root
 
 GROUPS = ("notebooks", "reproductions")
@@ -75,21 +75,6 @@ def output_env(root: Path, scale: str, environ: dict | None = None) -> dict[str,
     environ = os.environ if environ is None else environ
     base = Path(root).resolve() / "executed" / scale
     return {var: environ.get(var) or str(base / sub) for var, sub in OUTPUT_DIRS.items()}
-
-
-@contextmanager
-def _environ(values: dict[str, str]):
-    """Set environment variables for the duration of a block (the report is written with the run's folders)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _clock(seconds: float) -> str:
@@ -297,7 +282,7 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
     if only in (None, "reproductions"):
         from mtlkit import report
 
-        with _environ(outputs):
+        with environ(outputs):
             report.write_report()
     return results
 

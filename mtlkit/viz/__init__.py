@@ -13,15 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mtlkit.paths import repo_root  # noqa: F401  (also mtlkit.viz.repo_root, as before)
 
-def repo_root(start: str | Path | None = None) -> Path | None:
-    """The mtlkit checkout containing ``start`` (default: cwd), or None outside one."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and 'name = "mtlkit"' in pyproject.read_text(encoding="utf-8"):
-            return folder
-    return None
 
 
 def figure_dir() -> Path:
