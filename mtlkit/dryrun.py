@@ -580,7 +580,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with NYUv2/, CityScapes/, Taskonomy/ (checked first); default: fabricated")
     parser.add_argument("--scratch", default=None, help="folder for results, cache and report (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
-    parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2; 1 is faster, its memory estimate is more conservative)")
+    parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2; 1 is faster, its memory estimate more "
+                        "conservative)")
     parser.add_argument("--max-layouts", type=int, default=None,
                         help="TreeMTL Table 3: train this many of the 51 layouts (default: all)")
     parser.add_argument("--device", default="cpu")
