@@ -99,7 +99,8 @@ class DryRunConfig:
     """Sizes of the dry run.
 
     Attributes:
-        batch: images per step (the memory estimate is scaled to :data:`PAPER_BATCH`); >= 2 (batch norm).
+        batch: images per step (the memory estimate is scaled to :data:`PAPER_BATCH`); >= 1 (batch norm normalises
+            over batch × height × width, so one full-resolution image still trains).
         iterations: iterations of every stage (2: both policy-train phases, a checkpoint between).
         samples: images of every fabricated dataset (>= 8: ``train1``/``train2`` each need a batch).
         seed: run seed.
@@ -116,7 +117,7 @@ class DryRunConfig:
     max_layouts: int | None = None
 
     def __post_init__(self):
-        for name, low in (("batch", 2), ("iterations", 2), ("samples", 8)):
+        for name, low in (("batch", 1), ("iterations", 2), ("samples", 8)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"DryRunConfig.{name} must be an int >= {low}, got {v!r}")
@@ -579,7 +580,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with NYUv2/, CityScapes/, Taskonomy/ (checked first); default: fabricated")
     parser.add_argument("--scratch", default=None, help="folder for results, cache and report (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
-    parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2)")
+    parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2; 1 is faster, its memory estimate more "
+                        "conservative)")
     parser.add_argument("--max-layouts", type=int, default=None,
                         help="TreeMTL Table 3: train this many of the 51 layouts (default: all)")
     parser.add_argument("--device", default="cpu")

@@ -56,7 +56,7 @@ def test_every_reproduction_has_a_dry_run_plan(repo_root):
     assert set(dryrun.TABLES) == notebooks
 
 
-@pytest.mark.parametrize("kw, match", [(dict(batch=1), "batch must be an int >= 2"),
+@pytest.mark.parametrize("kw, match", [(dict(batch=0), "batch must be an int >= 1"),
                                        (dict(iterations=1), "iterations must be an int >= 2"),
                                        (dict(batch=4, samples=8), "samples must be >= 4 × batch")])
 def test_bad_config_is_refused(kw, match):
