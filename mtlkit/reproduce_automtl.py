@@ -48,6 +48,7 @@ class AutoMTLReproduction:
         backbone: the paper-scale backbone (the parameters cell's ``backbone``).
         dataset: the paper dataset the notebook reproduces (``"cityscapes"``, ``"nyuv2"``, ``"taskonomy"``).
         methods: the methods every setup trains (empty: all of :data:`~mtlkit.automtl.experiments.METHODS`).
+        outcomes: the :class:`~mtlkit.executors.Outcome` of every run sent to a (non-sequential) executor.
     """
 
     table: str
@@ -62,6 +63,7 @@ class AutoMTLReproduction:
     backbone: str = "deeplab_resnet34"
     dataset: str = "cityscapes"
     methods: tuple = ()
+    outcomes: list = field(default_factory=list)
 
     @property
     def setup(self):
@@ -226,7 +228,8 @@ def _setup_from(recipe):
     return _SETUPS[key]
 
 
-def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_weight: float | None = None) -> str:
+def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_weight: float | None = None,
+              cache: str | None = None) -> str:
     """One independent run, for an executor's worker: train (or find) one model of a comparison in the run cache.
 
     Args:
@@ -236,15 +239,21 @@ def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_we
         seed: the run seed.
         threads: torch threads (the notebook's, so the run's cache key is the one the notebook looks up).
         reg_weight: λ_reg of a searched method (None: the setup's preset).
+        cache: the run cache folder the notebook reads (``$MTLKIT_CACHE`` is set to it; on a cluster it must be on
+            a file system the workers share).
 
     Returns:
         ``method``.
     """
+    import os
+
     import torch
 
     from mtlkit.automtl.experiments import METHODS
     from mtlkit.automtl.synth import run_baseline, run_variant
 
+    if cache:
+        os.environ["MTLKIT_CACHE"] = cache
     if threads:
         torch.set_num_threads(threads)
     setup = _setup_from(recipe)
@@ -260,16 +269,19 @@ def _send(rep: AutoMTLReproduction, jobs: Sequence[tuple]) -> None:
     """Train ``(setup name, method, seed, reg_weight)`` jobs on the executor (nothing to do when sequential)."""
     import torch
 
+    from mtlkit.cache import cache_root
     from mtlkit.executors import Run, RunsFailed, get_executor, run_all
 
     ex = get_executor(rep.executor)
     if ex.name == "sequential":
         return
-    threads = torch.get_num_threads()
+    args = (torch.get_num_threads(), str(cache_root().resolve()))
     runs = [Run(f"{name}/{method}/seed{seed}" + ("" if lam is None else f"/lambda{lam:g}"), train_run,
-                (rep.recipes[name], method, seed, threads, lam)) for name, method, seed, lam in dict.fromkeys(jobs)]
+                (rep.recipes[name], method, seed, args[0], lam, args[1])) for name, method, seed, lam in
+            dict.fromkeys(jobs)]
     t0 = time.perf_counter()
     outcomes = run_all(runs, ex, progress=rep.progress, desc=rep.table)
+    rep.outcomes.extend(outcomes)
     if not all(o.ok for o in outcomes):
         raise RunsFailed(outcomes)
     print(f"{len(runs)} runs on the {ex.name} executor in {time.perf_counter() - t0:.0f} s")
