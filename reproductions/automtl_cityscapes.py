@@ -101,7 +101,7 @@ steps.save_comparison_figures(rep, comps, title=f"CityScapes comparison at scale
 
 # %% [markdown]
 # **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample
-# draws *specific* for about a third of CityScapes' 72 (node, task) pairs, so the AutoMTL row's size is set mostly by
+# draws *specific* for about a third of the (node, task) pairs, so the AutoMTL row's size is set mostly by
 # the draw; the resource-aware search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest
 # if none does — printed above). With two tasks Δ_T is the mean of only two Δt values: one seed moves it by several
 # percent at `cpu` scale, so read a ranking only over seeds (`-p seeds "[0, 1, 2, 3, 4]"`; the report gives mean,
