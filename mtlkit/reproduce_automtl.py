@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 __all__ = ["AutoMTLReproduction", "begin", "begin_backbones", "check_seeds", "compare_seeds", "compare_backbones",
            "lambda_sweep", "comparison_table", "metrics_vs_paper", "paper_plan_table", "published_policy", "paper_values_known",
            "compiler_facts_table", "constant_predictor", "save_comparison_figures", "save_lambda_figures", "save_backbone_figures",
-           "record_comparisons", "record_lambda_sweep", "lambda_rows", "train_run"]
+           "record_comparisons", "record_lambda_sweep", "lambda_rows", "train_run", "get_notebook_executor"]
 
 
 @dataclass
@@ -97,10 +97,28 @@ def check_seeds(seeds, seed: int) -> tuple[int, ...]:
     return out
 
 
-def _check_executor(executor):
+def get_notebook_executor(executor):
+    """The executor of a notebook's ``executor`` parameter: a :mod:`mtlkit.executors` name (``"sequential"``,
+    ``"local"``, ``"ray"``, ``"slurm"``), an executor object, or a mapping with ``"name"`` and the executor's options
+    (e.g. ``{"name": "slurm", "partition": "gpu", "gpus_per_job": 1}``: papermill passes JSON).
+
+    Raises:
+        ConfigError: an unknown name or option (the message lists the valid ones), a mapping without ``"name"``.
+    """
+    from mtlkit.errors import ConfigError
     from mtlkit.executors import get_executor
 
-    get_executor(executor)  # an unknown name or a bad object raises ConfigError naming the valid executors
+    if isinstance(executor, Mapping):
+        if "name" not in executor:
+            raise ConfigError(f"executor given as a mapping needs a 'name' (sequential, local, ray, slurm) next to "
+                              f"its options, got {dict(executor)!r}")
+        options = {k: v for k, v in executor.items() if k != "name"}
+        return get_executor(executor["name"], **options)
+    return get_executor(executor)
+
+
+def _check_executor(executor):
+    get_notebook_executor(executor)  # an unknown name or option raises ConfigError naming the valid ones
     return executor
 
 
@@ -134,7 +152,8 @@ def begin(table: str, dataset: str, *, scale: str, seed: int, device: str, out_d
         dataset: the paper dataset (``"cityscapes"``, ``"nyuv2"``, ``"taskonomy"``).
         scale, seed, device, out_dir, data_root, backbone, cpu_backbone, workers: the parameters cell
             (:func:`mtlkit.automtl.experiments.experiment_setup`).
-        executor: where the independent runs go (:func:`mtlkit.executors.get_executor` names).
+        executor: where the independent runs go (:func:`get_notebook_executor`: a name, or a mapping with the
+            name and the executor's options).
         seeds: the run seeds (None: ``(seed,)``).
 
     Raises:
@@ -270,9 +289,9 @@ def _send(rep: AutoMTLReproduction, jobs: Sequence[tuple]) -> None:
     import torch
 
     from mtlkit.cache import cache_root
-    from mtlkit.executors import Run, RunsFailed, get_executor, run_all
+    from mtlkit.executors import Run, RunsFailed, run_all
 
-    ex = get_executor(rep.executor)
+    ex = get_notebook_executor(rep.executor)
     if ex.name == "sequential":
         return
     args = (torch.get_num_threads(), str(cache_root().resolve()))

@@ -25,6 +25,8 @@ def _rows(comps, setting="s"):
 
 @pytest.mark.parametrize("kw, match", [
     (dict(executor="cluster"), "unknown executor 'cluster'; valid executors are: sequential, local, ray, slurm"),
+    (dict(executor={"partition": "gpu"}), "needs a 'name'"),
+    (dict(executor={"name": "slurm", "gpus": 1}), r"executor 'slurm' has no option\(s\) \['gpus'\]"),
     (dict(seeds=[0, 0]), "seeds must be distinct"),
     (dict(seeds=[]), "seeds must be None or a non-empty list"),
     (dict(seeds=[0, True]), r"seeds\[\.\.\.\] must be a non-negative int"),
@@ -33,6 +35,12 @@ def _rows(comps, setting="s"):
 def test_bad_parameters_are_refused_before_anything_runs(tmp_path, kw, match):
     with pytest.raises(ConfigError, match=match):
         _begin(tmp_path, **kw)
+
+
+def test_an_executor_is_a_name_or_a_name_with_options():
+    ex = steps.get_notebook_executor({"name": "slurm", "partition": "gpu", "gpus_per_job": 1})
+    assert (ex.name, ex.partition, ex.gpus_per_job) == ("slurm", "gpu", 1)
+    assert steps.get_notebook_executor("local").name == "local"
 
 
 def test_seeds_default_to_the_seed_parameter():
