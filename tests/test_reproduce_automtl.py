@@ -60,8 +60,8 @@ def test_lambdas_and_methods_are_checked(tmp_path):
 
 
 def test_the_local_executor_gives_the_rows_of_the_sequential_run(tmp_path, monkeypatch):
-    """Two seeds, three methods: trained in worker processes (each its own fresh cache) the rows are the same as
-    trained in this process, and the notebook's step read them from the cache the workers wrote."""
+    """Two seeds, three methods: trained in worker processes (on a fresh cache) the rows are the same as trained in
+    this process, and the notebook's step read them from the cache the workers wrote."""
     monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache_sequential"))
     sequential = steps.compare_seeds(_begin(tmp_path, seeds=[0, 1]), methods=METHODS, show=False)
     monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache_local"))
@@ -70,8 +70,10 @@ def test_the_local_executor_gives_the_rows_of_the_sequential_run(tmp_path, monke
     assert _rows(local) == _rows(sequential) and set(local) == {0, 1}
     assert len(rep.outcomes) == 6 and all(o.ok for o in rep.outcomes)
     assert {o.worker.split(":")[1] for o in rep.outcomes}.isdisjoint({str(os.getpid())})
-    assert any((tmp_path / "cache_local").iterdir())
-    assert max(c.seconds for c in local.values()) < 0.5 * max(c.seconds for c in sequential.values())
+    # the workers trained under the keys this process looks up: the same run folders as the sequential run's,
+    # none added by this process training again under another key
+    runs = {p.name for p in (tmp_path / "cache_local").iterdir()}
+    assert runs and runs == {p.name for p in (tmp_path / "cache_sequential").iterdir()}
 
 
 def test_records_hold_one_row_set_per_seed_and_the_constant_predictor(tmp_path, monkeypatch):
