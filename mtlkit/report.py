@@ -421,6 +421,9 @@ def _group_table(g, pv, values, comparable: bool) -> list[str]:
     col_dec = {(t, k): _column_decimals(printed.value[(printed.task == t) & (printed.metric == k)],
                                         g.value[(g.task == t) & (g.metric == k)]) for t, k in cols}
     const = {(s, d, b, t, k): st.mean for (s, m, d, b, t, k), st in stats.items() if m == CONSTANT}
+    alone = {}  # a setting without a constant of its own (e.g. λ_reg = …) is held to the one constant of its data
+    for (s, d, b, t, k), v in const.items():
+        alone[(d, b, t, k)] = v if (d, b, t, k) not in alone else None
     flagged = 0
     body = []
     for row in rows:
@@ -439,7 +442,7 @@ def _group_table(g, pv, values, comparable: bool) -> list[str]:
                 diff = _fmt(st.mean - p.number, dec)
                 cell += f" (paper {p.value.replace('-', '−')}{_MARKS.get(p.source_kind, '')}, " \
                         f"{diff if diff.startswith('−') else '+' + diff})"
-            up, c = _higher_is_better(k, values), const.get((s, d, b, t, k))
+            up, c = _higher_is_better(k, values), const.get((s, d, b, t, k), alone.get((d, b, t, k)))
             if m != CONSTANT and c is not None and up is not None and (st.mean < c if up else st.mean > c):
                 cell += " ⚠"
                 flagged += 1

@@ -1,8 +1,7 @@
 """The steps the reproduction notebooks share, so that each notebook holds its prose, parameters and calls only.
 
-* :func:`run_automtl_comparison`, :func:`metrics_vs_paper`, :func:`save_comparison_figures` — the AutoMTL
-  comparison tables (CityScapes, NYUv2, Taskonomy): the four post-trained models, every metric next to the paper's,
-  the two figures;
+AutoMTL's notebooks have theirs in :mod:`mtlkit.reproduce_automtl`.
+
 * :func:`train_trained_part` — the TreeMTL tables' trained part: the plan of the scale, every pick (and the
   recommender's top-1) trained as a tree model next to single-task models, recorded.
 """
@@ -10,47 +9,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["run_automtl_comparison", "metrics_vs_paper", "save_comparison_figures", "train_trained_part"]
-
-
-def run_automtl_comparison(setup, seed: int, *, progress: bool = False):
-    """The comparison of a setup (:func:`mtlkit.automtl.experiments.comparison`), with a line on the
-    resource-aware search's budget; returns it."""
-    from mtlkit.automtl.experiments import comparison
-
-    comp = comparison(setup, seed, progress=progress)
-    res = comp.runs["AutoMTL (resource-aware, ours)"]
-    budget, chosen = res.config.budget, comp.backbones["AutoMTL (resource-aware, ours)"]
-    feasible = sum(c["cost"] <= budget + 1e-12 for c in res.discretization.candidates)
-    print(f"trained or loaded in {comp.seconds:.0f} s; resource-aware: {feasible} of "
-          f"{len(res.discretization.candidates)} samples within the budget of {budget} backbones, chosen "
-          f"{chosen:.3f}" + ("" if feasible else " (none met it: the cheapest sample is kept)"))
-    return comp
-
-
-def metrics_vs_paper(comp, paper, methods=("Single-Task", "AutoMTL")):
-    """Every metric of the comparison, with the paper's printed values of ``methods`` ("—" where unknown)."""
-    metrics = comp.metrics_table()
-    for method in methods:
-        metrics[f"paper: {method}"] = [next((r.value for r in paper.itertuples() if r.method == method
-                                             and r.task == t and r.metric == m and r.value), "—")
-                                       for t, m in metrics.index]
-    return metrics
-
-
-def save_comparison_figures(comp, setup, *, table: str, title: str, dataset: str, seed: int):
-    """Save (and return) the comparison's two figures, ``<table>_comparison`` and ``<table>_policies``."""
-    from mtlkit.automtl.experiments_viz import plot_comparison, plot_policies
-    from mtlkit.viz import savefig
-
-    fig = plot_comparison(comp, title=f"{title}: {dataset}, backbone {setup.backbone}, seed {seed}")
-    savefig(fig, f"{table}_comparison")
-    searched = {m: comp.models[m].policy for m in comp.runs}
-    fig2 = plot_policies({f"{m}: {comp.backbones[m]:.2f} backbones of conv parameters": p
-                          for m, p in searched.items()},
-                         list(setup.tasks), title=f"the searched architectures ({dataset}, seed {seed})")
-    savefig(fig2, f"{table}_policies")
-    return fig, fig2
+__all__ = ["train_trained_part"]
 
 
 def train_trained_part(table: str, picks, *, scale: str, seed: int, device: str, backbone: str, cpu_backbone: str,

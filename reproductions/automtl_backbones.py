@@ -42,52 +42,20 @@ seed = 0
 device = "cpu"
 out_dir = "../executed/automtl_backbones"
 data_root = None  # folder holding CityScapes/ (required at paper scale)
-backbone = "deeplab_resnet34"  # the reference backbone (the paper's)
-cpu_backbone = "tiny_resnet"  # the reference at smoke/cpu scale (the CityScapes stand-in's backbone)
 backbones = ["mobilenet_v2", "mnasnet1_0"]  # the backbones to generalise to
 methods = None  # None: Single-Task and AutoMTL, plus Multi-Task at paper scale; or a list of method names
+backbone = "deeplab_resnet34"  # the reference backbone (the paper's)
+cpu_backbone = "tiny_resnet"  # the reference at smoke/cpu scale (the CityScapes stand-in's backbone)
 workers = 0  # DataLoader workers for the real dataset
+seeds = None  # None: (seed,); or a list of run seeds, one row set each
+executor = "sequential"  # where the independent runs (backbones, methods, seeds) go: "sequential" | "local" | ...
 
 # %%
-import time
+from mtlkit import reproduce_automtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-
-import mtlkit
-from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, METHODS, backbone_setup, comparison, compiler_facts, dataset_label, experiment_setup,
-)
-from mtlkit.automtl.experiments_viz import plot_backbones, plot_policies
-from mtlkit.backbones import list_backbones
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import ARCHITECTURE_FACTS
-from mtlkit.report import record
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
-if not isinstance(backbones, (list, tuple)) or not backbones:
-    raise ConfigError(f"backbones must be a non-empty list of backbone names, got {backbones!r}")
-for name in backbones:
-    if name not in list_backbones():
-        raise ConfigError(f"backbones: unknown backbone {name!r}; valid backbones are: {', '.join(list_backbones())}")
-if methods is None:
-    methods = ["Single-Task", "AutoMTL"] + (["Multi-Task"] if scale == "paper" else [])
-if not isinstance(methods, (list, tuple)) or any(m not in METHODS for m in methods):
-    raise ConfigError(f"methods must be None or a list of {list(METHODS)}, got {methods!r}")
-reference_setup = experiment_setup("cityscapes", scale, device=device, backbone=backbone, cpu_backbone=cpu_backbone,
-                                   data_root=data_root, workers=workers)
-setups = {b: backbone_setup(b, scale, device=device, data_root=data_root, workers=workers) for b in backbones}
-if scale != "paper":
-    torch.set_num_threads(1)  # tiny inputs on a shared 2-core machine: one thread is much faster than two
-use_style()
-TABLE = "automtl_backbones"
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}; reference {reference_setup.backbone} on "
-      f"{dataset_label(reference_setup)}; backbones {backbones}; methods {methods}")
+rep = steps.begin_backbones(scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir, backbones=backbones,
+                            methods=methods, data_root=data_root, backbone=backbone, cpu_backbone=cpu_backbone,
+                            workers=workers, executor=executor)
 
 # %% [markdown]
 # ## 1. The compiled supermodels (exact at every scale)
@@ -99,11 +67,8 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}; reference {refe
 # convs (docs/automtl.md §6.2 #6); `auto` keeps one.
 
 # %%
-names = [backbone] + [b for b in backbones if b != backbone]
-if scale != "paper" and reference_setup.backbone not in names:
-    names.append(reference_setup.backbone)
-facts = {b: compiler_facts(b, resolution=32) for b in names}
-pd.DataFrame(facts).rename(columns=BACKBONE_LABELS)
+facts, facts_table = steps.compiler_facts_table(rep)
+facts_table
 
 # %% [markdown]
 # ## 2. AutoMTL on each backbone
@@ -112,25 +77,10 @@ pd.DataFrame(facts).rename(columns=BACKBONE_LABELS)
 # backbone's single-task models. The reference row is the CityScapes comparison (`automtl_cityscapes`).
 
 # %%
-comps = {b: comparison(s, seed, methods=methods, progress=scale == "paper") for b, s in setups.items()}
-comps[reference_setup.backbone] = comparison(reference_setup, seed, methods=methods, progress=scale == "paper")
-summary = pd.concat({BACKBONE_LABELS.get(b, b): c.table() for b, c in comps.items()}, names=["backbone", "method"])
-print(f"trained or loaded in {sum(c.seconds for c in comps.values()):.0f} s")
-summary.round(3)
+comps = steps.compare_backbones(rep)
 
 # %%
-auto = pd.DataFrame({b: c.table().loc["AutoMTL"] for b, c in comps.items()}).T
-where = "paper scale, CityScapes" if scale == "paper" else f"scale={scale}, SynthScenes stand-in at " \
-    f"{setups[backbones[0]].sizes['resolution']} px"
-fig = plot_backbones(facts, auto,
-                     title=f"backbone generalisation ({where}, seed {seed})", labels=BACKBONE_LABELS)
-savefig(fig, "automtl_backbones_summary")
-plt.show()
-fig = plot_policies({f"{BACKBONE_LABELS.get(b, b)}: AutoMTL, {c.backbones['AutoMTL']:.2f} backbones":
-                     c.models["AutoMTL"].policy for b, c in comps.items() if b in backbones},
-                    list(reference_setup.tasks), title=f"the sampled architectures ({where}, seed {seed})")
-savefig(fig, "automtl_backbones_policies")
-plt.show()
+steps.save_backbone_figures(rep, facts, comps);
 
 # %% [markdown]
 # **Reading it.** The left panel is exact: it is what AutoMTL's regulariser and accounting see on each backbone
@@ -144,21 +94,14 @@ plt.show()
 # %% [markdown]
 # ## 3. Record
 #
-# The compiler facts (dataset `architecture (exact)`: scale-independent) and, per backbone and method, every test
-# metric, Δt per task and overall and the parameters in both conventions go to
-# `reproductions/results/automtl_backbones.csv`, labelled with scale and dataset.
+# The compiler facts (dataset `architecture (exact)`: scale-independent) and, per backbone, seed and method, every
+# test metric, Δt per task and overall and the parameters in both conventions go to
+# `reproductions/results/automtl_backbones.csv`, labelled with scale and dataset — with each backbone's
+# `Constant predictor` rows (the best constant of its training split, scored on its test split): at 1×1 feature
+# maps the report shows which trained cells do not beat it.
 
 # %%
-fact_rows = [dict(setting=BACKBONE_LABELS.get(b, b), method="compiler", task="all", metric=k, value=float(v),
-                  backbone=b) for b, f in facts.items() for k, v in f.items()]
-record(TABLE, fact_rows, scale=scale, seed=seed, device=device, dataset=ARCHITECTURE_FACTS)
-wall = time.perf_counter() - start
-n = len(fact_rows)
-for b, c in comps.items():
-    rows = c.rows(BACKBONE_LABELS.get(b, b))
-    record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=dataset_label(c.setup), wall_s=wall)
-    n += len(rows)
-print(f"recorded {n} rows in reproductions/results/{TABLE}.csv (or $MTLKIT_RESULTS); wall time {wall:.0f} s")
+steps.record_comparisons(rep, comps, facts=facts)
 
 # %% [markdown]
 # ## 4. At paper scale

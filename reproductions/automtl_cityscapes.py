@@ -51,42 +51,15 @@ data_root = None  # folder holding CityScapes/ (required at paper scale)
 backbone = "deeplab_resnet34"  # the paper's backbone (paper scale)
 cpu_backbone = "tiny_resnet"  # the stand-in at smoke/cpu scale ("tiny_resnet" or "tiny_cnn")
 workers = 0  # DataLoader workers for the real dataset (4 to 8 on a GPU machine)
+seeds = None  # None: (seed,); or a list of run seeds, one row set each (e.g. [0, 1, 2, 3, 4])
+executor = "sequential"  # where the independent runs go: "sequential" | "local" | "ray" | "slurm"
 
 # %%
-import time
+from mtlkit import reproduce_automtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-
-import mtlkit
-from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, PUBLISHED_POLICY, dataset_label, experiment_setup, paper_plan,
-    published_policy_accounting, published_policy_rows,
-)
-from mtlkit.automtl.experiments_viz import plot_policies
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import paper_values
-from mtlkit.report import record
-from mtlkit.reproduce import metrics_vs_paper, run_automtl_comparison, save_comparison_figures
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
-setup = experiment_setup("cityscapes", scale, device=device, backbone=backbone, cpu_backbone=cpu_backbone,
-                         data_root=data_root, workers=workers)
-if scale != "paper":
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is much faster than two
-use_style()
-TABLE = "automtl_cityscapes"
-SETTING = BACKBONE_LABELS[backbone]  # the paper table's setting this run stands for
-DATASET = dataset_label(setup)
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}; trains on: {DATASET}, "
-      f"backbone {setup.backbone}, tasks {list(setup.tasks)}")
-cfg = setup.base_config
-print(f"policy-train {cfg.policy_train_iterations} iterations, (P, N) = ({cfg.policy_steps}, {cfg.network_steps}), "
-      f"tau 5 -> {cfg.final_tau:.4f}, lambda_reg = {cfg.reg_weight}; post-train {cfg.post_train_iterations}")
+rep = steps.begin("automtl_cityscapes", "cityscapes", scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir,
+                  data_root=data_root, backbone=backbone, cpu_backbone=cpu_backbone, workers=workers,
+                  executor=executor)
 
 # %% [markdown]
 # ## 1. The paper's CityScapes architecture, counted exactly
@@ -101,19 +74,8 @@ print(f"policy-train {cfg.policy_train_iterations} iterations, (P, N) = ({cfg.po
 # 42.569 M = 2 × the ResNet-34 backbone with BN).
 
 # %%
-acc = published_policy_accounting("deeplab_resnet34")
-published = pd.DataFrame(published_policy_rows(acc, SETTING))
-paper = paper_values(TABLE)
-printed = {(r.method, r.metric): r.value for r in paper.itertuples() if r.task == "all" and r.value}
-published["paper"] = [printed.get((m, k), "—") for m, k in zip(published.method, published.metric)]
-published["ours"] = [f"{v:,.0f}" if v >= 1000 else f"{v:.4f}" for v in published.value]
-published[["method", "metric", "ours", "paper"]]
-
-# %%
-fig = plot_policies({"AutoMTL's published CityScapes policy (docs/automtl.md §7.14)": acc["policy"]},
-                    list(setup.tasks), title="Deeplab-ResNet34, 36 conv nodes")
-savefig(fig, "automtl_cityscapes_published_policy")
-plt.show()
+acc, published = steps.published_policy(rep)
+published
 
 # %% [markdown]
 # ## 2. The comparison
@@ -123,8 +85,7 @@ plt.show()
 # Δt is against the single-task models of the same seed.
 
 # %%
-comp = run_automtl_comparison(setup, seed, progress=scale == "paper")
-comp.table().round(3)
+comps = steps.compare_seeds(rep)
 
 # %% [markdown]
 # Every metric, ours next to the paper's values. The paper's full table is not in the material available to this
@@ -133,33 +94,30 @@ comp.table().round(3)
 # two columns are **not comparable** (SynthScenes stand-in, 6 classes, tiny backbone, minutes of training).
 
 # %%
-metrics_vs_paper(comp, paper).round(3)
+steps.metrics_vs_paper(rep, comps)
 
 # %%
-save_comparison_figures(comp, setup, table=TABLE, title=f"CityScapes comparison at scale={scale}", dataset=DATASET,
-                        seed=seed)
-plt.show()
+steps.save_comparison_figures(rep, comps, title=f"CityScapes comparison at scale={scale}");
 
 # %% [markdown]
-# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample draws
-# *specific* for about a third of the (node, task) pairs, so its size is set mostly by the draw; the resource-aware
-# search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest one if none does — printed
-# above). At `cpu` scale one seed and a few hundred iterations make Δt differences of a few percent noise-level: run
-# more seeds (`-p seed 1`, `-p seed 2`; the report averages them) before reading a ranking.
+# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample
+# draws *specific* for about a third of the (node, task) pairs, so the AutoMTL row's size is set mostly by
+# the draw; the resource-aware search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest
+# if none does — printed above). With two tasks Δ_T is the mean of only two Δt values: one seed moves it by several
+# percent at `cpu` scale, so read a ranking only over seeds (`-p seeds "[0, 1, 2, 3, 4]"`; the report gives mean,
+# confidence interval and a paired test).
 
 # %% [markdown]
 # ## 3. Record
 #
 # The exact accounting rows go to `reproductions/results/automtl_cityscapes.csv` with `dataset="published policy"`
-# (scale-independent, compared with the paper); the trained rows with this run's scale and dataset (at `cpu` scale
-# `SynthScenes (stand-in for CityScapes)`, never compared).
+# (scale-independent, compared with the paper); the trained rows of every seed with this run's scale and dataset (at
+# `cpu` scale `SynthScenes (stand-in for CityScapes)`, never compared), next to the `Constant predictor` rows: per
+# task the best constant fitted on the training split (majority class, median depth), scored on the same test
+# split. The report flags a trained cell that does not beat it.
 
 # %%
-wall = time.perf_counter() - start
-record(TABLE, published_policy_rows(acc, SETTING), scale=scale, seed=seed, device=device, dataset=PUBLISHED_POLICY)
-rows = comp.rows(SETTING)
-path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=DATASET, wall_s=wall)
-print(f"recorded {len(rows)} trained rows and {len(published)} exact rows in {path}; wall time {wall:.0f} s")
+steps.record_comparisons(rep, comps, published=acc)
 
 # %% [markdown]
 # ## 4. At paper scale
@@ -172,13 +130,13 @@ print(f"recorded {len(rows)} trained rows and {len(published)} exact rows in {pa
 # authors trained their single-task and hard-sharing baselines with other schedules (docs/automtl.md §3.6).
 
 # %%
-pd.Series(paper_plan("cityscapes", backbone), dtype=object).to_frame("paper scale")
+steps.paper_plan_table(rep)
 
 # %% [markdown]
 # ## Try it
 #
-# 1. Run two more seeds (`-p seed 1`, `-p seed 2`). How much does the AutoMTL row's parameter count move between
-#    seeds, compared with the resource-aware row's?
+# 1. Run five seeds (`-p seeds "[0, 1, 2, 3, 4]"`; on two cores add `-p executor local`). How much does the AutoMTL
+#    row's parameter count move between seeds, compared with the resource-aware row's?
 # 2. Count the published policy with the kit's default skip (`skip="auto"`): which of its choices become invalid,
 #    and why does the paper's policy need the 1×1 projections?
 #

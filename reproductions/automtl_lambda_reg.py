@@ -40,45 +40,19 @@ seed = 0
 device = "cpu"
 out_dir = "../executed/automtl_lambda_reg"
 data_root = None  # folder holding CityScapes/ (required at paper scale)
+lambdas = [0.01, 0.001, 0.0005, 0.0001]  # the paper's λ_reg values
 backbone = "deeplab_resnet34"  # the paper's backbone (paper scale)
 cpu_backbone = "tiny_resnet"  # the stand-in at smoke/cpu scale ("tiny_resnet" or "tiny_cnn")
 workers = 0  # DataLoader workers for the real dataset
-lambdas = [0.01, 0.001, 0.0005, 0.0001]  # the paper's λ_reg values
+seeds = None  # None: (seed,); or a list of run seeds, one row set each (e.g. [0, 1, 2, 3, 4])
+executor = "sequential"  # where the independent runs (λ values, seeds) go: "sequential" | "local" | "ray" | "slurm"
 
 # %%
-import time
+from mtlkit import reproduce_automtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-
-import mtlkit
-from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, comparison, dataset_label, experiment_setup, lambda_ablation, paper_plan,
-)
-from mtlkit.automtl.experiments_viz import plot_lambda, plot_policies
-from mtlkit.automtl.search_viz import plot_depth_profile
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.report import record
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
-if not isinstance(lambdas, (list, tuple)) or not lambdas or any(
-        isinstance(x, bool) or not isinstance(x, (int, float)) or not x > 0 for x in lambdas):
-    raise ConfigError(f"lambdas must be a non-empty list of positive numbers, got {lambdas!r}")
-setup = experiment_setup("cityscapes", scale, device=device, backbone=backbone, cpu_backbone=cpu_backbone,
-                         data_root=data_root, workers=workers)
-if scale != "paper":
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is much faster than two
-use_style()
-TABLE = "automtl_lambda_reg"
-SETTING = BACKBONE_LABELS[backbone]
-DATASET = dataset_label(setup)
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}; trains on: {DATASET}, backbone {setup.backbone}; "
-      f"preset lambda_reg = {setup.base_config.reg_weight} (that run is the CityScapes comparison's AutoMTL model)")
+rep = steps.begin("automtl_lambda_reg", "cityscapes", scale=scale, seed=seed, seeds=seeds, device=device,
+                  out_dir=out_dir, data_root=data_root, backbone=backbone, cpu_backbone=cpu_backbone,
+                  workers=workers, executor=executor)
 
 # %% [markdown]
 # ## 1. The sweep
@@ -90,18 +64,7 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}; trains on: {DAT
 # single draw of; `mean_p_shared` the final probability of *shared*, averaged over nodes and tasks.
 
 # %%
-reference = comparison(setup, seed, methods=("Single-Task",), progress=scale == "paper")
-sweep = lambda_ablation(setup, lambdas, seed, reference=reference, progress=scale == "paper")
-table = sweep["table"]
-distinct = {str(sorted((n, sorted(row.items())) for n, row in r.post.policy.items())) for r in sweep["runs"].values()}
-print(f"{len(distinct)} distinct sampled architecture(s) for {len(lambdas)} values of λ_reg (one sample seed, "
-      f"{sweep['runs'][lambdas[0]].config.sample_seed}, for all)")
-table.round(4)
-
-# %%
-fig = plot_lambda(table, title=f"λ_reg ablation at scale={scale}: {DATASET}, backbone {setup.backbone}, seed {seed}")
-savefig(fig, "automtl_lambda_reg_sweep")
-plt.show()
+sweeps = steps.lambda_sweep(rep, lambdas)
 
 # %% [markdown]
 # Where the regulariser acts: the final $p(\text{shared})$ per node against its depth (mean over tasks). The
@@ -109,19 +72,7 @@ plt.show()
 # lift the left of the curve first.
 
 # %%
-sm = setup.supermodel(seed)
-depths = {v.name: v.depth for v in sm.nodes}
-fig, ax = plt.subplots(figsize=(7, 3.8))
-plot_depth_profile({f"λ_reg = {lam:g}": r.policy_log for lam, r in sweep["runs"].items()}, depths, ax=ax,
-                   title=f"final p(shared) by depth ({DATASET})")
-fig.tight_layout()
-savefig(fig, "automtl_lambda_reg_depth_profile")
-plt.show()
-fig = plot_policies({f"λ_reg = {lam:g}: {table.loc[lam, 'backbones']:.2f} backbones": r.post.policy
-                     for lam, r in sweep["runs"].items()}, list(setup.tasks),
-                    title=f"the sampled architectures per λ_reg ({DATASET}, seed {seed})")
-savefig(fig, "automtl_lambda_reg_policies")
-plt.show()
+steps.save_lambda_figures(rep, sweeps);
 
 # %% [markdown]
 # **Reading it.** In the paper's pipeline the architecture is one τ = 1 draw from $\mathrm{softmax}(\alpha)$, here
@@ -136,26 +87,13 @@ plt.show()
 # %% [markdown]
 # ## 2. Record
 #
-# Per λ (setting `λ_reg = …`): every test metric, Δt per task and overall, parameters in both conventions, the
-# sampled and the expected size, to `reproductions/results/automtl_lambda_reg.csv`, labelled with scale and dataset.
+# Per seed and λ (setting `λ_reg = …`): every test metric, Δt per task and overall, parameters in both conventions,
+# the sampled and the expected size, to `reproductions/results/automtl_lambda_reg.csv`, labelled with scale and
+# dataset; with them the `Constant predictor` rows of the same data (per task the best constant of the training
+# split, scored on the test split), which the report holds every λ row to.
 
 # %%
-rows = []
-for lam, run in sweep["runs"].items():
-    d = sweep["deltas"][lam]
-    common = dict(setting=f"λ_reg = {lam:g}", method="AutoMTL", backbone=setup.backbone)
-    for task, metrics in run.post.metrics.items():
-        rows += [dict(common, task=task, metric=m, value=float(v)) for m, v in metrics.items()]
-        rows.append(dict(common, task=task, metric="delta_t", value=float(d.per_task[task])))
-    t = table.loc[lam]
-    rows += [dict(common, task="all", metric=k, value=float(v)) for k, v in (
-        ("delta_t", d.overall), ("conv_params_paper", t["conv_params_paper"]),
-        ("conv_params_reduction_pct", t["paper_reduction_%"]), ("params_full", t["params_full"]),
-        ("backbones", t["backbones"]), ("expected_backbones", t["expected_backbones"]),
-        ("mean_p_shared", t["mean_p_shared"]))]
-wall = time.perf_counter() - start
-path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=DATASET, wall_s=wall)
-print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
+steps.record_lambda_sweep(rep, sweeps)
 
 # %% [markdown]
 # ## 3. At paper scale
@@ -166,7 +104,7 @@ print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
 # single-task models).
 
 # %%
-pd.Series(paper_plan("cityscapes", backbone), dtype=object).to_frame("paper scale")
+steps.paper_plan_table(rep)
 
 # %% [markdown]
 # ## Try it

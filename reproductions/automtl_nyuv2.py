@@ -46,40 +46,15 @@ data_root = None  # folder holding NYUv2/ (required at paper scale)
 backbone = "deeplab_resnet34"  # the paper's backbone (paper scale)
 cpu_backbone = "tiny_resnet"  # the stand-in at smoke/cpu scale ("tiny_resnet" or "tiny_cnn")
 workers = 0  # DataLoader workers for the real dataset (4 to 8 on a GPU machine)
+seeds = None  # None: (seed,); or a list of run seeds, one row set each (e.g. [0, 1, 2, 3, 4])
+executor = "sequential"  # where the independent runs go: "sequential" | "local" | "ray" | "slurm"
 
 # %%
-import time
+from mtlkit import reproduce_automtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-
-import mtlkit
-from mtlkit.automtl.experiments import (
-    BACKBONE_LABELS, dataset_label, experiment_setup, paper_plan,
-)
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import paper_values
-from mtlkit.report import record
-from mtlkit.reproduce import metrics_vs_paper, run_automtl_comparison, save_comparison_figures
-from mtlkit.viz import use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
-setup = experiment_setup("nyuv2", scale, device=device, backbone=backbone, cpu_backbone=cpu_backbone,
-                         data_root=data_root, workers=workers)
-if scale != "paper":
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is much faster than two
-use_style()
-TABLE = "automtl_nyuv2"
-SETTING = BACKBONE_LABELS[backbone]  # the paper table's setting this run stands for
-DATASET = dataset_label(setup)
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}; trains on: {DATASET}, "
-      f"backbone {setup.backbone}, tasks {list(setup.tasks)}")
-cfg = setup.base_config
-print(f"policy-train {cfg.policy_train_iterations} iterations, (P, N) = ({cfg.policy_steps}, {cfg.network_steps}), "
-      f"tau 5 -> {cfg.final_tau:.4f}, lambda_reg = {cfg.reg_weight}; post-train {cfg.post_train_iterations}")
+rep = steps.begin("automtl_nyuv2", "nyuv2", scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir,
+                  data_root=data_root, backbone=backbone, cpu_backbone=cpu_backbone, workers=workers,
+                  executor=executor)
 
 # %% [markdown]
 # ## 1. What is known of the paper's NYUv2 numbers
@@ -91,8 +66,7 @@ print(f"policy-train {cfg.policy_train_iterations} iterations, (P, N) = ({cfg.po
 # probably not the paper's final model), so nothing can be reproduced exactly without training.
 
 # %%
-paper = paper_values(TABLE)
-paper[paper.value != ""][["method", "task", "metric", "value", "source_kind"]]
+steps.paper_values_known(rep.table)
 
 # %% [markdown]
 # ## 2. The comparison
@@ -102,8 +76,7 @@ paper[paper.value != ""][["method", "task", "metric", "value", "source_kind"]]
 # `make run` trains them once. Δt is against the single-task models of the same seed.
 
 # %%
-comp = run_automtl_comparison(setup, seed, progress=scale == "paper")
-comp.table().round(3)
+comps = steps.compare_seeds(rep)
 
 # %% [markdown]
 # Every metric, ours next to the paper's values. The paper's full table is not in the material available to this
@@ -111,31 +84,29 @@ comp.table().round(3)
 # 40, tiny backbone, minutes of training).
 
 # %%
-metrics_vs_paper(comp, paper).round(3)
+steps.metrics_vs_paper(rep, comps)
 
 # %%
-save_comparison_figures(comp, setup, table=TABLE, title=f"NYUv2 comparison at scale={scale}", dataset=DATASET,
-                        seed=seed)
-plt.show()
+steps.save_comparison_figures(rep, comps, title=f"NYUv2 comparison at scale={scale}");
 
 # %% [markdown]
-# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample draws
-# *specific* for about a third of the (node, task) pairs, so its size is set mostly by the draw; the resource-aware
-# search keeps the best of its samples that meet the 1.5-backbone budget (the cheapest one if none does — printed
-# above). At `cpu` scale one seed and a few hundred iterations make Δt differences of a few percent noise-level: run
-# more seeds (`-p seed 1`, `-p seed 2`; the report averages them) before reading a ranking.
+# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample
+# draws *specific* for about a third of the (node, task) pairs of the three tasks, so the AutoMTL row's size is set
+# mostly by the draw; the resource-aware search keeps the best of its samples within the 1.5-backbone budget (the
+# cheapest if none is — printed above). Normals and depth are both geometry: where Multi-Task's Δt for them differs
+# from segmentation's, that is the sharing at work — but one seed at `cpu` scale cannot tell it from noise. Run
+# `-p seeds "[0, 1, 2, 3, 4]"` (`-p executor local` on two cores); the report gives mean, interval and a paired test.
 
 # %% [markdown]
 # ## 3. Record
 #
-# The trained rows go to `reproductions/results/automtl_nyuv2.csv` with this run's scale and dataset (at `cpu` scale
-# `SynthScenes (stand-in for NYUv2)`, never compared with the paper).
+# The trained rows of every seed go to `reproductions/results/automtl_nyuv2.csv` with this run's scale and dataset
+# (at `cpu` scale `SynthScenes (stand-in for NYUv2)`, never compared with the paper), with the `Constant predictor`
+# rows of the same test split: per task the best constant of the training split (majority class, median depth,
+# mean normal). The report flags a trained cell that does not beat it.
 
 # %%
-wall = time.perf_counter() - start
-rows = comp.rows(SETTING)
-path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=DATASET, wall_s=wall)
-print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
+steps.record_comparisons(rep, comps)
 
 # %% [markdown]
 # ## 4. At paper scale
@@ -148,14 +119,14 @@ print(f"recorded {len(rows)} rows in {path}; wall time {wall:.0f} s")
 # authors trained their single-task and hard-sharing baselines with other schedules (docs/automtl.md §3.6).
 
 # %%
-pd.Series(paper_plan("nyuv2", backbone), dtype=object).to_frame("paper scale")
+steps.paper_plan_table(rep)
 
 # %% [markdown]
 # ## Try it
 #
 # 1. Compare the AutoMTL row with notebook 03's seed-0 "paper regulariser" model: they are the same cached run. Which
 #    numbers must agree exactly, and why?
-# 2. Re-run the search with the paper's NYUv2 task weights (`setup.base_config.replace(loss_weights=...)`): how do
+# 2. Re-run the search with the paper's NYUv2 task weights (`rep.setup.base_config.replace(loss_weights=...)`): how do
 #    the task losses' magnitudes on SynthScenes compare with NYUv2's, for which 3/20/3 was tuned?
 #
 # There are no fixed answers: each question is answered by what your run measures.
