@@ -54,6 +54,54 @@ def test_in_sync_with_py_pair(nb_path):
     assert src_py == src_nb, f"{nb_path.name} and {py_path.name} differ: run `jupytext --sync {py_path}`"
 
 
+#: the most code lines a notebook cell may hold (the parameters cell aside): longer code belongs in the library
+MAX_CELL_LINES = 15
+#: reproductions/ notebooks are checked too once they are restructured (some set-up cells are still longer)
+CHECK_REPRODUCTIONS = False
+SOURCES = sorted((ROOT / "notebooks").glob("[0-9]*.py")) + sorted((ROOT / "reproductions").glob("[0-9a-z]*.py"))
+
+
+def code_lines(source: str) -> int:
+    """The code lines of a cell: its physical lines that are neither blank nor a comment only.
+
+    Everything else counts, one per physical line: statements, continuation lines of a bracketed expression,
+    decorators, docstring lines, imports, IPython magics.
+    """
+    return sum(1 for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def long_cells(py_path: Path, limit: int = MAX_CELL_LINES) -> list[str]:
+    """``"cell k (n lines): first line"`` for each code cell of a jupytext notebook above ``limit`` code lines."""
+    found = []
+    for k, cell in enumerate(jupytext.read(py_path).cells):
+        if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+            n = code_lines(cell.source)
+            if n > limit:
+                first = next(line for line in cell.source.splitlines() if line.strip() and not
+                             line.lstrip().startswith("#"))
+                found.append(f"cell {k} ({n} lines): {first[:60]}")
+    return found
+
+
+def test_code_lines_count_code_not_comments(tmp_path):
+    assert code_lines("# a comment\n\nx = 1  # trailing comment\n    # indented comment\ny = (1,\n     2)\n") == 3
+    assert code_lines('def f():\n    """Doc."""\n    return 1\n') == 3
+    body = "\n".join(f"x{i} = {i}" for i in range(MAX_CELL_LINES + 1))
+    nb = tmp_path / "nb.py"
+    nb.write_text('# %% [markdown]\n# # t\n\n# %% tags=["parameters"]\n' + body + "\n\n# %%\n" + body
+                  + "\n\n# %%\n# only comments\n" + "\n".join(f"y{i} = {i}" for i in range(MAX_CELL_LINES)) + "\n")
+    assert long_cells(nb) == [f"cell 2 ({MAX_CELL_LINES + 1} lines): x0 = 0"]  # the parameters cell is exempt
+
+
+@pytest.mark.parametrize("py_path", SOURCES, ids=_ids)
+def test_cells_hold_at_most_15_code_lines(py_path):
+    if py_path.parent.name == "reproductions" and not CHECK_REPRODUCTIONS:
+        pytest.skip("reproductions/ notebooks are being restructured; set CHECK_REPRODUCTIONS = True after merging")
+    too_long = long_cells(py_path)
+    assert not too_long, (f"{py_path.name}: cells above {MAX_CELL_LINES} code lines (move helpers to mtlkit.viz, "
+                          f"split steps into cells): {too_long}")
+
+
 @pytest.mark.notebook
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=_ids)
