@@ -109,6 +109,7 @@ class WhatIf:
         self._rankings: dict = {}
         self._searches: dict = {}
         self._costs_arg = block_costs
+        self._table_version = 0  # counts the tables loaded (what the widget's cached drawings belong to)
         self.table = self.costs = None
         self.tasks: tuple[str, ...] = ()
         self.budget, self.k = None, 5
@@ -134,6 +135,7 @@ class WhatIf:
         self.source = str(table) if isinstance(table, (str, Path)) else (loaded.source or "(in memory)")
         self._rankings.clear()
         self._searches.clear()
+        self._table_version += 1
         self.tasks = tuple(loaded.task_names)
 
     def _check_tasks(self, tasks) -> tuple[str, ...]:
@@ -220,7 +222,7 @@ class WhatIf:
     # ---------------------------------------------------------------------------------------------- the figure
     def _front_key(self) -> tuple:
         """What the front panel's fixed artists depend on: the table and the task subset."""
-        return (id(self.table), self.tasks)
+        return (self._table_version, self.tasks)
 
     def _tree_title(self, view: WhatIfView) -> str:
         within = "no budget" if view.budget is None else "within the budget"
