@@ -30,7 +30,6 @@ device = "cpu"
 out_dir = "../executed/quickstart"
 
 # %%
-
 import matplotlib.pyplot as plt
 import torch
 
@@ -43,15 +42,13 @@ from mtlkit.models import build_model
 from mtlkit.tasks import get_task
 from mtlkit.train import TrainConfig, evaluate, seed_everything, train
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.basics import quickstart_sizes
 from mtlkit.viz.notebooks import plot_predictions
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 use_style()
-SIZES = {  # images, resolution, training iterations, batch size
-    "smoke": dict(n_train=16, n_test=8, resolution=32, iterations=3, batch=4),
-    "cpu": dict(n_train=1024, n_test=128, resolution=64, iterations=600, batch=16),
-    "paper": dict(n_train=4096, n_test=512, resolution=128, iterations=5000, batch=32),
-}[scale]
+SIZES = quickstart_sizes(scale)  # images rendered, resolution, training iterations, batch size
 TASKS = ("segment_semantic", "depth_zbuffer", "normal")
 print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, sizes={SIZES}")
 
@@ -93,10 +90,14 @@ loader_gen = torch.Generator().manual_seed(seed)
 train_loader = torch.utils.data.DataLoader(train_set, batch_size=SIZES["batch"], shuffle=True, generator=loader_gen)
 test_loader = torch.utils.data.DataLoader(test_set, batch_size=32)
 config = TrainConfig(iterations=SIZES["iterations"], lr=1e-3, device=device, seed=seed)
-
 # every run is cached (mtlkit.cache): a later notebook that trains the same model on the same data reuses it
 data_key = dict(dataset="SynthScenes", n_train=SIZES["n_train"], resolution=SIZES["resolution"], tasks=TASKS,
                 batch=SIZES["batch"], seed=seed)
+
+# %% [markdown]
+# One single-task model per task, each from the same seed (so from the same initial weights of the backbone):
+
+# %%
 results, n_params = {}, {}
 for name in TASKS:
     seed_everything(seed)
@@ -106,6 +107,10 @@ for name in TASKS:
     results[f"single:{name}"] = evaluate(model, {name: tasks[name]}, test_loader, device=device)[name]
     n_params[f"single:{name}"] = sum(p.numel() for p in model.parameters())
 
+# %% [markdown]
+# And the hard-shared model: one backbone, three heads, trained on the sum of the three losses.
+
+# %%
 seed_everything(seed)
 shared = build_model("tiny_resnet", tasks, head="light")
 train(shared, tasks, train_loader, config,

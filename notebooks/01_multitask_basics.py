@@ -35,7 +35,6 @@ out_dir = "../executed/01_multitask_basics"
 pair_tasks = ("segment_semantic", "depth_zbuffer", "normal")  # 2-5 SynthScenes tasks, in the quickstart's order
 
 # %%
-import copy
 import itertools
 
 import matplotlib.pyplot as plt
@@ -45,28 +44,23 @@ import torch
 import torch.nn.functional as F
 
 import mtlkit
-from mtlkit.cache import run_dir
 from mtlkit.config import check_params
 from mtlkit.data import SynthScenes
-from mtlkit.data.synthetic import ALL_TASKS, CLASS_NAMES, NUM_CLASSES, denormalize
+from mtlkit.data.synthetic import ALL_TASKS
 from mtlkit.delta import delta_t
 from mtlkit.errors import ConfigError
-from mtlkit.models import build_model
 from mtlkit.tasks import get_task
-from mtlkit.train import TrainConfig, evaluate, seed_everything, train
-from mtlkit.viz import savefig, use_style
+from mtlkit.train import TrainConfig, evaluate
+from mtlkit.viz import basics, savefig, use_style
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 TASKS = tuple(pair_tasks)
 if len(TASKS) < 2 or len(set(TASKS)) != len(TASKS) or any(t not in ALL_TASKS for t in TASKS):
     raise ConfigError(f"pair_tasks must be 2 to 5 distinct names out of {ALL_TASKS}, got {pair_tasks!r}")
 use_style()
 pd.set_option("display.max_colwidth", None)
-SIZES = {  # the quickstart's sizes: same data and settings give the same cached runs
-    "smoke": dict(n_train=16, n_test=8, resolution=32, iterations=3, batch=4),
-    "cpu": dict(n_train=1024, n_test=128, resolution=64, iterations=600, batch=16),
-    "paper": dict(n_train=4096, n_test=512, resolution=128, iterations=5000, batch=32),
-}[scale]
+SIZES = basics.quickstart_sizes(scale)  # the quickstart's sizes: same data and settings give the same cached runs
 print(f"mtlkit {mtlkit.__version__}, torch {torch.__version__}, scale={scale}, sizes={SIZES}, tasks={TASKS}")
 
 # %% [markdown]
@@ -97,31 +91,7 @@ pd.DataFrame([{"task": t.name, "head channels": t.out_channels, "loss": LOSSES[t
 # floor geometry that only its texture reveals).
 
 # %%
-fig, axes = plt.subplots(len(gallery), 6, figsize=(15, 2.6 * len(gallery)), squeeze=False)
-titles = ["image", "segment_semantic", "depth_zbuffer (m)", "normal (RGB = xyz)", "keypoints2d", "edge_texture"]
-for i in range(len(gallery)):
-    s = gallery[i]
-    panels = [
-        (denormalize(s["image"]).permute(1, 2, 0), {}),
-        (s["segment_semantic"], dict(cmap="tab10", vmin=0, vmax=9, interpolation="nearest")),
-        (s["depth_zbuffer"][0], dict(cmap="viridis")),
-        ((s["normal"].permute(1, 2, 0) + 1) / 2, {}),
-        (s["keypoints2d"][0], dict(cmap="magma", vmin=0, vmax=1)),
-        (s["edge_texture"][0], dict(cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")),
-    ]
-    for j, (ax, (im, kw)) in enumerate(zip(axes[i], panels)):
-        h = ax.imshow(im.numpy(), **kw)
-        ax.set_xticks([]), ax.set_yticks([])
-        ax.grid(False)
-        if i == 0:
-            ax.set_title(titles[j], fontsize=11)
-        if j == 2:
-            fig.colorbar(h, ax=ax, fraction=0.046, pad=0.02)
-handles = [plt.Rectangle((0, 0), 1, 1, color=plt.cm.tab10(k / 9)) for k in range(NUM_CLASSES)]
-fig.legend(handles, CLASS_NAMES, loc="lower center", ncol=NUM_CLASSES, title="segmentation classes",
-           bbox_to_anchor=(0.5, -0.04), frameon=False)
-fig.suptitle("SynthScenes: exact labels for five tasks (three test scenes)", y=1.0)
-fig.tight_layout()
+fig = basics.plot_label_gallery(gallery)  # one row per scene: the image and its five labels
 savefig(fig, "01_synthscenes_labels")
 plt.show()
 
@@ -240,20 +210,8 @@ data_key = dict(dataset="SynthScenes", n_train=SIZES["n_train"], resolution=SIZE
 
 
 def train_hard_shared(names):
-    """Build (seeded) and train, or load from the run cache, the tiny_resnet + light-heads model of ``names``."""
-    subset = {n: tasks[n] for n in names}
-    seed_everything(seed)
-    model = build_model("tiny_resnet", subset, head="light")
-    kind = f"stl-{names[0]}" if len(names) == 1 else "hard-shared"
-    run = run_dir(kind, model="tiny_resnet+light", trained=list(names), data=data_key, config=config)
-    history = train(model, subset, train_loader, config, run_dir=run)
-    cached = history.resumed_from == config.iterations  # a finished run in the cache returns at once
-    print(f"{' + '.join(names):45s} {'loaded from the run cache' if cached else 'trained'}  ({run.name})")
-    return model, history
-
-
-def n_params(model):
-    return sum(p.numel() for p in model.parameters())
+    """The seeded tiny_resnet + light heads of ``names``, trained here or loaded from the run cache."""
+    return basics.train_hard_shared(names, tasks, train_loader, config, data_key, seed)
 
 
 # %% [markdown]
@@ -299,45 +257,17 @@ for names in pairs + ([TASKS] if len(TASKS) > 2 else []):
     model, _ = train_hard_shared(names)
     metrics = evaluate(model, {n: tasks[n] for n in names}, test_loader, device=device)
     delta = delta_t(metrics, {n: reference[n] for n in names}, zero_reference="skip")  # smoke models may score 0
-    multi[names] = (metrics, delta, n_params(model), model)
+    multi[names] = (metrics, delta, basics.n_params(model), model)
     print(f"{' + '.join(names):45s} ΔT = {delta.overall:+6.2f} %   " +
           "  ".join(f"Δ[{n}] = {delta.per_task[n]:+.2f} %" for n in names) +
-          f"   params {n_params(model):,} vs {sum(n_params(stl_models[n]) for n in names):,} for the STL models")
+          f"   params {basics.n_params(model):,} vs {sum(basics.n_params(stl_models[n]) for n in names):,} for STL")
 
 # %%
-delta_matrix = pd.DataFrame(np.nan, index=list(TASKS), columns=list(TASKS))  # row: task scored; column: partner
-for (a, b) in pairs:
-    d = multi[(a, b)][1].per_task
-    delta_matrix.loc[a, b], delta_matrix.loc[b, a] = d[a], d[b]
+delta_matrix = basics.pairwise_delta_matrix({k: v[1] for k, v in multi.items()}, TASKS)  # row: task scored
 overall = {" + ".join(k): v[1].overall for k, v in multi.items()}
 delta_matrix.to_csv(out / "pairwise_delta.csv")  # the matrix of the figure, for later notebooks or your own plots
-
-fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw=dict(width_ratios=[1.1, 1]))
-lim = max(1.0, float(np.nanmax(np.abs(delta_matrix.values))))
-im = ax.imshow(delta_matrix.values, cmap="RdBu", vmin=-lim, vmax=lim)
-for i, j in itertools.product(range(len(TASKS)), repeat=2):
-    v = delta_matrix.values[i, j]
-    ax.text(j, i, "STL" if i == j else f"{v:+.1f}", ha="center", va="center", fontsize=11,
-            color="black" if i == j or abs(v) < 0.6 * lim else "white")
-ax.set_xticks(range(len(TASKS)), TASKS, rotation=20, ha="right")
-ax.set_yticks(range(len(TASKS)), TASKS)
-ax.set_xlabel("partner task (shares the backbone)")
-ax.set_ylabel("task scored")
-ax.grid(False)
-ax.set_title("$\\Delta_t$ of the row task, trained with the column task (%)")
-fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="$\\Delta_t$ (%)  > 0: sharing helps")
-names = list(overall)
-bx.barh(names, [overall[n] for n in names], color=["#4C72B0" if overall[n] >= 0 else "#C44E52" for n in names])
-for k, n in enumerate(names):
-    bx.annotate(f"{overall[n]:+.2f}", (overall[n], k), xytext=(4 if overall[n] >= 0 else -4, 0),
-                textcoords="offset points", ha="left" if overall[n] >= 0 else "right", va="center", fontsize=10)
-bx.axvline(0, color="black", lw=0.8)
-bx.margins(x=0.25)
-bx.invert_yaxis()
-bx.set_xlabel("$\\Delta_T$ (%), mean over the model's tasks")
-bx.set_title("hard-shared model vs its single-task models")
-fig.suptitle(f"Pairwise hard sharing on SynthScenes, tiny_resnet, scale={scale}, seed={seed}")
-fig.tight_layout()
+fig = basics.plot_pairwise_delta(delta_matrix, overall,
+                                 f"Pairwise hard sharing on SynthScenes, tiny_resnet, scale={scale}, seed={seed}")
 savefig(fig, "01_pairwise_delta")
 plt.show()
 
@@ -374,27 +304,9 @@ pd.DataFrame({" + ".join(p): pd.Series({f"{t}/{m}": v for t, ms in multi[p][1].p
 # their norms and the cosine between them ($<0$: they pull the shared weights in opposite directions).
 
 # %%
-def shared_gradients(model, names, n_batches=4):
-    """Per task: the gradient of its loss w.r.t. the backbone, summed over a few training batches (flattened)."""
-    model = copy.deepcopy(model).train()  # train-mode BN as in training, on a copy: the model's BN stats stay
-    params = list(model.backbone.parameters())
-    grads = {n: torch.zeros(sum(p.numel() for p in params)) for n in names}
-    generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=SIZES["batch"], shuffle=True, generator=generator)
-    for k, batch in enumerate(loader):
-        if k == n_batches:
-            break
-        batch = {key: v.to(device) for key, v in batch.items()}
-        preds = model(batch["image"])
-        for n in names:
-            g = torch.autograd.grad(tasks[n].loss(preds[n], batch), params, retain_graph=True)
-            grads[n] += torch.cat([x.reshape(-1) for x in g]).cpu()  # (number of backbone parameters,)
-    return grads
-
-
 rows = []
-for p in pairs:
-    g = shared_gradients(multi[p][3], p)
+for p in pairs:  # each task's backbone gradient, summed over 4 training batches (train-mode BN, on a copy)
+    g = basics.shared_gradients(multi[p][3], tasks, p, train_set, SIZES["batch"], seed, device=device)
     a, b = p
     rows.append({"pair": " + ".join(p), "‖∇ first‖ / ‖∇ second‖": float(g[a].norm() / g[b].norm()),
                  "cosine(∇ first, ∇ second)": float(F.cosine_similarity(g[a], g[b], dim=0)),
@@ -457,21 +369,19 @@ print("factors:", *(f"  {k}: {v}" for k, v in PLANTED_FACTORS.items()), sep="\n"
 planted_set = SynthScenes("train", size=3 if scale == "smoke" else 48, resolution=32, seed=seed,
                           tasks=[p.name for p in planted], config=SynthConfig(planted=planted))
 samples = [planted_set[i] for i in range(len(planted_set))]
-fig, axes = plt.subplots(1, 1 + len(planted), figsize=(2.2 * (1 + len(planted)), 2.4))
-axes[0].imshow(denormalize(samples[0]["image"]).permute(1, 2, 0).numpy())
-axes[0].set_title("image", fontsize=8)
-for ax, p in zip(axes[1:], planted):
-    ax.imshow(samples[0][p.name][0].numpy(), cmap="viridis", vmin=0, vmax=1)
-    ax.set_title(f"{p.name}\n{' '.join(f'{w:+g}·{f}' for f, w in zip(p.factors, p.weights))}", fontsize=7)
-for ax in axes:
-    ax.axis("off")
+fig = basics.plot_planted_tasks(samples[0], planted)
 savefig(fig, "01_planted_tasks")
 plt.show()
+
+# %% [markdown]
+# How alike are the planted targets? Their pixel correlation over the rendered scenes:
+
+# %%
 targets = np.stack([np.concatenate([s[p.name].numpy().ravel() for s in samples]) for p in planted])
 pd.DataFrame(np.corrcoef(targets), index=[p.name for p in planted], columns=[p.name for p in planted]).round(2)
 
 # %% [markdown]
-# The table is the pixel correlation of the planted targets over the rendered images (one scene at smoke scale,
+# The table is the pixel correlation of the planted targets over the rendered images (three scenes at smoke scale,
 # 48 at the other scales). Read it for: a high correlation of `geo1` and `geo2` (built from the same factors); a
 # weak one between the disjoint task `side` and the geometric tasks (its `texture` factor is slightly tied to the
 # room's geometry, `lateral` hardly at all); and where `flip` lands, having `geo1`'s factors with height weighed the

@@ -36,16 +36,13 @@ out_dir = "../executed/02_supermodel_compilation"
 second_backbone = "mobilenet_v2"  # any name of mtlkit.backbones.list_backbones()
 
 # %%
-import copy
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from torch import nn
 
 import mtlkit
-from mtlkit.automtl import (SuperModel, flops_report, param_report, plot_policy, policy_counts,
-                            trace_backbone)
+from mtlkit.automtl import SuperModel, flops_report, param_report, plot_policy, policy_counts, trace_backbone
 from mtlkit.automtl.policy import PAPER_CITYSCAPES_VECTORS, paper_cityscapes_policy
 from mtlkit.backbones import backbone_channels, get_backbone, list_backbones
 from mtlkit.config import check_params
@@ -56,6 +53,7 @@ from mtlkit.tasks import get_task
 from mtlkit.viz import savefig, use_style
 from mtlkit.viz.notebooks import count_conv_calls, draw_supermodel, draw_virtual_node, unique_node_labels
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 if second_backbone not in list_backbones():
     raise ConfigError(f"second_backbone must be one of {list_backbones()}, got {second_backbone!r}")
@@ -229,6 +227,8 @@ with torch.no_grad():
         assert max_diff(sm(x, mode="hard", policy=all_shared)[t], heads[t](feats)) < 1e-5
 
 # %%
+import copy
+
 t = "depth_zbuffer"
 with torch.no_grad():
     for v in sm.virtual_nodes:  # perturb depth's BN copies
@@ -236,10 +236,16 @@ with torch.no_grad():
             bn_t = sm.specific[t][v.key]
             bn_t.running_mean.add_(0.1 * torch.randn_like(bn_t.running_mean))
             bn_t.weight.mul_(1.5)
-    reference = copy.deepcopy(backbone)
-    for v in sm.virtual_nodes:
-        if v.kind == "bn":
-            reference.set_submodule(v.name, copy.deepcopy(sm.specific[t][v.key]))
+
+# %% [markdown]
+# Now all-shared no longer equals the plain backbone, but it equals the backbone whose BNs are depth's copies:
+
+# %%
+reference = copy.deepcopy(backbone)
+for v in sm.virtual_nodes:
+    if v.kind == "bn":
+        reference.set_submodule(v.name, copy.deepcopy(sm.specific[t][v.key]))
+with torch.no_grad():
     hard = sm(x, mode="hard", policy=all_shared)[t]
     print(f"all-shared hard vs head(backbone):              {max_diff(hard, heads[t](feats)):.2e}  (differs now)")
     print(f"all-shared hard vs head(backbone with BN_depth): {max_diff(hard, heads[t](reference(x))):.2e}")

@@ -38,13 +38,8 @@ import pandas as pd
 import torch
 
 import mtlkit
-from mtlkit.automtl import (
-    ResourceCosts, SearchConfig, depth_weights, discretize, score_policies,
-    trace_backbone,
-)
-from mtlkit.automtl.search_viz import (
-    plot_depth_profile, plot_gumbel_softmax, plot_policy_over_time, plot_tau_schedules,
-)
+from mtlkit.automtl import ResourceCosts, SearchConfig, depth_weights, discretize, score_policies, trace_backbone
+from mtlkit.automtl.search_viz import plot_depth_profile, plot_gumbel_softmax, plot_policy_over_time, plot_tau_schedules
 from mtlkit.automtl.synth import SIZES, compare, run_variant, synth_setup, train_policy
 from mtlkit.backbones import get_backbone
 from mtlkit.config import check_params
@@ -53,6 +48,7 @@ from mtlkit.viz import savefig, use_style
 from mtlkit.viz.notebooks import (plot_discretization, plot_policies_side_by_side, plot_policy_train_curves,
                                   plot_regularizer, plot_resource_vs_paper)
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 use_style()
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: two threads can be many times slower than one

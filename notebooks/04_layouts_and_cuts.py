@@ -34,12 +34,8 @@ trace_B = 3  # blocks of the step-by-step enumeration of three tasks: 2 or 3 kee
 
 # %%
 import itertools
-import time
-from fractions import Fraction
-from math import factorial
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import mtlkit
@@ -47,8 +43,9 @@ from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
 from mtlkit.treemtl import (Layout, branch_point_matrix, count_layouts, enumerate_layouts, iter_cut_steps,
                             paper_index, paper_layout, pairs)
-from mtlkit.viz import savefig, use_style
+from mtlkit.viz import layouts, savefig, use_style
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 use_style()
 SIZES = {  # brute-force check of Theorem 3.1 (T, B) grid; (T, B) sizes timed; repeats of each timing
@@ -186,19 +183,8 @@ log.head(14)
 
 # %%
 n_show = 8
-fig, axes = plt.subplots(2, 4, figsize=(18, 6.2))
-for ax, (step, row) in zip(axes.flat, log.head(n_show).iterrows()):
-    L = found[row["index"]]
-    kind = f"new → #{row['index']}" if row["new"] else f"duplicate of #{row['index']}"
-    L.draw(ax=ax, title=f"step {step} (depth {row['depth']}): cut #{row['parent']} at block {row['block']}, "
-                        f"{row['l1']} | {row['l2']}\n{kind}: {L}")
-    if not row["new"]:
-        ax.set_facecolor("0.93")
-        ax.set_axis_on()
-        ax.set_xticks([])
-        ax.set_yticks([])
-fig.suptitle(f"The cut-based DFS for T = 3, B = {trace_B}: the first {n_show} cuts (grey = duplicate, pruned)")
-fig.tight_layout()
+fig = layouts.draw_dfs_steps(log, found, f"The cut-based DFS for T = 3, B = {trace_B}: the first {n_show} cuts "
+                             "(grey = duplicate, pruned)", n_show=n_show)
 savefig(fig, "04_dfs_first_steps")
 plt.show()
 
@@ -290,53 +276,12 @@ pd.DataFrame(rows)
 # * the exponential generating function: with $f(x) = e^x - 1$,
 #   $\sum_{T \ge 1} N(T, B)\, \tfrac{x^T}{T!} = f^{\circ (B+1)}(x)$ ($f$ composed $B+1$ times), because a layout of
 #   a group over $r$ blocks is a set partition (exponential formula: $\exp(\cdot) - 1$) whose parts are layouts over
-#   $r-1$ blocks, and over 0 blocks every non-empty set has one ($e^x - 1$). We expand it with exact fractions.
+#   $r-1$ blocks, and over 0 blocks every non-empty set has one ($e^x - 1$). We expand it with exact fractions
+#   (`mtlkit.viz.layouts.count_checks` computes every closed form without the recurrence of `count_layouts`).
 
 # %%
-def bell_numbers(n):
-    """Bell numbers B_1..B_n from the Bell triangle (independent of the recurrence above)."""
-    row, out = [1], []
-    for _ in range(n):
-        out.append(row[-1])
-        nxt = [row[-1]]
-        for v in row:
-            nxt.append(nxt[-1] + v)
-        row = nxt
-    return out
-
-
-def exp_minus_one(g, n):
-    """Power series of exp(g) - 1 up to x^n (g has no constant term), exact fractions."""
-    result, term = [Fraction(0)] * (n + 1), [Fraction(1)] + [Fraction(0)] * n
-    for k in range(1, n + 1):                                  # term = g^k / k!
-        prod = [Fraction(0)] * (n + 1)
-        for i, a in enumerate(term):
-            if a:
-                for j in range(1, n + 1 - i):
-                    prod[i + j] += a * g[j]
-        term = [t / k for t in prod]
-        result = [r + t for r, t in zip(result, term)]
-    return result
-
-
 Bmax, Tmax = 17, 8
-checks = {
-    "T=2: B+1": all(count_layouts(2, B) == B + 1 for B in range(1, Bmax + 1)),
-    "T=3: (B+1)(3B+2)/2": all(count_layouts(3, B) == (B + 1) * (3 * B + 2) // 2 for B in range(1, Bmax + 1)),
-    "B=1: Bell numbers": [count_layouts(T, 1) for T in range(2, 11)] == bell_numbers(10)[1:],
-}
-for T in range(2, Tmax + 1):                                   # (T-1)-th finite difference in B
-    d = np.array([count_layouts(T, B) for B in range(1, T + 3)], dtype=object)
-    for _ in range(T - 1):
-        d = d[1:] - d[:-1]
-    checks[f"T={T}: Δ^{T - 1} N = T!(T-1)!/2^(T-1) = {factorial(T) * factorial(T - 1) // 2 ** (T - 1)}"] = \
-        set(d) == {factorial(T) * factorial(T - 1) // 2 ** (T - 1)}
-series = [Fraction(0)] + [Fraction(1, factorial(k)) for k in range(1, Tmax + 1)]   # f(x) = e^x - 1
-egf_ok = True
-for B in range(1, 6):
-    series = exp_minus_one(series, Tmax)                                           # f composed B+1 times
-    egf_ok &= all(series[T] * factorial(T) == count_layouts(T, B) for T in range(2, Tmax + 1))
-checks["EGF f∘...∘f (B+1 times), T ≤ 8, B ≤ 5"] = egf_ok
+checks = layouts.count_checks(Bmax, Tmax)  # closed forms computed without count_layouts' recurrence
 for name, ok in checks.items():
     print(f"{'✓' if ok else '✗ FAILED'}  {name}")
 assert all(checks.values())
@@ -347,26 +292,7 @@ assert all(checks.values())
 # $(2^{T-1}-1)^{T-1}$. The plot shows both on a log scale (the dashed lines are the bound without a constant).
 
 # %%
-Bs = np.arange(1, Bmax + 1)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-for T in range(2, Tmax + 1):
-    axes[0].plot(Bs, [count_layouts(T, int(B)) for B in Bs], marker="o", ms=3, label=f"T = {T}")
-axes[0].set(yscale="log", xlabel="number of branching points B", ylabel="number of layouts",
-            title="count_layouts(T, B): polynomial in B of degree T−1")
-axes[0].axvline(5, color="0.6", ls=":")
-axes[0].text(5.2, 2, "B = 5 (the paper)", color="0.4", fontsize=9)
-axes[0].legend(ncol=2, fontsize=9)
-Ts = np.arange(2, 13)
-for B, color in zip([1, 5, 17], ["C0", "C1", "C2"]):
-    axes[1].plot(Ts, [count_layouts(int(T), B) for T in Ts], marker="o", ms=3, color=color, label=f"B = {B}: exact")
-    axes[1].plot(Ts, [float(((2 ** (int(T) - 1) - 1) * B) ** (int(T) - 1)) for T in Ts], ls="--", color=color,
-                 label=f"B = {B}: paper's bound [(2^(T−1)−1)·B]^(T−1)")
-axes[1].axhline(1e6, color="0.6", ls=":")
-axes[1].text(2.1, 1.6e6, "enumeration limit of recommend(method='auto'): 1e6", color="0.4", fontsize=9)
-axes[1].set(yscale="log", ylim=(1, 1e21), xlabel="number of tasks T", ylabel="number of layouts",
-            title="growth with T (Bell numbers for B = 1)")
-axes[1].legend(fontsize=8)
-fig.tight_layout()
+fig = layouts.plot_design_space_size(Bmax, Tmax)
 savefig(fig, "04_design_space_size")
 plt.show()
 pd.DataFrame({f"B={B}": [count_layouts(T, B) for T in range(2, 9)] for B in (1, 2, 3, 4, 5, 9, 17)},
@@ -395,30 +321,8 @@ pd.DataFrame({f"B={B}": [count_layouts(T, B) for T in range(2, 9)] for B in (1, 
 # enumerator takes tens of seconds for T = 5, B = 5 (O(N²) comparisons) — not re-measured here.
 
 # %%
-timing = []
-for T, B in SIZES["timing"]:
-    t0 = time.perf_counter()
-    n_paper = len(branch_point_matrix(T, B, order="paper"))
-    t_paper = time.perf_counter() - t0
-    t_fast = []
-    for _ in range(SIZES["repeats"]):
-        t0 = time.perf_counter()
-        n_fast = len(branch_point_matrix(T, B, order="fast"))
-        t_fast.append(time.perf_counter() - t0)
-    assert n_paper == n_fast == count_layouts(T, B)
-    timing.append(dict(T=T, B=B, layouts=n_paper, paper_ms=1e3 * t_paper, fast_ms=1e3 * min(t_fast)))
-timing = pd.DataFrame(timing).sort_values("layouts", ignore_index=True)
-timing["paper/fast"] = timing.paper_ms / timing.fast_ms
-
-fig, ax = plt.subplots(figsize=(7, 4.2))
-ax.plot(timing.layouts, timing.paper_ms, "o-", label="paper order (cut-based DFS, hash-set dedup)")
-ax.plot(timing.layouts, timing.fast_ms, "s-", label="fast (direct generation)")
-for _, r in timing.iterrows():
-    ax.annotate(f"T{r['T']:.0f},B{r['B']:.0f}", (r.layouts, r.paper_ms), fontsize=7, xytext=(3, 3),
-                textcoords="offset points")
-ax.set(xscale="log", yscale="log", xlabel="number of layouts", ylabel="wall time (ms, this run)",
-       title=f"Enumerating the design space (scale={scale}, 2-core CPU shared)")
-ax.legend()
+timing = layouts.time_enumerators(SIZES["timing"], SIZES["repeats"])  # paper order: first call; fast: best of
+fig = layouts.plot_enumerator_timing(timing, f"Enumerating the design space (scale={scale}, 2-core CPU shared)")
 savefig(fig, "04_enumerator_timing")
 plt.show()
 timing.round(2)

@@ -39,17 +39,17 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from IPython.display import display
 
 import mtlkit
 from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
-from mtlkit.treemtl import (Layout, pairs, paper_layout, published_table, recommend, svd_entropy,
-                            task_weights)
+from mtlkit.treemtl import Layout, pairs, paper_layout, published_table, recommend, svd_entropy, task_weights
 from mtlkit.viz import savefig, use_style
-from mtlkit.viz.notebooks import draw_top_layouts, plot_noise_stability, plot_two_task_tables, ranking_stability
+from mtlkit.viz.notebooks import (SHORT_TASK_NAMES as SHORT, draw_top_layouts, plot_noise_stability,
+                                  plot_two_task_tables, ranking_stability)  # SHORT: 3-letter task labels
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 use_style()
 if not isinstance(k, int) or not 1 <= k <= 10:
@@ -60,8 +60,6 @@ SIZES = {  # noisy replicas per noise level in section 6
 }
 SIZES["paper"] = SIZES["cpu"]
 SIZES = SIZES[scale]
-SHORT = {"segment_semantic": "seg", "normal": "nrm", "depth_zbuffer": "dep", "keypoints2d": "kpt",
-         "edge_texture": "edg"}  # short labels for figures and tables
 print(f"mtlkit {mtlkit.__version__}, scale={scale}, sizes={SIZES}")
 
 # %% [markdown]

@@ -35,8 +35,6 @@ out_dir = "../executed/06_budgets_and_what_if"
 new_task_gain = 1.0  # hypothetical sixth task: its gain with edge_texture per shared block, in percentage points
 
 # %%
-import subprocess
-import sys
 import time
 
 import matplotlib.pyplot as plt
@@ -49,8 +47,10 @@ from mtlkit.errors import ConfigError
 from mtlkit.treemtl import (TwoTaskTable, count_layouts, get_block_costs, layout_costs, paper_layout, pareto_front,
                             published_table, recommend, top_k)
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import SHORT_TASK_NAMES as SHORT  # 3-letter task labels for figures and tables
 from mtlkit.viz.notebooks import plot_pareto_front, synthetic_family_table, top1_by_budget
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 use_style()
 if not isinstance(new_task_gain, (int, float)) or isinstance(new_task_gain, bool):
@@ -62,8 +62,6 @@ SIZES = {  # (T, B) of the search checked against enumeration and of the search 
 }
 SIZES["paper"] = SIZES["cpu"]
 SIZES = SIZES[scale]
-SHORT = {"segment_semantic": "seg", "normal": "nrm", "depth_zbuffer": "dep", "keypoints2d": "kpt",
-         "edge_texture": "edg", "edge_occlusion": "occ"}
 pd.set_option("display.width", 160)
 print(f"mtlkit {mtlkit.__version__}, scale={scale}, sizes={SIZES}")
 
@@ -431,6 +429,9 @@ recommend(table_b, costs_b, budget=budget, k=3, method="search")[["layout", "sco
 # ```
 
 # %%
+import subprocess
+import sys
+
 csv = out / "taskonomy_without_edge.csv"
 no_edge.to_csv(csv)
 for args in (["--published", "taskonomy/resnet34", "--budget", "3", "--k", "5"],

@@ -45,21 +45,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.patches import Patch
 
 import mtlkit
-from mtlkit.automtl import count_params, mean_pairwise_agreement, plot_policy
+from mtlkit.automtl import count_params, mean_pairwise_agreement
 from mtlkit.automtl.synth import compare, run_variant, synth_setup
-from mtlkit.automtl.viz import POLICY_COLORS
 from mtlkit.compare import (TreeMTLStudy, delta_row, grid_cost, layout_policy, log_seconds, matched_spec,
                             model_costs, plot_delta_vs_cost, plot_search_cost, policy_train_cost, verdict)
 from mtlkit.config import check_params
 from mtlkit.errors import ConfigError
-from mtlkit.paper import paper_values
-from mtlkit.report import load_results
 from mtlkit.treemtl import Layout, count_layouts, recommend
 from mtlkit.viz import savefig, use_style
+from mtlkit.viz.notebooks import plot_policies_side_by_side
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 1:
     raise ConfigError(f"budget must be a number of backbones >= 1 (1 = everything shared), got {budget!r}")
@@ -69,6 +67,8 @@ use_style()
 pd.set_option("display.width", 180)
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is far faster than two
 T0 = time.perf_counter()
+
+# %%
 SEEDS = (seed, seed + 1, seed + 2) if scale != "smoke" else (seed, seed + 1)  # notebook 03's seeds: its runs are reused
 setup = synth_setup(scale, device=device, data_seed=seed)  # AutoMTL's SynthScenes set-up (rendered once)
 spec = matched_spec(setup, blocks=blocks)  # TreeMTL on the same images, backbone, heads and recipe
@@ -253,7 +253,7 @@ print(f"seed agreement of the chosen architectures (chance ≈ 1/3): paper {agre
 # %%
 x = torch.zeros(1, 3, setup.sizes["resolution"], setup.sizes["resolution"])
 paper_single = auto["baselines"]["single_task"].params["paper_single"]
-rows = []
+rows = []  # one row per trained model
 
 
 def add(method, model, label, metrics, net, params_paper, seed_=None, objective=""):
@@ -266,11 +266,18 @@ def add(method, model, label, metrics, net, params_paper, seed_=None, objective=
 for name, label in (("single_task", "single-task"), ("hard_sharing", "hard sharing"), ("random0", "random")):
     post = auto["baselines"][name]
     add("baseline", f"AutoMTL {label}", f"AutoMTL {label}", post.metrics, post.model, post.params["paper"], seed)
+
+# %% [markdown]
+# AutoMTL's searched models (two objectives, every seed), then TreeMTL's trained layouts, the same way:
+
+# %%
 for s in SEEDS:
     for objective, run in (("paper regulariser", paper_runs[s]), (f"resource ≤ {budget}", resource[s])):
         tag = "paper" if objective.startswith("paper") else "res."
         add("AutoMTL", f"AutoMTL {objective}", f"{tag} s{s}", run.post.metrics, run.post.model,
             run.post.params["paper"], s, objective)
+
+# %%
 SHORT_ROLE = {"top-1 within budget": f"top-1 ≤ {budget}", "top-1 without budget": "top-1 (no budget)",
               "all shared (#0)": "#0 all shared"}
 for L, names in roles.items():
@@ -282,6 +289,8 @@ tree_row = {name: table_row for name in tree_layouts for table_row in rows
 indep = Layout.independent(len(TASKS), tree_blocks.B)
 add("baseline", "TreeMTL single-task", "TreeMTL single-task", grid.reference, study.model(indep),
     count_params(sm, layout_policy(sm, tree_blocks, indep), "paper"), seed)
+
+# %%
 table = pd.DataFrame(rows)
 cols = ["model", "seed", "delta_T", *[f"delta/{t}" for t in TASKS], "params_full", "params_paper", "backbones",
         "flops"]
@@ -303,6 +312,8 @@ plt.show()
 # Taskonomy (§4.4, Table 4; the papers' numbers, not ours):
 
 # %%
+from mtlkit.paper import paper_values
+
 t4 = paper_values("treemtl_table4", known_only=True)
 t4 = t4[t4.method.isin(["AutoMTL", "Top-1 w/o budget", "Top-1 within 3 models"]) & (t4.task == "all")
         & t4.metric.isin(["flops_pct", "params_pct", "delta_t"])]
@@ -333,6 +344,8 @@ search = pd.DataFrame([
     dict(method="AutoMTL", search="post-train the derived model, per budget", stage="final model", per_budget=True,
          seconds=log_seconds(r0.post.history.train), iterations=r0.config.post_train_iterations),
 ])
+
+# %%
 print(f"({LABEL}; seconds as recorded when each run was trained)")
 search.round(3)
 
@@ -368,21 +381,8 @@ policies = {f"TreeMTL top-1 within {budget}: {tree_layouts['top-1 within budget'
             layout_policy(sm, tree_blocks, tree_layouts["top-1 without budget"]),
             f"AutoMTL resource ≤ {budget}, seed {seed}": r0.post.policy,
             f"AutoMTL paper regulariser, seed {seed}": p0.post.policy}
-fig, axes = plt.subplots(len(policies), 1, figsize=(9, 1.55 * len(policies) + 1.2), sharex=True)
 bounds = [i + 0.5 for i, (a, b) in enumerate(zip(sm.nodes, sm.nodes[1:])) if where[a.name] != where[b.name]]
-for ax, (title, pol) in zip(axes, policies.items()):
-    plot_policy(pol, tasks=TASKS, ax=ax, short_names=False, title=title)
-    ax.get_legend().remove()
-    ax.grid(False)
-    ax.set_yticks(range(len(TASKS)), [SHORT[t] for t in TASKS])
-    ax.set_xlabel("")
-    ax.title.set_fontsize(10)
-    ax.tick_params(axis="x", labelsize=8)
-    for xb in bounds:
-        ax.axvline(xb, color="k", ls=":", lw=1.2)
-fig.legend(handles=[Patch(color=c, label=k) for k, c in POLICY_COLORS.items()], loc="lower center", ncol=3,
-           frameon=False)
-fig.tight_layout(rect=(0, 0.05, 1, 1))
+fig = plot_policies_side_by_side(policies, TASKS, task_labels=[SHORT[t] for t in TASKS], bounds=bounds, compact=True)
 savefig(fig, "07_architectures")
 plt.show()
 
@@ -418,6 +418,8 @@ pd.DataFrame(est_rows).set_index("layout").round(2)
 # recorded run if there is one:
 
 # %%
+from mtlkit.report import load_results
+
 t3 = paper_values("treemtl_table3", known_only=True)
 print("the paper's Table 3, Pearson's γ (real data, GPU):")
 print(t3.pivot_table(index="method", columns="setting", values="value", aggfunc="first", sort=False).to_string())
@@ -453,6 +455,8 @@ noise = float(np.nanmax([noise_floor, *seed_sd]))
 res_rows = table[table.objective == f"resource ≤ {budget}"]
 pap_rows = table[table.objective == "paper regulariser"]
 tb, tf = tree_row["top-1 within budget"], tree_row["top-1 without budget"]
+
+# %%
 verdicts = [
     verdict(f"Δ_T within {budget} backbones (%)", tb["delta_T"], res_rows["delta_T"].mean(), higher_is_better=True,
             noise=noise),
@@ -466,6 +470,8 @@ verdicts = [
     verdict("search time for five budgets (s)", grid.seconds + 5 * recommend_ms / 1000, 5 * auto_per,
             higher_is_better=False),
 ]
+
+# %%
 for v in verdicts:
     print(v["text"])
 print(f"noise = {noise:.2f} % Δ_T; {LABEL} — not comparable with the papers")

@@ -36,40 +36,16 @@ device = "cpu"
 out_dir = "../executed/08_your_own_tasks"
 
 # %%
-import json
 import time
-import zlib
-from collections import OrderedDict
-from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
-from torch import nn
-from torch.utils.data import DataLoader
-from torchvision.models.resnet import BasicBlock
 
 import mtlkit
-from mtlkit.automtl import SearchConfig, SuperModel, search
-from mtlkit.backbones import classifier_trunk
-from mtlkit.cache import run_dir
 from mtlkit.config import check_params
-from mtlkit.data import FolderDataset, SynthScenes
-from mtlkit.data.folder import JsonLabel, NpyLabel, PngLabel, iter_ids, write_sample, write_splits
-from mtlkit.data.synthetic import CLASS_NAMES, denormalize
-from mtlkit.delta import delta_t
-from mtlkit.errors import ConfigError
-from mtlkit.export import export_run, save_deployable
-from mtlkit.flops import count_flops
-from mtlkit.heads import get_head
-from mtlkit.treemtl.latency import block_latency_table, measure_latency, recommend_within_latency
-from mtlkit.metrics import Evaluator
-from mtlkit.tasks import MultiLabel, Task, get_task, list_tasks, register_task
-from mtlkit.train import TrainConfig, evaluate, train
-from mtlkit.treemtl import Layout, TreeModel, TwoTaskTable, branching_points, coarsen, count_layouts, recommend
-from mtlkit.treemtl.grid import table_from_results
 
+# %%
 out = check_params(scale, seed, device, out_dir)
 pd.set_option("display.width", 180)
 torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is far faster than two
@@ -94,10 +70,22 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seeds={SEEDS}, {SIZES}")
 # folder.
 
 # %%
+import json
+
+from mtlkit.data import SynthScenes
+from mtlkit.data.folder import iter_ids, write_sample, write_splits
+from mtlkit.data.synthetic import CLASS_NAMES, denormalize
+
 OBJECTS = ("rug", "sphere", "box", "cylinder")  # the image-level classes: which of them appear in the image
 DATA = out / f"my_dataset_{scale}_{seed}"
 source = SynthScenes("train", size=SIZES["n_images"], resolution=SIZES["resolution"], seed=seed,
                      tasks=("segment_semantic", "depth_zbuffer"))
+
+# %% [markdown]
+# Every scene: the image as a PNG, segmentation as a PNG of class ids, depth as `.npy`; the image-level labels are
+# collected for the JSON files.
+
+# %%
 objects_json, depth_json = {}, {}
 for sample_id, i in zip(iter_ids(len(source), "scene"), range(len(source))):
     s = source[i]
@@ -106,6 +94,12 @@ for sample_id, i in zip(iter_ids(len(source), "scene"), range(len(source))):
     write_sample(DATA, sample_id, rgb, {"segment_semantic": ("png", seg), "depth_zbuffer": ("npy", depth)})
     objects_json[sample_id] = [OBJECTS.index(CLASS_NAMES[c]) for c in np.unique(seg) if CLASS_NAMES[c] in OBJECTS]
     depth_json[sample_id] = float(depth.mean())
+
+# %% [markdown]
+# The two image-level labels go to one JSON file per task, the class count to `meta.json`, and the ids to the
+# split files:
+
+# %%
 (DATA / "objects_present.json").write_text(json.dumps(objects_json))
 (DATA / "mean_depth.json").write_text(json.dumps(depth_json))
 (DATA / "meta.json").write_text(json.dumps({"task_options": {"segment_semantic": {"num_classes": len(CLASS_NAMES)},
@@ -126,6 +120,9 @@ pd.DataFrame({k: [len(v)] for k, v in splits.items()}, index=["images"])
 # file of the split when it is built, so a missing label is named at once:
 
 # %%
+from mtlkit.data import FolderDataset
+from mtlkit.data.folder import JsonLabel, NpyLabel, PngLabel
+
 READERS = {"segment_semantic": PngLabel(), "objects_present": JsonLabel(num_classes=len(OBJECTS)),
            "mean_depth": JsonLabel()}
 TASKS = tuple(READERS)
@@ -149,6 +146,12 @@ except FileNotFoundError as exc:
 #   that accumulates the absolute error over the test set (metric `err`, ↓).
 
 # %%
+from dataclasses import dataclass
+
+from mtlkit.errors import ConfigError
+from mtlkit.metrics import Evaluator
+from mtlkit.tasks import MultiLabel, Task, get_task, list_tasks, register_task
+
 if "objects_present" not in list_tasks():  # (re-running the cell keeps the first registration)
     @register_task("objects_present")
     @dataclass(frozen=True, repr=False)
@@ -157,7 +160,10 @@ if "objects_present" not in list_tasks():  # (re-running the cell keeps the firs
 
         num_classes: int = len(OBJECTS)
 
+# %% [markdown]
+# The mean-depth task from scratch: first its evaluator (accumulate, then report once), then the task.
 
+# %%
 class MeanAbsError(Evaluator):
     """Mean absolute error of a (B, 1) image-level prediction over everything seen."""
 
@@ -175,19 +181,15 @@ class MeanAbsError(Evaluator):
         return {"err": self.total / max(self.count, 1)}
 
 
+# %%
 if "mean_depth" not in list_tasks():
     @register_task("mean_depth")
     @dataclass(frozen=True, repr=False)
     class MeanDepth(Task):
         """Image-level regression of the scene's mean depth in metres: (B, 1), L1 loss, metric ``err``."""
 
-        @property
-        def out_channels(self):
-            return 1
-
-        @property
-        def metrics(self):
-            return ("err",)
+        out_channels = 1  # plain class attributes are enough where the base class has properties
+        metrics = ("err",)
 
         def loss(self, pred, batch):
             if pred.shape[-1] != 1 or pred.dim() != 2:
@@ -197,7 +199,10 @@ if "mean_depth" not in list_tasks():
         def evaluator(self, paper_compat=None):
             return MeanAbsError(self.name)
 
+# %% [markdown]
+# Both are registered now; `get_task` builds every task with the options the folder's `meta.json` records:
 
+# %%
 train_set = FolderDataset(DATA, "train", READERS)
 TASK_OBJS = {t: get_task(t, **train_set.task_options().get(t, {})) for t in TASKS}
 pd.DataFrame({t: {"out_channels": k.out_channels, "metrics": ", ".join(
@@ -216,30 +221,23 @@ pd.DataFrame({t: {"out_channels": k.out_channels, "metrics": ", ".join(
 # the supermodel's hard mode, and TreeMTL's all-shared tree model must again be backbone + heads.
 
 # %%
-def equivalence(trunk, heads, x, name):
-    """Max |difference| of the compiled models against the plain backbone + heads (eval mode)."""
-    for module in (trunk, *heads.values()):
-        module.eval()
-    with torch.no_grad():
-        features = trunk(x)
-        ref = {t: h(features) for t, h in heads.items()}
-        sm = SuperModel.from_backbone(trunk, heads, x[:1]).eval()
-        shared = sm(x, policy=sm.uniform_policy("shared"))
-        policy = sm.sample_policy(seed=1)  # a random mixed policy
-        derived, hard = sm.derive(policy).eval()(x), sm(x, policy=policy)
-        blocks = coarsen(branching_points(trunk, x[:1]), 3)
-        tree = TreeModel.from_layout(trunk, blocks, Layout.all_shared(len(heads), 3), heads).eval()(x)
-    diff = lambda a, b: max(float((a[t] - b[t]).abs().max()) for t in heads)  # noqa: E731
-    return {"backbone": name, "features": tuple(features.shape[1:]), "conv nodes": len(sm.nodes),
-            "fine blocks": len(blocks.fine), "all-shared vs backbone+heads": diff(shared, ref),
-            "derived vs hard mode": diff(derived, hard), "tree (all shared) vs backbone+heads": diff(tree, ref)}
+from torch import nn
 
+from mtlkit.automtl import SuperModel
+from mtlkit.backbones import classifier_trunk
+from mtlkit.heads import get_head
+from mtlkit.viz.own_tasks import compile_checks as equivalence  # the three differences of one backbone + heads
 
 torch.manual_seed(seed)
 x64 = torch.randn(2, 3, 64, 64)
 resnet18 = classifier_trunk("resnet18")  # torchvision resnet18 without its fc: (B, 512)
 rows = [equivalence(resnet18, {"objects_present": get_head("fc", 512, len(OBJECTS)),
                                "mean_depth": get_head("fc", 512, 1)}, x64, "resnet18 (pooled vector)")]
+
+# %% [markdown]
+# The same network cut before its pooling gives feature maps, for a dense head and a pooled one:
+
+# %%
 resnet18_maps = nn.Sequential(*list(resnet18.children())[:-2])  # the same network up to layer4: (B, 512, 2, 2)
 rows.append(equivalence(resnet18_maps, {"segment_semantic": get_head("linear", 512, 6),
                                         "objects_present": get_head("pool_fc", 512, len(OBJECTS))}, x64,
@@ -266,6 +264,11 @@ for what, trunk, heads in [
 # variant (`nn.Sequential(trunk, AdaptiveAvgPool2d(1), Flatten())`) passes the same checks.
 
 # %%
+from collections import OrderedDict
+
+from torchvision.models.resnet import BasicBlock
+
+
 def my_trunk(width: int) -> nn.Sequential:
     """Stem (3x3 conv, stride 2) + three torchvision BasicBlocks (the second one strided): (B, 2·width, H/4, W/4)."""
     down = nn.Sequential(nn.Conv2d(width, 2 * width, 1, 2, bias=False), nn.BatchNorm2d(2 * width))
@@ -275,6 +278,7 @@ def my_trunk(width: int) -> nn.Sequential:
         ("block3", BasicBlock(2 * width, 2 * width))]))
 
 
+# %%
 W, C = SIZES["width"], 2 * SIZES["width"]
 x_small = torch.randn(2, 3, SIZES["resolution"], SIZES["resolution"])
 pooled = nn.Sequential(my_trunk(W), nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -292,6 +296,13 @@ pd.DataFrame([equivalence(my_trunk(W), {"segment_semantic": get_head("light", C,
 # resumes instead of training again.
 
 # %%
+from dataclasses import replace
+
+from torch.utils.data import DataLoader
+
+from mtlkit.train import TrainConfig
+
+
 def loader(split, shuffle=False):
     ds = FolderDataset(DATA, split, READERS)
     return DataLoader(ds, batch_size=SIZES["batch"], shuffle=shuffle,
@@ -303,6 +314,12 @@ RECIPE = TrainConfig(iterations=SIZES["iterations"], lr=2e-3, eval_every=0, chec
                      log_every=max(1, SIZES["iterations"] // 10), device=device)
 DATA_KEY = dict(folder=DATA.name, n_images=SIZES["n_images"], resolution=SIZES["resolution"], tasks=list(TASKS),
                 width=W)
+
+# %% [markdown]
+# Every model of a seed starts from the same trunk and the same heads:
+
+# %%
+import zlib
 
 
 def make_heads(tasks, s):
@@ -318,6 +335,12 @@ def make_trunk(s):
     torch.manual_seed(s)
     return my_trunk(W)
 
+# %% [markdown]
+# Two more helpers: the mean over seeds with its confidence interval, and the common recipe with its run cache.
+
+# %%
+from scipy import stats
+
 
 def mean_ci(values, axis=0):
     """Mean over seeds and the half-width of its 95% t confidence interval."""
@@ -325,6 +348,11 @@ def mean_ci(values, axis=0):
     n = v.shape[axis]
     half = stats.t.ppf(0.975, n - 1) * v.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.nan * v.mean(axis)
     return v.mean(axis=axis), half
+
+
+# %%
+from mtlkit.cache import run_dir
+from mtlkit.train import evaluate, train
 
 
 def fit(model, tasks, kind, s, **key):
@@ -344,24 +372,39 @@ def fit(model, tasks, kind, s, **key):
 # the pair's $b = 0$ model (the two single-task networks). We train the grid for every seed and average the tables.
 
 # %%
+from mtlkit.treemtl import Layout, TreeModel, TwoTaskTable, branching_points, coarsen, count_layouts, recommend
+from mtlkit.treemtl.grid import table_from_results
+
 blocks = coarsen(branching_points(make_trunk(seed), x_small[:1]), B)
 print(blocks)
-grid_results, stl = {}, {s: {} for s in SEEDS}
-t_grid = time.perf_counter()
-for s in SEEDS:
-    results = {}
+
+# %% [markdown]
+# One seed's grid: for every pair and every branching point $b$, the two-task model sharing the first $b$ blocks.
+
+# %%
+def grid_of_seed(s):
+    """Every two-task model of seed ``s`` (pairs x branching points), trained; the table and the STL metrics."""
+    results, stl_s = {}, {}
     for a in range(len(TASKS)):
         for c in range(a + 1, len(TASKS)):
             pair = (TASKS[a], TASKS[c])
             for b in range(blocks.B + 1):
                 trunk = make_trunk(s)
-                bl = coarsen(branching_points(trunk, x_small[:1]), B)
-                model = TreeModel.two_task(trunk, bl, b, make_heads(pair, s))
+                model = TreeModel.two_task(trunk, coarsen(branching_points(trunk, x_small[:1]), B), b,
+                                           make_heads(pair, s))
                 results[((a, c), b)] = {"metrics": fit(model, pair, "grid", s, pair=list(pair), branch=b)}
-                if b == 0:
-                    for t in pair:
-                        stl[s].setdefault(t, results[((a, c), 0)]["metrics"][t])  # single-task reference
-    grid_results[s] = table_from_results(results, TASKS, blocks.B)
+                for t in pair if b == 0 else ():  # the pair's b = 0 model: the single-task references
+                    stl_s.setdefault(t, results[((a, c), 0)]["metrics"][t])
+    return table_from_results(results, TASKS, blocks.B), stl_s
+
+# %% [markdown]
+# The grid for every seed, and its table: the mean over the seeds with the half-width of the 95% interval.
+
+# %%
+t_grid = time.perf_counter()
+grid_results, stl = {}, {}
+for s in SEEDS:
+    grid_results[s], stl[s] = grid_of_seed(s)
 grid_seconds = time.perf_counter() - t_grid
 mean_values, half = mean_ci([grid_results[s].values for s in SEEDS])
 table = TwoTaskTable(mean_values, TASKS, f"my_dataset, mean of {len(SEEDS)} seeds")
@@ -391,10 +434,14 @@ top[["layout", "score", "macs", "params", "backbones"]]
 # equal terms.
 
 # %%
+from mtlkit.automtl import SearchConfig, search
+
 config = SearchConfig.preset("nyuv2", loss_weights=None, post_loss_weights=None, device=device,
                              checkpoint_every=max(1, SIZES["policy"]), log_every=max(1, SIZES["policy"] // 10))
 config = config.replace(network_lr=0.01, post_lr_step=None).scaled(SIZES["policy"], pre_train_iterations=0,
                                                                    post_train_iterations=0)
+
+# %%
 policies, t_search = {}, time.perf_counter()
 for s in SEEDS:
     sm = SuperModel.from_backbone(make_trunk(s), make_heads(TASKS, s), x_small[:1])
@@ -423,8 +470,10 @@ ALL_SHARED = Layout.all_shared(len(TASKS), blocks.B)
 pick_rank, pick = next((r, lay) for r, lay in top["layout"].items() if lay != ALL_SHARED)
 print(f"TreeMTL's top-1 within the budget: {top['layout'].iloc[0]}; trained as 'TreeMTL pick': rank {pick_rank}, "
       f"{pick}")
+
+# %%
 finals = {s: {} for s in SEEDS}
-models = {}
+models = {}  # the last seed's models (exported and timed in section 8)
 for s in SEEDS:
     for name, layout in (("all-shared", ALL_SHARED), ("TreeMTL pick", pick)):
         trunk = make_trunk(s)
@@ -437,6 +486,11 @@ for s in SEEDS:
     finals[s]["AutoMTL derived"] = fit(derived, TASKS, "derived", s, policy=policies[s])
     models["AutoMTL derived"] = derived
 
+# %% [markdown]
+# $\Delta_T$ of every model and seed against that seed's single-task networks, and the summary over the seeds:
+
+# %%
+from mtlkit.delta import delta_t
 
 rows = []
 delta = {name: [delta_t(finals[s][name], stl[s], zero_reference="skip").overall for s in SEEDS]
@@ -450,6 +504,8 @@ for name, values in delta.items():
         mt, ht = mean_ci([finals[s][name][t][k] for s in SEEDS])
         per_task[f"{t} {k}"] = f"{mt:.3f} ± {ht:.3f}"
     rows.append({"model": name, "ΔT % (mean)": m, "95% CI ±": h, "paired t-test p vs all-shared": p, **per_task})
+
+# %%
 summary = pd.DataFrame(rows).set_index("model")
 print(f"{LABEL}; {len(SEEDS)} seeds; TreeMTL pick: {pick} (rank {pick_rank})")
 summary.round(3)
@@ -467,9 +523,13 @@ summary.round(3)
 # `python -m mtlkit export RUN_DIR --format onnx`.
 
 # %%
+from mtlkit.export import export_run, save_deployable
+
 x1 = torch.zeros(1, 3, SIZES["resolution"], SIZES["resolution"])
 formats = ("pt2",) if scale == "smoke" else ("pt2", "onnx")  # ONNX needs the optional 'export' extra
 to_export = {"AutoMTL derived": models["AutoMTL derived"]} if scale == "smoke" else models  # smoke: seconds
+
+# %%
 exports = []
 for name, model in to_export.items():  # the last seed's models
     folder = out / "deploy" / name.replace(" ", "_")
@@ -490,6 +550,9 @@ pd.DataFrame(exports).set_index(["model", "format"])
 # ResNet-34 and MobileNetV2 at 224 px).
 
 # %%
+from mtlkit.flops import count_flops
+from mtlkit.treemtl.latency import block_latency_table, measure_latency, recommend_within_latency
+
 repeats = 5 if scale == "smoke" else 30
 lat_rows = []
 for name, model in models.items():

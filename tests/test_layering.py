@@ -24,7 +24,7 @@ CORE = ("mtlkit.errors", "mtlkit.checks", "mtlkit.files", "mtlkit.paths", "mtlki
         "mtlkit.setups", "mtlkit.integrity", "mtlkit.cli_args", "mtlkit.convergence", "mtlkit.stats",
         "mtlkit.constant", "mtlkit.executors")
 #: Notebook helpers inside ``mtlkit.viz`` that draw the methods' results (the experiment layer's, not the core's).
-VIZ_OF_METHODS = ("mtlkit.viz.notebooks", "mtlkit.viz.whatif")
+VIZ_OF_METHODS = ("mtlkit.viz.notebooks", "mtlkit.viz.whatif", "mtlkit.viz.layouts", "mtlkit.viz.own_tasks")
 METHODS = ("mtlkit.automtl", "mtlkit.treemtl")
 #: The modules that may read the papers' values or write results.
 READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.reproduce", "mtlkit.reproduce_automtl",

@@ -139,3 +139,29 @@ def test_publish_command_reports_a_missing_run_without_a_traceback(tmp_path):
                           env={**__import__("os").environ, "PYTHONPATH": str(runner.Path(runner.__file__).parents[1])})
     assert proc.returncode == 2 and proc.stderr.startswith("error: no finished run at scale='cpu'")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_run_leaves_git_status_empty(tmp_path, monkeypatch):
+    """The runner alone (one small notebook, the repository's .gitignore): nothing tracked changes, nothing
+    unignored appears. Every real notebook is run the same way by tests/test_notebooks.py (smoke scale)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    for var in runner.OUTPUT_DIRS:
+        monkeypatch.delenv(var, raising=False)
+    root = _checkout(tmp_path)
+    shutil.copy2(runner.Path(runner.__file__).parents[1] / ".gitignore", root / ".gitignore")
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args], cwd=root,
+                              capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q"), git("add", "-A"), git("commit", "-q", "-m", "checkout")
+    results = runner.run("smoke", only="notebooks", root=root)
+    assert [r.error for r in results] == [None] and (root / "executed" / "smoke" / "run.json").is_file()
+    assert git("status", "--porcelain", "--untracked-files=all") == ""
+    (root / "notebooks" / "stray.txt").write_text("x")  # the check itself sees an unignored file
+    assert git("status", "--porcelain", "--untracked-files=all").strip() == "?? notebooks/stray.txt"

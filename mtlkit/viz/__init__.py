@@ -5,8 +5,10 @@ Figures are saved with stable names so that a re-run overwrites them. The target
 repository that contains the current working directory (found by walking up to mtlkit's ``pyproject.toml``),
 else ``./figures``. matplotlib is imported inside the functions, never at module import.
 
-Submodules (imported on use): :mod:`mtlkit.viz.notebooks` holds the course notebooks' plotting and helper functions,
-:mod:`mtlkit.viz.whatif` the interactive what-if explorer of the TreeMTL recommender.
+Submodules (imported on use) hold the course notebooks' plotting and helper functions, so their cells stay short:
+:mod:`mtlkit.viz.basics` (notebooks 00, 01), :mod:`mtlkit.viz.notebooks` (02, 03, 05, 06, 07),
+:mod:`mtlkit.viz.layouts` (04), :mod:`mtlkit.viz.own_tasks` (08), and :mod:`mtlkit.viz.whatif`, the interactive
+what-if explorer of the TreeMTL recommender (06).
 """
 from __future__ import annotations
 

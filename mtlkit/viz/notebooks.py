@@ -496,21 +496,38 @@ def plot_resource_vs_paper(table, budget: float, title: str):
     return fig
 
 
-def plot_policies_side_by_side(policies: dict, tasks: Sequence[str]):
-    """Policies one above the other (``{title: policy}``) with one shared legend below."""
+def plot_policies_side_by_side(policies: dict, tasks: Sequence[str], *, task_labels: Sequence[str] | None = None,
+                               bounds: Sequence[float] = (), compact: bool = False):
+    """Policies one above the other (``{title: policy}``) with one shared legend below.
+
+    Args:
+        policies: ``{title: policy}``.
+        tasks: the task rows, in order.
+        task_labels: labels of the task rows (default the names).
+        bounds: x positions of dotted vertical lines (e.g. between coarse blocks).
+        compact: short rows, smaller titles and tick labels, one shared x axis (for four or more policies).
+    """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     from mtlkit.automtl import plot_policy
     from mtlkit.automtl.viz import POLICY_COLORS
 
-    fig, axes = plt.subplots(len(policies), 1, figsize=(9, 2.8 * len(policies)), squeeze=False)
+    height = 1.55 * len(policies) + 1.2 if compact else 2.8 * len(policies)
+    fig, axes = plt.subplots(len(policies), 1, figsize=(9, height), squeeze=False, sharex=compact)
     for ax, (title, policy) in zip(axes[:, 0], policies.items()):
         plot_policy(policy, tasks=tasks, ax=ax, short_names=False, title=title)
         ax.get_legend().remove()
         ax.grid(False)
         ax.set_xlabel("")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+        if task_labels is not None:
+            ax.set_yticks(range(len(tasks)), list(task_labels))
+        if compact:
+            ax.title.set_fontsize(10)
+            ax.tick_params(axis="x", labelsize=8)
+        for x in bounds:
+            ax.axvline(x, color="k", ls=":", lw=1.2)
+    fig.tight_layout(rect=(0, 0.05 if compact else 0.06, 1, 1))
     fig.legend(handles=[Patch(color=c, label=k) for k, c in POLICY_COLORS.items()], loc="lower center", ncol=3,
                frameon=False)
     return fig

@@ -12,6 +12,10 @@ layout's tree. Nothing is trained: every answer comes from the two-task table (:
 * Tables whose design space is too large to enumerate (up to :data:`MAX_TASKS` tasks) use the exact top-k search
   (:mod:`mtlkit.treemtl.topk`) for each (tasks, budget, k); the front is then made of the top-1 layouts of the budgets
   tried so far, and the figure says so.
+* The widget redraws only what a change changes (:class:`_WidgetCanvas`): the front panel keeps its artists and,
+  when the front is exact, a rendered background, so a change of the budget or of k draws the budget line, the star
+  and the legend only; each chosen layout's tree is drawn once and its PNG kept. ``benchmarks/bench_whatif.py``
+  times a change against a full redraw.
 * :func:`explore` displays the ipywidgets controls in a live notebook. With ``static=True`` — the default when
   ``$MTLKIT_STATIC`` is ``1``, which ``make run`` sets for its papermill kernels — it prints the table and shows the
   figure instead, so executed notebooks and the book show the answer without a running kernel.
@@ -105,6 +109,7 @@ class WhatIf:
         self._rankings: dict = {}
         self._searches: dict = {}
         self._costs_arg = block_costs
+        self._table_version = 0  # counts the tables loaded (what the widget's cached drawings belong to)
         self.table = self.costs = None
         self.tasks: tuple[str, ...] = ()
         self.budget, self.k = None, 5
@@ -130,6 +135,7 @@ class WhatIf:
         self.source = str(table) if isinstance(table, (str, Path)) else (loaded.source or "(in memory)")
         self._rankings.clear()
         self._searches.clear()
+        self._table_version += 1
         self.tasks = tuple(loaded.task_names)
 
     def _check_tasks(self, tasks) -> tuple[str, ...]:
@@ -214,61 +220,56 @@ class WhatIf:
         return out.round({"score": 4, "backbones": 3, "macs_pct": 2})
 
     # ---------------------------------------------------------------------------------------------- the figure
+    def _front_key(self) -> tuple:
+        """What the front panel's fixed artists depend on: the table and the task subset."""
+        return (self._table_version, self.tasks)
+
+    def _tree_title(self, view: WhatIfView) -> str:
+        within = "no budget" if view.budget is None else "within the budget"
+        return f"chosen layout (top-1, {within}): {view.chosen}"
+
+    def _draw_tree(self, ax, view: WhatIfView) -> None:
+        from mtlkit.viz.notebooks import short_task_names
+
+        T = len(view.tasks)
+        if view.chosen is None:
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no layout fits this budget", ha="center", va="center")
+            return
+        view.chosen.draw(ax=ax, task_names=short_task_names(view.tasks), label_width=None if T <= 8 else 18,
+                         font_size=8 if T <= 12 else 6, title=self._tree_title(view))
+
     def figure(self, view: WhatIfView | None = None, fig=None):
         """Draw the Pareto front with the budget and the chosen layout, and the chosen layout's tree.
 
         Args:
             view: an answer (default: the current one).
-            fig: a figure to draw into (cleared; the widget reuses one), else a new one.
+            fig: a figure to draw into (cleared), else a new one.
 
         Returns:
-            The matplotlib Figure.
+            The matplotlib Figure (two Axes: the front, the tree).
         """
         import matplotlib.pyplot as plt
 
         view = view or self.view
-        T = len(view.tasks)
         if fig is None:
             fig = plt.figure(figsize=FIGSIZE)
         fig.clf()
-        fig.set_size_inches(FIGSIZE[0], max(FIGSIZE[1], 0.3 * T + 1.5))
+        fig.set_size_inches(FIGSIZE[0], _height(len(view.tasks)))
         front_ax, tree_ax = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[1, 1.25]))
         fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.9, wspace=0.08)  # fixed: no layout pass
-        if view.points is not None:  # one Line2D of pixel markers draws thousands of points fast
-            front_ax.plot(view.points.backbones, view.points.score, ls="none", marker=".", ms=2, color="0.7",
-                          label=f"all {len(view.points):,} layouts")
-        front_ax.step(view.front.backbones, view.front.score, where="post", color="C3", lw=1.3)
-        front_ax.scatter(view.front.backbones, view.front.score, s=22, color="C3", zorder=3,
-                         label="Pareto front" if view.exhaustive else "best layouts of the budgets tried so far")
-        if view.budget is not None:
-            front_ax.axvline(view.budget, color="C0", ls="--", lw=1.2, label=f"budget {view.budget:g} models")
-        chosen = view.chosen
-        if chosen is not None:
-            row = view.top.iloc[0]
-            front_ax.scatter([row.backbones], [row.score], marker="*", s=260, color="C1", edgecolor="k", zorder=5,
-                             label=f"chosen: {chosen}")
-        front_ax.set(xlabel="cost (number of backbone models, MACs)", ylabel="estimated score (%)",
-                     title=f"{len(view.tasks)} tasks, {self.costs.name}: score vs cost")
-        front_ax.legend(loc="lower right", fontsize=8)
-        if chosen is not None:
-            from mtlkit.viz.notebooks import short_task_names
-
-            width = None if T <= 8 else 18
-            chosen.draw(ax=tree_ax, task_names=short_task_names(view.tasks), label_width=width,
-                        font_size=8 if T <= 12 else 6,
-                        title=f"chosen layout (top-1{'' if view.budget is None else f' within {view.budget:g}'}"
-                              f" models): {chosen}")
-        else:
-            tree_ax.axis("off")
-            tree_ax.text(0.5, 0.5, "no layout fits this budget", ha="center", va="center")
+        _FrontPanel(front_ax).show(view, self.costs.name, self._front_key())
+        self._draw_tree(tree_ax, view)
         return fig
 
     # ---------------------------------------------------------------------------------------------- the widget
     def widget(self):
-        """The ipywidgets controls and outputs (a ``VBox``); each change redraws the table and the figure."""
+        """The ipywidgets controls and outputs (a ``VBox``); each change redraws the table and the figures.
+
+        A change redraws only what it changes (:class:`_WidgetCanvas`): the front panel's artists are made once per
+        task subset and moved afterwards, and each chosen layout's tree is drawn once and its PNG kept.
+        """
         import ipywidgets as w
-        import matplotlib.pyplot as plt
-        from IPython.display import display
 
         names = list(self.table.task_names)
         source = w.Dropdown(options=[*PUBLISHED_SOURCES, "CSV file"], description="table",
@@ -280,57 +281,181 @@ class WhatIf:
         budget = w.FloatSlider(value=self.budget or 2.0, min=1.0, max=float(len(names)), step=0.05,
                                description="models", continuous_update=False)
         k = w.IntSlider(value=self.k, min=1, max=20, description="k", continuous_update=False)
-        status = w.HTML()
-        table_out, fig_out = w.Output(), w.Output()
-        with plt.ioff():
-            fig = plt.figure(figsize=(15, 5))
+        status, table_out = w.HTML(), w.HTML()
+        front_out, tree_out = w.Image(format="png"), w.Image(format="png")
+        canvas = _WidgetCanvas(self)
 
-        def render(view):
-            with table_out:
-                table_out.clear_output(wait=True)
-                display(self.table_frame(view))
-            with fig_out:
-                fig_out.clear_output(wait=True)
-                display(_png(self.figure(view, fig=fig)))
+        def render(view, start):
+            table_out.value = self.table_frame(view).to_html()
+            front_out.value, tree_out.value = canvas.front_png(view), canvas.tree_png(view)
             status.value = (f"<code>{len(view.tasks)} tasks · {len(view.top)} layouts shown · "
-                            f"updated in {view.seconds * 1000:.0f} ms</code>")
+                            f"updated in {(time.perf_counter() - start) * 1000:.0f} ms</code>")
 
         def changed(change=None):
+            start = time.perf_counter()
+            if updating[0]:
+                return  # a control following a new table: one redraw at the end
             try:
                 if change is not None and change["owner"] in (source, path):
                     table = path.value if source.value == "CSV file" else source.value
                     if not table:
                         return
-                    view = self.update(table=table)
-                    tasks.options = list(self.table.task_names)
-                    tasks.value = self.tasks
-                    budget.max = float(self.table.T)
-                else:
-                    view = self.update(tasks=list(tasks.value), budget=budget.value if use_budget.value else None,
-                                       k=k.value)
-                render(view)
+                    self.update(table=table)
+                    updating[0] = True
+                    try:
+                        tasks.options = list(self.table.task_names)
+                        tasks.value = self.tasks
+                        budget.max = float(self.table.T)
+                    finally:
+                        updating[0] = False
+                view = self.update(tasks=list(tasks.value), budget=budget.value if use_budget.value else None,
+                                   k=k.value)
+                render(view, start)
             except (ConfigError, ValueError, KeyError, FileNotFoundError) as exc:
                 status.value = f"<b style='color:#b00'>{exc}</b>"
 
+        updating = [False]
         for control in (source, path, tasks, use_budget, budget, k):
             control.observe(changed, names="value")
-        render(self.view)
+        render(self.view, time.perf_counter())
         controls = w.HBox([w.VBox([source, path, use_budget, budget, k]), tasks])
-        box = w.VBox([controls, status, table_out, fig_out])
+        box = w.VBox([controls, status, table_out, w.HBox([front_out, tree_out])])
         box.controls = dict(source=source, path=path, tasks=tasks, use_budget=use_budget, budget=budget, k=k)
-        box.outputs = dict(table=table_out, figure=fig_out, status=status)
+        box.outputs = dict(table=table_out, front=front_out, tree=tree_out, status=status)
+        box.canvas = canvas
         return box
 
 
-def _png(fig):
-    """The figure as an IPython PNG image at :data:`DPI` (what the widget shows)."""
+def _height(T: int) -> float:
+    """The figures' height in inches for ``T`` tasks (the tree needs a row per task)."""
+    return max(FIGSIZE[1], 0.3 * T + 1.5)
+
+
+class _FrontPanel:
+    """The score-against-cost panel. Its artists are made once per table and task subset (``key``); a change of
+    the budget or of k only moves the budget line and the chosen layout's star (``set_data``) and relabels."""
+
+    def __init__(self, ax):
+        self.ax, self.key = ax, None
+
+    def _build(self, view: WhatIfView, key) -> None:
+        ax = self.ax
+        ax.clear()
+        self.key, self.all = key, None
+        if view.points is not None:  # one Line2D of pixel markers draws thousands of points fast
+            (self.all,) = ax.plot(view.points.backbones, view.points.score, ls="none", marker=".", ms=2,
+                                  color="0.7", label=f"all {len(view.points):,} layouts")
+        (self.step,) = ax.plot([], [], drawstyle="steps-post", color="C3", lw=1.3)
+        (self.front,) = ax.plot([], [], ls="none", marker="o", ms=4.7, color="C3", zorder=3,
+                                label="Pareto front" if view.exhaustive else "best layouts of the budgets tried so far")
+        self.budget = ax.axvline(1.0, color="C0", ls="--", lw=1.2)
+        (self.star,) = ax.plot([], [], ls="none", marker="*", ms=16, color="C1", mec="k", zorder=5)
+        ax.set(xlabel="cost (number of backbone models, MACs)", ylabel="estimated score (%)")
+
+    def show(self, view: WhatIfView, costs_name: str, key) -> None:
+        """Draw ``view`` (building the fixed artists when ``key`` differs from the last one)."""
+        if key != self.key or (self.all is None) != (view.points is None):
+            self._build(view, key)
+        ax = self.ax
+        self.step.set_data(view.front.backbones, view.front.score)
+        self.front.set_data(view.front.backbones, view.front.score)
+        self.budget.set_visible(view.budget is not None)
+        if view.budget is not None:
+            self.budget.set_xdata([view.budget, view.budget])
+            self.budget.set_label(f"budget {view.budget:g} models")
+        chosen = view.chosen
+        self.star.set_visible(chosen is not None)
+        if chosen is not None:
+            row = view.top.iloc[0]
+            self.star.set_data([row.backbones], [row.score])
+            self.star.set_label(f"chosen: {chosen}")
+        handles = [h for h in (self.all, self.front, self.budget, self.star) if h is not None and h.get_visible()]
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
+        ax.set_title(f"{len(view.tasks)} tasks, {costs_name}: score vs cost")
+        if view.points is None:  # the front of the search grows with the budgets tried
+            ax.relim(visible_only=True)
+            ax.autoscale_view()
+
+
+class _WidgetCanvas:
+    """The widget's two figures, redrawn in place.
+
+    * The front panel (a :class:`_FrontPanel`): when the front is exact, everything but the budget line, the star
+      and the legend is rendered once per task subset and kept as a background; a change of the budget or of k
+      restores it and draws those three artists only (blitting). The search's growing front is redrawn in full.
+    * The tree: drawn only when the chosen layout changes; its PNG is kept per table, tasks, layout and title.
+    """
+
+    def __init__(self, explorer: WhatIf):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.explorer = explorer
+        width = FIGSIZE[0] / 2.25
+        self.front_fig = Figure(figsize=(width, FIGSIZE[1]), dpi=DPI)
+        FigureCanvasAgg(self.front_fig)
+        self.front_fig.subplots_adjust(left=0.14, right=0.98, bottom=0.13, top=0.9)  # fixed: no layout pass
+        self.panel = _FrontPanel(self.front_fig.add_subplot())
+        self.tree_fig = Figure(figsize=(FIGSIZE[0] - width, FIGSIZE[1]), dpi=DPI)
+        self._background = None  # (panel key, figure height, pixels without the moving artists)
+        self._trees: dict = {}
+
+    def front_png(self, view: WhatIfView) -> bytes:
+        fig, panel = self.front_fig, self.panel
+        height = _height(len(view.tasks))
+        if fig.get_size_inches()[1] != height:
+            fig.set_size_inches(fig.get_size_inches()[0], height)
+        panel.show(view, self.explorer.costs.name, self.explorer._front_key())
+        moving = [panel.budget, panel.star, panel.ax.get_legend()]
+        if not view.exhaustive:
+            self._background = None
+            return _png(fig)
+        state = (panel.key, height, id(panel.all))
+        canvas = fig.canvas
+        if self._background is None or self._background[0] != state:
+            for artist in moving:
+                artist.set_animated(True)
+            canvas.draw()  # everything that is not animated
+            self._background = (state, canvas.copy_from_bbox(fig.bbox))
+        canvas.restore_region(self._background[1])
+        for artist in moving:
+            artist.set_animated(True)  # a new legend each change
+            if artist.get_visible():
+                panel.ax.draw_artist(artist)
+        return _rgba_png(canvas)
+
+    def tree_png(self, view: WhatIfView) -> bytes:
+        key = (*self.explorer._front_key(), str(view.chosen), view.budget is None)
+        if key not in self._trees:
+            if len(self._trees) > 256:
+                self._trees.clear()
+            self.tree_fig.clf()
+            self.tree_fig.set_size_inches(self.tree_fig.get_size_inches()[0], _height(len(view.tasks)))
+            ax = self.tree_fig.add_axes((0.01, 0.02, 0.98, 0.88))
+            self.explorer._draw_tree(ax, view)
+            self._trees[key] = _png(self.tree_fig)
+        return self._trees[key]
+
+
+def _rgba_png(canvas) -> bytes:
+    """The pixels of an Agg canvas as PNG bytes (no new drawing pass)."""
     import io
 
-    from IPython.display import Image
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes at :data:`DPI` (what the widget shows)."""
+    import io
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
-    return Image(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def explore(table="taskonomy/resnet34", block_costs=None, *, tasks=None, budget=None, k=5,
