@@ -244,7 +244,8 @@ class LocalExecutor:
             object.__setattr__(self, "gpus", gpus)
 
     def worker_envs(self) -> list[dict[str, str]]:
-        """The environment of each worker (GPU binding, threads)."""
+        """The environment of each worker (GPU binding, threads, and this process's run-cache folder: a fork
+        server keeps the environment it started with, so a later ``MTLKIT_CACHE`` would not reach its workers)."""
         gpus = self.gpus
         if gpus == "auto":
             import torch
@@ -258,6 +259,8 @@ class LocalExecutor:
         envs = []
         for i in range(n):
             env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+            if "MTLKIT_CACHE" in os.environ:
+                env["MTLKIT_CACHE"] = os.environ["MTLKIT_CACHE"]
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = str(gpus[i % len(gpus)])
             envs.append(env)

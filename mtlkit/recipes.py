@@ -8,15 +8,15 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from mtlkit.checks import check_positive_int
+from mtlkit.checks import check_int, check_positive_int
 from mtlkit.errors import ConfigError
 from mtlkit.facts import DATASET_FACTS, paper_blocks
 from mtlkit.paper import paper_values
 from mtlkit.picks import RECOMMENDER_TOP1, _setup
-from mtlkit.setups import Setup, load_data, sizes_of
+from mtlkit.setups import sizes_of
 
 __all__ = ["PAPER_MAPPINGS", "STAND_IN_OPTIONS", "STAND_IN_SIZES", "PAPER_TRAINING", "TrainingPlan",
-           "training_plan", "TrainedLayouts", "train_layouts", "trained_layouts_of", "delta_table"]
+           "training_plan", "plan_spec", "TrainedLayouts", "train_layouts", "trained_layouts_of", "delta_table"]
 
 #: The paper's five coarse blocks per backbone as groups of fine-block indices (:func:`mtlkit.facts.paper_blocks`).
 PAPER_MAPPINGS = {name: paper_blocks(name) for name in ("deeplab_resnet34", "mobilenet_v2")}
@@ -143,9 +143,12 @@ def train_layouts(plan: TrainingPlan, layouts: Mapping[tuple[str, str], object],
                   threads: int | None = None) -> TrainedLayouts:
     """Train the layouts of a TreeMTL table and the single-task references, evaluate them, compute Δt.
 
-    Every run is cached (:func:`mtlkit.cache.run_dir`, keyed by the layout, data, model and optimisation), so a
-    layout two tables report (Table 2's #353 is Table 4's Top-1) or that two notebooks train is trained once, and a
-    killed run resumes from its checkpoint. Each model is initialised after ``seed_everything(seed)``.
+    Every layout is trained by the one tree-layout recipe, :func:`mtlkit.treemtl.experiment.train_entry` on
+    :func:`plan_spec` (backbone seeded from ``seed``, each head from ``(seed, task)``), and cached in
+    :func:`~mtlkit.treemtl.experiment.layout_run_dir`: a layout two tables report (Table 2's #353 is Table 4's
+    Top-1), that two notebooks train, or that the oracle study or grid trains on the same spec is trained once, and
+    a killed run resumes from its checkpoint. The reference ("Ind. Models") is the independent layout
+    (:func:`~mtlkit.treemtl.experiment.train_reference`).
 
     Args:
         plan: from :func:`training_plan`.
@@ -177,69 +180,51 @@ def train_layouts(plan: TrainingPlan, layouts: Mapping[tuple[str, str], object],
         torch.set_num_threads(before)
 
 
-def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) -> TrainedLayouts:
-    from mtlkit.backbones import get_backbone
-    from mtlkit.cache import run_dir
-    from mtlkit.delta import delta_t
-    from mtlkit.heads import get_head
-    from mtlkit.models import build_model
-    from mtlkit.train import TrainConfig, evaluate, seed_everything, train
-    from mtlkit.treemtl import Layout, TreeModel
+def plan_spec(plan: TrainingPlan, *, seed: int, data_root: str | Path | None = None,
+              weights: str | Path | None = None):
+    """The :class:`~mtlkit.treemtl.ExperimentSpec` that trains the layouts of ``plan``: the plan's data, backbone,
+    heads, the paper's five blocks (:func:`_blocks_for`) and schedule, one evaluation at the end.
 
-    names = plan.tasks
-    common = dict(batch=plan.batch, test_batch=max(plan.batch, 16), drop_last=None, halves=False, seed=seed,
-                  device=device, workers=workers)
+    A layout trained with it (:func:`mtlkit.treemtl.experiment.train_entry`) is the same cached run whichever study
+    trains it: a TreeMTL table, the oracle study or the grid on this spec.
+    """
+    from mtlkit.backbones import get_backbone
+    from mtlkit.treemtl.experiment import ExperimentSpec
+
+    check_int(seed, "seed", minimum=0)
     if plan.dataset == "SynthScenes":
-        setup = Setup("synthscenes", names, n_train=plan.n_train, n_test=plan.n_test, resolution=plan.resolution,
-                      metric_set=plan.metric_set, **common)
-        data_key = dict(dataset="SynthScenes", n_train=plan.n_train, resolution=plan.resolution, seed=seed)
+        data = dict(dataset="synthscenes", resolution=plan.resolution, n_train=plan.n_train, n_test=plan.n_test,
+                    metric_set=plan.metric_set)
     else:
         if data_root is None:
             raise ConfigError(f"{plan.dataset} needs data_root (the folder holding {plan.dataset}/), got None")
-        # the paper's evaluation conventions (mtlkit's paper-compatible evaluators) for comparable numbers; the
-        # loaders' augmentation keeps its default seed
-        name = next(n for n, f in DATASET_FACTS.items() if f.label == plan.dataset)
-        setup = Setup(name, names, paper_compat=True, data_root=str(data_root), augment_seed=0, **common)
-        data_key = dict(dataset=plan.dataset, root=str(Path(data_root).resolve()), seed=seed)
-    size = setup.input_size
-    loaded = load_data(setup)
-    tasks, loader, test_loader = loaded.tasks, loaded.train_loader, loaded.test_loader
-    config = TrainConfig(iterations=plan.iterations, lr=plan.lr, lr_step=plan.lr_step, lr_gamma=plan.lr_gamma,
-                         device=device, seed=seed, checkpoint_every=max(1, min(500, plan.iterations)))
-    data_key.update(tasks=names, batch=plan.batch)
-    model_key = dict(backbone=plan.backbone, options=[list(kv) for kv in plan.backbone_options], head=plan.head,
-                     weights=None if weights is None else str(weights), metric_set=plan.metric_set,
-                     paper_compat=plan.dataset != "SynthScenes")
+        data = dict(dataset=next(n for n, f in DATASET_FACTS.items() if f.label == plan.dataset),
+                    data_root=str(data_root))
+    size = plan.resolution if plan.dataset == "SynthScenes" else DATASET_FACTS[data["dataset"]].input_size
+    blocks = _blocks_for(get_backbone(plan.backbone, **dict(plan.backbone_options)), plan, size)
+    return ExperimentSpec(tasks=plan.tasks, backbone=plan.backbone, backbone_kw=dict(plan.backbone_options),
+                          blocks=[list(b.fine) for b in blocks], head=plan.head, batch_size=plan.batch,
+                          iterations=plan.iterations, lr=plan.lr, lr_step=plan.lr_step, lr_gamma=plan.lr_gamma,
+                          eval_every=plan.iterations, eval_last=1, seed=seed,
+                          weights=None if weights is None else str(weights), **data)
 
-    def backbone():
-        seed_everything(seed)
-        return get_backbone(plan.backbone, weights=weights, **dict(plan.backbone_options))
 
-    reference = {}
-    for t in names:
-        model = build_model(backbone(), {t: tasks[t]}, head=plan.head)
-        # a single-task run depends on its own task only (same images, same order): tables share it
-        stl_model = {k: v for k, v in model_key.items() if k != "metric_set"}
-        stl_data = {**data_key, "tasks": [t]}
-        run = run_dir(f"treemtl-stl-{t}", model=stl_model, data=stl_data, config=config, device=device)
-        train(model, {t: tasks[t]}, loader, config, run_dir=run)
-        reference[t] = evaluate(model, {t: tasks[t]}, test_loader, device=device)[t]
+def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) -> TrainedLayouts:
+    from mtlkit.delta import delta_t
+    from mtlkit.treemtl import Layout
+    from mtlkit.treemtl.experiment import layout_run_dir, read_result, train_entry, train_reference
 
-    by_layout: dict[str, dict] = {}
-    metrics, layout_of = {}, {}
-    for key, layout in layouts.items():
-        layout = layout if isinstance(layout, Layout) else Layout.parse(str(layout))
-        text = str(layout)
-        layout_of[key] = text
-        if text not in by_layout:
-            bb = backbone()
-            heads = {t: get_head(plan.head, bb.out_channels, tasks[t].out_channels) for t in names}
-            model = TreeModel(_blocks_for(bb, plan, size), layout, heads, tasks=tasks)
-            run = run_dir("treemtl-layout", layout=text, model=model_key, data=data_key, config=config,
-                          depends_on=("mtlkit.treemtl.tree_model",), device=device)
-            train(model, tasks, loader, config, run_dir=run)
-            by_layout[text] = evaluate(model, tasks, test_loader, device=device)
-        metrics[key] = by_layout[text]
+    names = plan.tasks
+    spec = plan_spec(plan, seed=seed, data_root=data_root, weights=weights)
+    parsed = {key: layout if isinstance(layout, Layout) else Layout.parse(str(layout))
+              for key, layout in layouts.items()}
+    todo = [Layout.independent(spec.T, spec.B), *parsed.values()]
+    need = any(read_result(layout_run_dir(spec, L, names, device)) is None for L in todo)
+    data = spec.load_data(workers) if need else None
+    reference = train_reference(spec, data, device=device, progress=False)
+    metrics = {key: train_entry(spec, L, names, None, data, device=device, progress=False)["metrics"]
+               for key, L in parsed.items()}
+    layout_of = {key: str(L) for key, L in parsed.items()}
     deltas = {key: delta_t(m, reference, zero_reference="skip") for key, m in metrics.items()}
 
     extra = dict(backbone=plan.backbone_label, iterations=plan.iterations)

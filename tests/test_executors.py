@@ -47,8 +47,11 @@ def reference(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _workers_import_this_checkout(monkeypatch):
+def _workers_import_this_checkout(monkeypatch, tmp_path):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    # a run cache of each test's own: the shared tree-layout runs of the reference grid (same spec and layouts)
+    # would otherwise be found, and the workers these tests kill would have nothing to train
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "run_cache"))
 
 
 def _same_table(grid: TwoTaskGrid, reference: TwoTaskGrid) -> None:
@@ -139,11 +142,15 @@ def test_local_pool_gives_up_after_bounded_retries(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(tmp_path_factory):
     from mtlkit.executors import ray_instance
 
     old = os.environ.get("PYTHONPATH")
+    old_cache = os.environ.get("MTLKIT_CACHE")
     os.environ["PYTHONPATH"] = str(ROOT)
+    # Ray's workers keep the environment the instance started with: a run cache of their own, so that the shared
+    # tree-layout runs of the reference grid (trained in the session's cache) are not found by them
+    os.environ["MTLKIT_CACHE"] = str(tmp_path_factory.mktemp("ray_run_cache"))
     try:
         try:
             instance = ray_instance(num_cpus=2, attempts=2)      # no dashboard; shut down at the end of the module
@@ -160,10 +167,11 @@ def local_ray():
         finally:
             instance.__exit__(None, None, None)
     finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+        for var, value in (("PYTHONPATH", old), ("MTLKIT_CACHE", old_cache)):
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def test_ray_survives_a_killed_worker_reports_a_failure_and_equals_sequential(reference, local_ray, tmp_path):

@@ -79,6 +79,8 @@ class _Killed(Exception):
 
 
 def test_kill_and_restart_skips_finished_and_resumes_partial(reference, tmp_path, monkeypatch):
+    # a cache of its own: in the session's cache the reference grid's runs are found (the same spec and layouts)
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
     calls: list[str] = []
     real = experiment.train
     kill = {"on": True}
@@ -153,6 +155,10 @@ SPEC3 = dataclasses.replace(SPEC, tasks=("segment_semantic", "normal", "depth_zb
 
 
 def _spy(monkeypatch) -> list[str]:
+    """Record the entries trained; with a cache of their own (the session's finds runs of earlier tests)."""
+    import tempfile
+
+    monkeypatch.setenv("MTLKIT_CACHE", tempfile.mkdtemp(prefix="grid_cache_"))
     calls: list[str] = []
     real = experiment.train
 

@@ -38,10 +38,13 @@ from mtlkit.setups import Setup, load_data
 from mtlkit.errors import ConfigError, unknown_name
 from mtlkit.treemtl.layout import Layout
 
-__all__ = ["ExperimentSpec", "ExperimentData", "DATASETS", "train_entry", "read_result", "RESULT_NAME"]
+__all__ = ["ExperimentSpec", "ExperimentData", "DATASETS", "train_entry", "train_reference", "layout_run_dir",
+           "read_result", "RESULT_NAME", "LAYOUT_KIND"]
 
 DATASETS = ("synthscenes", "nyuv2", "taskonomy")
 RESULT_NAME = "result.json"
+#: Run-cache kind of a trained tree layout (:func:`layout_run_dir`), whichever study asked for it.
+LAYOUT_KIND = "treemtl-layout"
 
 
 def _plain_kw(name: str, kw: Any) -> tuple[tuple[str, Any], ...]:
@@ -78,6 +81,10 @@ class ExperimentSpec:
         eval_every: evaluate every N iterations (0: ``max(1, iterations // 10)``).
         eval_last: metrics = mean of the last N evaluations (the authors: 3).
         seed: initialisation and data order.
+        metric_set: the :mod:`mtlkit.tasks` metric set of a SynthScenes stand-in (e.g. ``"nyuv2"``: the paper's
+            metrics on stand-in data; None: the tasks' default). Real datasets are always evaluated with the
+            papers' conventions (``paper_compat``).
+        weights: a local backbone weights file loaded after the seeded initialisation (None: none).
     """
 
     tasks: tuple[str, ...]
@@ -100,6 +107,8 @@ class ExperimentSpec:
     eval_every: int = 0
     eval_last: int = 3
     seed: int = 0
+    metric_set: str | None = None
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         from mtlkit.backbones import list_backbones
@@ -119,6 +128,10 @@ class ExperimentSpec:
             raise unknown_name("head", self.head, list_heads())
         object.__setattr__(self, "backbone_kw", _plain_kw("backbone_kw", self.backbone_kw))
         object.__setattr__(self, "head_kw", _plain_kw("head_kw", self.head_kw))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", str(self.weights))
+        if self.metric_set is not None and not isinstance(self.metric_set, str):
+            raise ConfigError(f"ExperimentSpec.metric_set must be None or a metric set name, got {self.metric_set!r}")
         if self.dataset not in DATASETS:
             raise unknown_name("dataset", self.dataset, DATASETS)
         if self.dataset != "synthscenes":
@@ -211,7 +224,7 @@ class ExperimentSpec:
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            backbone = get_backbone(self.backbone, **dict(self.backbone_kw))
+            backbone = get_backbone(self.backbone, weights=self.weights, **dict(self.backbone_kw))
         blocks = branching_points(backbone, torch.zeros(1, 3, self.input_size, self.input_size))
         if self.blocks is not None:
             blocks = coarsen(blocks, self.blocks if isinstance(self.blocks, int) else [list(g) for g in self.blocks])
@@ -270,7 +283,8 @@ class ExperimentSpec:
             if self.dataset == "synthscenes" else {}
         return Setup(self.dataset, self.tasks, batch=self.batch_size, test_batch=max(self.batch_size, 16),
                      drop_last=False, halves=False, seed=self.seed, device=device, data_root=self.data_root,
-                     workers=num_workers, **sizes)
+                     workers=num_workers, metric_set=self.metric_set, paper_compat=self.dataset != "synthscenes",
+                     **sizes)
 
     def train_config(self, device: str = "cpu", checkpoint_every: int | None = None):
         """The :class:`mtlkit.train.TrainConfig` of every model."""
@@ -322,33 +336,64 @@ def _write_json(path: Path, payload: Mapping) -> None:
     write_json(path, payload)   # atomic, with a checksum
 
 
-def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequence[str], entry_dir: str | Path,
-                data: ExperimentData, *, device: str = "cpu", progress: bool = True,
-                checkpoint_every: int | None = None, extra: Mapping[str, Any] | None = None) -> dict:
-    """Train and evaluate one layout in ``entry_dir``, or return its recorded result.
+def _as_layout(layout) -> Layout:
+    return layout if isinstance(layout, Layout) else Layout.parse(str(layout))
 
-    A finished entry (``entry_dir/result.json``) returns at once; a partial one resumes from the checkpoint in
+
+def layout_run_dir(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequence[str],
+                   device: str = "cpu") -> Path:
+    """The run-cache folder of one tree layout of ``spec`` over ``task_names``: the one place its result is known.
+
+    Keyed by the whole spec (data, backbone, heads, blocks, schedule, evaluation, seed), the layout, the model's
+    tasks, the code of this recipe and the environment (:func:`mtlkit.cache.run_dir`); nothing about which study
+    asked for it, so a layout of a TreeMTL table, of the grid, of the oracle study or of a method comparison is
+    the same run.
+    """
+    from mtlkit.cache import run_dir
+
+    if not isinstance(spec, ExperimentSpec):
+        raise ConfigError(f"spec must be an ExperimentSpec, got {type(spec).__name__}")
+    return run_dir(LAYOUT_KIND, spec=spec.to_dict(), layout=str(_as_layout(layout)), tasks=list(task_names),
+                   depends_on=("mtlkit.treemtl.experiment",), device=device)
+
+
+def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequence[str],
+                entry_dir: str | Path | None = None, data: ExperimentData | None = None, *, device: str = "cpu",
+                progress: bool = True, checkpoint_every: int | None = None,
+                extra: Mapping[str, Any] | None = None) -> dict:
+    """The tree-layout recipe: train and evaluate one layout, or return its recorded result.
+
+    Every study trains its tree models here (the TreeMTL tables through :func:`mtlkit.recipes.train_layouts`, the
+    two-task grid, the oracle study, :func:`mtlkit.compare.compare`): backbone seeded from ``spec.seed``, heads
+    from ``(seed, task)`` (:meth:`ExperimentSpec.build_model`), the data of :meth:`ExperimentSpec.load_data`, the
+    schedule of :meth:`ExperimentSpec.train_config`, the mean of the last ``eval_last`` evaluations. Its result
+    is kept in :func:`layout_run_dir`, so a layout one study trained is a cache hit for every other.
+
+    A finished entry (``entry_dir/result.json``) returns at once; so does a layout whose shared run is finished
+    (its result is copied into ``entry_dir`` with ``extra``); a partial one resumes from the checkpoint in
     ``entry_dir/run`` (:func:`mtlkit.train.train`).
 
     Args:
         spec: the experiment.
         layout: the layout over ``task_names``.
         task_names: the model's tasks (a subset of ``spec.tasks``), task ``i`` of the layout = ``task_names[i]``.
-        entry_dir: the entry's folder (created).
-        data: loaders and tasks from :meth:`ExperimentSpec.load_data`.
+        entry_dir: the study's folder of the entry (created), e.g. a grid entry; None: train in the shared run
+            folder :func:`layout_run_dir` itself.
+        data: loaders and tasks from :meth:`ExperimentSpec.load_data` (None: loaded here if the layout must train).
         device: where to train.
         progress: show a progress bar.
         checkpoint_every: checkpoint interval (default: 5 checkpoints per run).
-        extra: plain values recorded in the result (e.g. the pair and branching point).
+        extra: plain values recorded in the entry's result (e.g. the pair and branching point).
 
     Returns:
         The result: ``metrics`` (``{task: {metric: mean of the last eval_last evaluations}}``), ``layout``,
-        ``tasks``, ``params`` / ``macs`` (backbone, per image), ``head_params``, ``seconds`` (training time of this
-        call), ``resumed_from``.
+        ``tasks``, ``params`` / ``macs`` (backbone, per image), ``head_params``, ``seconds`` (training time when it
+        was trained), ``resumed_from``.
     """
     from mtlkit.files import locked
 
-    entry_dir = Path(entry_dir)
+    shared = layout_run_dir(spec, layout, task_names, device)
+    entry_dir = shared if entry_dir is None else Path(entry_dir)
     done = read_result(entry_dir)
     if done is not None:
         return done
@@ -360,7 +405,29 @@ def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequen
         done = read_result(entry_dir)
         if done is not None:
             return done
-        return _train_entry(spec, layout, task_names, entry_dir, data, device, progress, checkpoint_every, extra)
+        known = read_result(shared) if entry_dir != shared else None
+        if known is not None:              # trained by another study: the same run
+            result = {**known, **dict(extra or {})}
+            _write_json(entry_dir / RESULT_NAME, result)
+            return result
+        if data is None:
+            data = spec.load_data()
+        result = _train_entry(spec, layout, task_names, entry_dir, data, device, progress, checkpoint_every, extra)
+        if entry_dir != shared:
+            _write_json(shared / RESULT_NAME, {k: v for k, v in result.items() if k not in (extra or {})})
+        return result
+
+
+def train_reference(spec: ExperimentSpec, data: ExperimentData | None = None, *, device: str = "cpu",
+                    progress: bool = True) -> dict:
+    """The single-task reference recipe: the spec's independent layout (one backbone per task, each task's loss
+    reaching its own copy only, so it trains exactly as ``T`` single-task models), trained by :func:`train_entry`.
+
+    Returns:
+        ``{task: {metric: value}}`` of the single-task models (the reference of Δt).
+    """
+    layout = Layout.independent(spec.T, spec.B)
+    return train_entry(spec, layout, spec.tasks, None, data, device=device, progress=progress)["metrics"]
 
 
 def _train_entry(spec, layout, task_names, entry_dir: Path, data, device, progress, checkpoint_every, extra) -> dict:
