@@ -150,7 +150,10 @@ def test_damaged_result_json_names_the_file_and_restart(finished_grid, tmp_path,
     assert "Traceback" not in err
 
 
-def test_grid_restart_entry_trains_it_afresh(finished_grid, tmp_path, capsys):
+def test_grid_restart_entry_trains_it_afresh(finished_grid, tmp_path, capsys, monkeypatch):
+    # a run cache of its own: the session's holds the finished layout's shared run, which would (rightly) answer
+    # for the entry and leave its damaged checkpoint unread
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
     d = _copy_grid(finished_grid, tmp_path / "g")
     before = integrity.read_json(d / "entries" / "0-1_b1" / "result.json")
     (d / "entries" / "0-1_b1" / "run" / CHECKPOINT_NAME).write_bytes(b"garbage")
