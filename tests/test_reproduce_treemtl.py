@@ -116,3 +116,21 @@ def test_the_constant_predictor_is_the_training_sets_constant(tmp_path):
     assert set(const) == set(plan.tasks)
     assert 100 / DATASET_FACTS["nyuv2"].classes <= const["segment_semantic"]["pixel_acc"] <= 100
     assert const == steps.constant_predictor(plan, 0)  # deterministic
+
+
+def test_the_planted_experiment_on_the_local_executor_gives_the_sequential_rows(tmp_path, monkeypatch):
+    """Both arms for two seeds (smoke scale): sent as (arm, seed) runs to two workers, the result rows and the run
+    folders are the sequential run's."""
+    from mtlkit.planted import result_rows
+
+    found = {}
+    for name, executor in (("sequential", "sequential"), ("local", {"name": "local", "workers": 2})):
+        monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / f"cache_{name}"))
+        rep = steps.begin_planted(scale="smoke", seed=0, device="cpu", out_dir=str(tmp_path / "o"), executor=executor)
+        result, _, _ = steps.planted_run(rep)
+        found[name] = (rep, result_rows(result))
+    (seq, rows_seq), (local, rows_local) = found["sequential"], found["local"]
+    assert rows_local == rows_seq and set(rows_seq) == {0, 1}
+    assert not seq.outcomes and len(local.outcomes) == 4 and all(o.ok for o in local.outcomes)
+    runs = {p.name for p in (tmp_path / "cache_local").iterdir()}
+    assert runs and runs == {p.name for p in (tmp_path / "cache_sequential").iterdir()}
