@@ -233,6 +233,19 @@ def _threads(device: str) -> int | None:
 _DATA: dict[str, Any] = {}  # a worker keeps the data of the last spec it trained
 
 
+def _as_notebook(cache: str | None, threads: int | None) -> None:
+    """In a worker: the notebook's run cache (``$MTLKIT_CACHE``) and torch thread count, so its runs are cached
+    under the keys the notebook looks up."""
+    import os
+
+    import torch
+
+    if cache:
+        os.environ["MTLKIT_CACHE"] = cache
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def train_layout_run(plan, layout: str, seed: int, device: str = "cpu", data_root=None, weights=None,
                      threads: int | None = None, cache: str | None = None) -> str:
     """One independent run, for an executor's worker: train (or find) one layout of a table's trained part in the
@@ -250,17 +263,10 @@ def train_layout_run(plan, layout: str, seed: int, device: str = "cpu", data_roo
     Returns:
         ``layout``.
     """
-    import os
-
-    import torch
-
     from mtlkit.recipes import plan_spec
     from mtlkit.treemtl.experiment import layout_run_dir, read_result, train_entry
 
-    if cache:
-        os.environ["MTLKIT_CACHE"] = cache
-    if threads:
-        torch.set_num_threads(threads)
+    _as_notebook(cache, threads)
     spec = plan_spec(plan, seed=seed, data_root=data_root, weights=weights)
     if read_result(layout_run_dir(spec, layout, spec.tasks, device)) is None:
         key = repr(spec.to_dict())
@@ -399,16 +405,9 @@ def planted_arm_run(arm: str, scale: str, seed: int, device: str = "cpu", thread
                     cache: str | None = None) -> str:
     """One arm of the known-answer experiment for one seed, for an executor's worker: trained into the run cache
     (:func:`mtlkit.planted.treemtl_arm` / :func:`~mtlkit.planted.automtl_arm`). Returns ``arm``."""
-    import os
-
-    import torch
-
     from mtlkit import planted
 
-    if cache:
-        os.environ["MTLKIT_CACHE"] = cache
-    if threads:
-        torch.set_num_threads(threads)
+    _as_notebook(cache, threads)
     (planted.treemtl_arm if arm == "treemtl" else planted.automtl_arm)(scale, seed, device=device)
     return arm
 
