@@ -98,6 +98,11 @@ steps.record_ranking(rep)
 # block of its group) and trained with the five tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two.
 #
+# Each training seed of `seeds` trains every model again (one row set per seed; the report gives mean and 95 % CI),
+# and each seed's rows come with the `Constant predictor` rows of its data (`mtlkit.constant`: the best constant
+# fitted on the training split); the report flags a trained number that does not beat them. With
+# `executor="local"` (or `"ray"`, `"slurm"`) the (seed, layout) runs train in parallel workers first.
+#
 # * `scale="paper"`: Taskonomy under `data_root`, Deeplab-ResNet34 cut into the paper's five blocks (stem, layer1, …, layer4), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not

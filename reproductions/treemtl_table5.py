@@ -77,6 +77,11 @@ steps.record_ranking(rep)
 # block of its group) and trained with the three tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two. At the CPU scales the stand-in is the same as Table 1's, so #0 and #50 come from the run cache.
 #
+# Each training seed of `seeds` trains every model again (one row set per seed; the report gives mean and 95 % CI),
+# and each seed's rows come with the `Constant predictor` rows of its data (`mtlkit.constant`: the best constant
+# fitted on the training split); the report flags a trained number that does not beat them. With
+# `executor="local"` (or `"ray"`, `"slurm"`) the (seed, layout) runs train in parallel workers first.
+#
 # * `scale="paper"`: NYUv2 under `data_root`, MobileNetV2 cut into the paper's five blocks (its 32 detected blocks merged as the authors did), ASPP heads, 20,000 iterations at batch 16, Adam lr $10^{-3}$ halved every 4,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
