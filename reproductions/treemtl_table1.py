@@ -34,45 +34,25 @@
 # %% tags=["parameters"]
 scale = "cpu"  # "smoke" (tests) | "cpu" (make run) | "paper" (GPU, real NYUv2 under data_root)
 seed = 0
+seeds = None  # None: (seed,); or a list of training seeds, one row set each (e.g. [0, 1, 2, 3, 4])
 device = "cpu"
 out_dir = "../executed/treemtl_table1"
-data_root = None  # folder holding NYUv2/ (required at paper scale)
+k = 5  # how many of the recommender's top layouts to list
 backbone = "deeplab_resnet34"  # the paper's backbone (used by the trained part)
-cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
-iterations = None  # training iterations of every model (None: the scale's default)
+data_root = None  # folder holding NYUv2/ (required at paper scale)
 backbone_weights = None  # optional local weights file of the paper-scale backbone (nothing is downloaded)
 workers = 0  # DataLoader worker processes (4 to 8 on a GPU machine)
-k = 5  # how many of the recommender's top layouts to list
+cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
+iterations = None  # training iterations of every model (None: the scale's default)
+executor = "sequential"  # where the independent runs go: "sequential" | "local" | "ray" | "slurm"
 
 # %%
-import time
+import mtlkit.reproduce_treemtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-
-import mtlkit
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import PUBLISHED_DATASET
-from mtlkit.picks import pick_ranking, ranking_records, treemtl_costs
-from mtlkit.picks_viz import plot_ranking
-from mtlkit.recipes import delta_table
-from mtlkit.reproduce import train_trained_part
-from mtlkit.report import record
-from mtlkit.treemtl import recommend
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root,
-                                cpu_backbone=cpu_backbone, weights=backbone_weights)
-if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-    raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
-if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 51:
-    raise ConfigError(f"k must be an int in 1..51 (NYUv2 has 51 layouts), got {k!r}")
-use_style()
-TABLE = "treemtl_table1"
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, backbone={backbone}")
+rep = steps.begin("treemtl_table1", scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir,
+                  backbone=backbone, data_root=data_root, cpu_backbone=cpu_backbone, iterations=iterations,
+                  backbone_weights=backbone_weights, workers=workers, executor=executor,
+                  limits={"k": (k, 51, "NYUv2 has 51 layouts")})
 
 # %% [markdown]
 # ## 1. The published two-task table and the full ranking
@@ -83,10 +63,8 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}
 # three independent backbones.
 
 # %%
-two_task, costs = treemtl_costs(TABLE)
-ranking = recommend(two_task, costs, k=None)
-print(f"{two_task.T} tasks {two_task.task_names}, B = {two_task.B}, {len(ranking)} layouts; block costs {costs.name}")
-print("task weights:", {t: round(w, 4) for t, w in ranking.attrs["weights"].items()})
+picks = steps.rank(rep)
+ranking = rep.ranking
 ranking.head(k)[["paper_index", "layout", "score", "est_segment_semantic", "est_normal", "est_depth_zbuffer",
                  "macs_pct", "params_pct"]].round(3)
 
@@ -98,15 +76,11 @@ ranking.head(k)[["paper_index", "layout", "score", "est_segment_semantic", "est_
 # printed digit except for a few cells the paper rounds one unit differently (`paper_values/known_errors.csv`).
 
 # %%
-picks = pick_ranking(TABLE)
 picks[["method", "layout", "paper_rank", "rank", "score", "paper_flops_pct", "flops_pct", "paper_params_pct",
        "params_pct"]].round(3)
 
 # %%
-fig = plot_ranking(ranking, picks, T=two_task.T,
-                   title="TreeMTL Table 1: NYUv2, Deeplab-ResNet34 — every layout's score vs its cost")
-savefig(fig, "treemtl_table1_ranking")
-plt.show()
+fig = steps.ranking_figure(rep, title="TreeMTL Table 1: NYUv2, Deeplab-ResNet34 — every layout's score vs its cost")
 
 # %% [markdown]
 # Same set, one swap: our top-5 is the paper's top-5 with #0 and #45 exchanged.
@@ -123,9 +97,7 @@ print(f"paper's top-5: {paper_top}\nour top-5:     {ours_top}\nsame set: {set(ou
 # computation on the authors' data, so the report compares it with the paper at every scale.
 
 # %%
-path = record(TABLE, ranking_records(picks), scale=scale, seed=seed, device=device, dataset=PUBLISHED_DATASET,
-              wall_s=time.perf_counter() - start)
-print(f"recorded {len(ranking_records(picks))} rows in {path}")
+steps.record_ranking(rep)
 
 # %% [markdown]
 # ## 4. The trained part: the layouts after training, against single-task models
@@ -135,28 +107,32 @@ print(f"recorded {len(ranking_records(picks))} rows in {path}")
 # block of its group) and trained with the three tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two.
 #
+# Each training seed of `seeds` trains every model again (one row set per seed; the report gives mean and 95 % CI),
+# and each seed's rows come with the `Constant predictor` rows of its data (`mtlkit.constant`: the best constant
+# fitted on the training split); the report flags a trained number that does not beat them. With
+# `executor="local"` (or `"ray"`, `"slurm"`) the (seed, layout) runs train in parallel workers first.
+#
 # * `scale="paper"`: NYUv2 under `data_root`, Deeplab-ResNet34 cut into the paper's five blocks (stem, layer1, …, layer4), ASPP heads, 20,000 iterations at batch 16, Adam lr $10^{-3}$ halved every 4,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.
 
 # %%
-plan, trained = train_trained_part(TABLE, picks, scale=scale, seed=seed, device=device, backbone=backbone,
-                                   cpu_backbone=cpu_backbone, iterations=iterations, data_root=data_root,
-                                   weights=backbone_weights, workers=workers, start=start)
+trained = steps.train_picks(rep)
 
 # %% [markdown]
 # $\Delta_t$ per task and overall (%), ours next to the paper's printed values. They are the same experiment only at
 # `scale="paper"`; at the CPU scales the paper's column is there for orientation.
 
 # %%
-delta_table(trained).round(2)
+steps.deltas(trained)
 
 # %% [markdown]
 # ## Try it
 #
-# 1. Rank with uniform task weights (`recommend(two_task, costs, k=None, weights="uniform")`). Which of the paper's
-#    five stays in the top-5?
+# 1. Rank with uniform task weights (`mtlkit.treemtl.recommend(rep.two_task, rep.costs, k=None, weights="uniform")`).
+#    Which of the paper's five stays in the top-5?
 # 2. Put a budget of two backbones on the recommendation (`budget=2`). Which layouts survive, and what do they cost?
 # 3. Include row 0 in the SVD entropy, as Eq. (1) literally says
-#    (`mtlkit.treemtl.task_weights(two_task, include_row0=True)`, then `weights=` those values). Does the top-5 change?
+#    (`mtlkit.treemtl.task_weights(rep.two_task, include_row0=True)`, then `weights=` those values). Does the top-5
+#    change?

@@ -34,47 +34,26 @@
 
 # %% tags=["parameters"]
 scale = "cpu"  # "smoke" (tests) | "cpu" (make run) | "paper" (GPU, real Taskonomy under data_root)
+seeds = None  # None: (seed,); or a list of training seeds, one row set each (e.g. [0, 1, 2, 3, 4])
 seed = 0
 device = "cpu"
 out_dir = "../executed/treemtl_table2"
+top = 5  # how many layouts to list under each budget
 data_root = None  # folder holding Taskonomy/ (required at paper scale)
 backbone = "deeplab_resnet34"  # the paper's backbone (used by the trained part)
-cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
-iterations = None  # training iterations of every model (None: the scale's default)
 backbone_weights = None  # optional local weights file of the paper-scale backbone (nothing is downloaded)
+cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
 workers = 0  # DataLoader worker processes (4 to 8 on a GPU machine)
-top = 5  # how many layouts to list under each budget
+executor = "sequential"  # where the independent runs go: "sequential" | "local" | "ray" | "slurm"
+iterations = None  # training iterations of every model (None: the scale's default)
 
 # %%
-import time
+import mtlkit.reproduce_treemtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-
-import mtlkit
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import PUBLISHED_DATASET
-from mtlkit.picks import pick_ranking, ranking_records, treemtl_costs
-from mtlkit.picks_viz import plot_ranking
-from mtlkit.recipes import delta_table
-from mtlkit.reproduce import train_trained_part
-from mtlkit.report import record
-from mtlkit.treemtl import recommend
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root,
-                                cpu_backbone=cpu_backbone, weights=backbone_weights)
-if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-    raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
-if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 20:
-    raise ConfigError(f"top must be an int in 1..20, got {top!r}")
-use_style()
-TABLE = "treemtl_table2"
-BUDGETS = (None, 4, 3, 2, 1)
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, backbone={backbone}")
+rep = steps.begin("treemtl_table2", scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir,
+                  backbone=backbone, data_root=data_root, cpu_backbone=cpu_backbone, iterations=iterations,
+                  backbone_weights=backbone_weights, workers=workers, executor=executor,
+                  limits={"top": (top, 20, "")})
 
 # %% [markdown]
 # ## 1. The published two-task table and the recommender under each budget
@@ -83,16 +62,8 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}
 # 224 × 224.
 
 # %%
-two_task, costs = treemtl_costs(TABLE)
-ranking = recommend(two_task, costs, k=None)
-print(f"{two_task.T} tasks {two_task.task_names}, B = {two_task.B}, {len(ranking):,} layouts; block costs {costs.name}")
-print("task weights:", {t: round(w, 4) for t, w in ranking.attrs["weights"].items()})
-per_budget = []
-for b in BUDGETS:
-    df = recommend(two_task, costs, budget=b, k=top)
-    df.insert(0, "budget", "none" if b is None else f"{b} models")
-    per_budget.append(df.reset_index())
-per_budget = pd.concat(per_budget, ignore_index=True)
+picks = steps.rank(rep)
+per_budget = steps.budget_rankings(rep, top)
 per_budget[["budget", "rank", "paper_index", "layout", "score", "macs_pct", "params_pct"]].round(3)
 
 # %% [markdown]
@@ -103,15 +74,12 @@ per_budget[["budget", "rank", "paper_index", "layout", "score", "macs_pct", "par
 # backbone cost is 84.288 GMac, −9.15 % (`paper_values/known_errors.csv`).
 
 # %%
-picks = pick_ranking(TABLE)
 picks[["setting", "method", "layout", "rank", "rank_overall", "score", "paper_flops_pct", "flops_pct",
        "paper_params_pct", "params_pct", "top1_index", "top1_layout", "top1_score"]].round(3)
 
 # %%
-fig = plot_ranking(ranking, picks, T=two_task.T, budgets=(4, 3, 2, 1),
-                   title="TreeMTL Table 2: Taskonomy, Deeplab-ResNet34 — score vs cost, budgets of k backbones")
-savefig(fig, "treemtl_table2_ranking")
-plt.show()
+fig = steps.ranking_figure(rep, budgets=(4, 3, 2, 1),
+                     title="TreeMTL Table 2: Taskonomy, Deeplab-ResNet34 — score vs cost, budgets of k backbones")
 
 # %% [markdown]
 # ## 3. Record the ranking
@@ -120,10 +88,7 @@ plt.show()
 # report at every scale.
 
 # %%
-rows = ranking_records(picks)
-path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=PUBLISHED_DATASET,
-              wall_s=time.perf_counter() - start)
-print(f"recorded {len(rows)} rows in {path}")
+steps.record_ranking(rep)
 
 # %% [markdown]
 # ## 4. The trained part: the layouts after training, against single-task models
@@ -133,22 +98,25 @@ print(f"recorded {len(rows)} rows in {path}")
 # block of its group) and trained with the five tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two.
 #
+# Each training seed of `seeds` trains every model again (one row set per seed; the report gives mean and 95 % CI),
+# and each seed's rows come with the `Constant predictor` rows of its data (`mtlkit.constant`: the best constant
+# fitted on the training split); the report flags a trained number that does not beat them. With
+# `executor="local"` (or `"ray"`, `"slurm"`) the (seed, layout) runs train in parallel workers first.
+#
 # * `scale="paper"`: Taskonomy under `data_root`, Deeplab-ResNet34 cut into the paper's five blocks (stem, layer1, …, layer4), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.
 
 # %%
-plan, trained = train_trained_part(TABLE, picks, scale=scale, seed=seed, device=device, backbone=backbone,
-                                   cpu_backbone=cpu_backbone, iterations=iterations, data_root=data_root,
-                                   weights=backbone_weights, workers=workers, start=start)
+trained = steps.train_picks(rep)
 
 # %% [markdown]
 # $\Delta_t$ per task and overall (%), ours next to the paper's printed values. They are the same experiment only at
 # `scale="paper"`; at the CPU scales the paper's column is there for orientation.
 
 # %%
-delta_table(trained).round(2)
+steps.deltas(trained)
 
 # %% [markdown]
 # ## Try it

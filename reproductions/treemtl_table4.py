@@ -30,41 +30,22 @@
 scale = "cpu"  # "smoke" (tests) | "cpu" (make run) | "paper" (GPU, real Taskonomy under data_root)
 seed = 0
 device = "cpu"
+seeds = None  # None: (seed,); or a list of training seeds, one row set each (e.g. [0, 1, 2, 3, 4])
+executor = "sequential"  # where the independent runs go: "sequential" | "local" | "ray" | "slurm"
 out_dir = "../executed/treemtl_table4"
-data_root = None  # folder holding Taskonomy/ (required at paper scale)
 backbone = "deeplab_resnet34"  # the paper's backbone (used by the trained part)
-cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
-iterations = None  # training iterations of every model (None: the scale's default)
-backbone_weights = None  # optional local weights file of the paper-scale backbone (nothing is downloaded)
+data_root = None  # folder holding Taskonomy/ (required at paper scale)
 workers = 0  # DataLoader worker processes (4 to 8 on a GPU machine)
+backbone_weights = None  # optional local weights file of the paper-scale backbone (nothing is downloaded)
+iterations = None  # training iterations of every model (None: the scale's default)
+cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
 
 # %%
-import time
+import mtlkit.reproduce_treemtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-
-import mtlkit
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import PUBLISHED_DATASET, paper_values
-from mtlkit.picks import pick_ranking, ranking_records, treemtl_costs
-from mtlkit.picks_viz import plot_ranking
-from mtlkit.recipes import delta_table
-from mtlkit.reproduce import train_trained_part
-from mtlkit.report import record
-from mtlkit.treemtl import recommend
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root,
-                                cpu_backbone=cpu_backbone, weights=backbone_weights)
-if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-    raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
-use_style()
-TABLE = "treemtl_table4"
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, backbone={backbone}")
+rep = steps.begin("treemtl_table4", scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir,
+                  backbone=backbone, data_root=data_root, cpu_backbone=cpu_backbone, iterations=iterations,
+                  backbone_weights=backbone_weights, workers=workers, executor=executor)
 
 # %% [markdown]
 # ## 1. The paper's comparison
@@ -73,23 +54,10 @@ print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}
 # (`paper_values/treemtl_table4.csv`).
 
 # %%
-values = paper_values(TABLE, known_only=True)
-summary = values[values.task == "all"].pivot_table(index="method", columns="metric", values="number", sort=False)
-summary[["flops_pct", "params_pct", "delta_t"]]
+steps.paper_table(rep, by_task=False)
 
 # %%
-fig, ax = plt.subplots(figsize=(8.5, 5))
-for method, r in summary.iterrows():
-    ours = method.startswith("Top-1")
-    ax.scatter(r.flops_pct, r.delta_t, s=60, c="tab:red" if ours else "tab:gray", zorder=3)
-    ax.annotate(method, (r.flops_pct, r.delta_t), xytext=(-6, 4) if ours else (5, 4), textcoords="offset points",
-                fontsize=8, ha="right" if ours else "left", color="tab:red" if ours else "0.25")
-ax.axhline(0, color="0.5", lw=0.8)
-ax.set_xlabel("FLOPs (%) relative to five single-task networks (as printed)")
-ax.set_ylabel("overall relative performance Δt (%) (as printed)")
-ax.set_title("TreeMTL Table 4 (paper values): Taskonomy, Deeplab-ResNet34")
-savefig(fig, "treemtl_table4_paper")
-plt.show()
+fig = steps.paper_figure(rep, title="TreeMTL Table 4 (paper values): Taskonomy, Deeplab-ResNet34")
 
 # %% [markdown]
 # ## 2. The two Top-1 rows in the exact ranking
@@ -99,23 +67,16 @@ plt.show()
 # unbudgeted row, −11.31 %, is the transcription error already seen in Table 2 (`paper_values/known_errors.csv`).
 
 # %%
-two_task, costs = treemtl_costs(TABLE)
-ranking = recommend(two_task, costs, k=None)
-picks = pick_ranking(TABLE)
+picks = steps.rank(rep, show=False)
 picks[["setting", "method", "paper_index", "layout", "rank", "rank_overall", "paper_flops_pct", "flops_pct",
        "paper_params_pct", "params_pct", "top1_index", "top1_layout"]].round(3)
 
 # %%
-fig = plot_ranking(ranking, picks, T=two_task.T, budgets=(3,),
-                   title="TreeMTL Table 4: the Top-1 rows in the ranking of the published Taskonomy table")
-savefig(fig, "treemtl_table4_ranking")
-plt.show()
+fig = steps.ranking_figure(rep, budgets=(3,),
+                     title="TreeMTL Table 4: the Top-1 rows in the ranking of the published Taskonomy table")
 
 # %%
-rows = ranking_records(picks)
-path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=PUBLISHED_DATASET,
-              wall_s=time.perf_counter() - start)
-print(f"recorded {len(rows)} rows in {path}")
+steps.record_ranking(rep)
 
 # %% [markdown]
 # ## 3. The trained part: the layouts after training, against single-task models
@@ -125,22 +86,25 @@ print(f"recorded {len(rows)} rows in {path}")
 # block of its group) and trained with the five tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two. The layouts are Table 2's #353 and #1046 (and the recommender's #352 and #1037): trained once, they come from the run cache here.
 #
+# Each training seed of `seeds` trains every model again (one row set per seed; the report gives mean and 95 % CI),
+# and each seed's rows come with the `Constant predictor` rows of its data (`mtlkit.constant`: the best constant
+# fitted on the training split); the report flags a trained number that does not beat them. With
+# `executor="local"` (or `"ray"`, `"slurm"`) the (seed, layout) runs train in parallel workers first.
+#
 # * `scale="paper"`: Taskonomy under `data_root`, Deeplab-ResNet34 cut into the paper's five blocks (stem, layer1, …, layer4), ASPP heads, 50,000 iterations at batch 16, Adam lr $10^{-4}$ times 0.3 every 10,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.
 
 # %%
-plan, trained = train_trained_part(TABLE, picks, scale=scale, seed=seed, device=device, backbone=backbone,
-                                   cpu_backbone=cpu_backbone, iterations=iterations, data_root=data_root,
-                                   weights=backbone_weights, workers=workers, start=start)
+trained = steps.train_picks(rep)
 
 # %% [markdown]
 # $\Delta_t$ per task and overall (%), ours next to the paper's printed values. They are the same experiment only at
 # `scale="paper"`; at the CPU scales the paper's column is there for orientation.
 
 # %%
-delta_table(trained).round(2)
+steps.deltas(trained)
 
 # %% [markdown]
 # ## Try it

@@ -23,52 +23,31 @@
 # models (last section).
 
 # %% tags=["parameters"]
+backbone = "mobilenet_v2"  # the paper's backbone (used by the trained part)
 scale = "cpu"  # "smoke" (tests) | "cpu" (make run) | "paper" (GPU, real NYUv2 under data_root)
 seed = 0
 device = "cpu"
+executor = "sequential"  # where the independent runs go: "sequential" | "local" | "ray" | "slurm"
+seeds = None  # None: (seed,); or a list of training seeds, one row set each (e.g. [0, 1, 2, 3, 4])
 out_dir = "../executed/treemtl_table5"
-data_root = None  # folder holding NYUv2/ (required at paper scale)
-backbone = "mobilenet_v2"  # the paper's backbone (used by the trained part)
 cpu_backbone = "tiny_resnet"  # the stand-in trained at smoke and cpu scale (five residual blocks)
 iterations = None  # training iterations of every model (None: the scale's default)
+data_root = None  # folder holding NYUv2/ (required at paper scale)
 backbone_weights = None  # optional local weights file of the paper-scale backbone (nothing is downloaded)
 workers = 0  # DataLoader worker processes (4 to 8 on a GPU machine)
 
 # %%
-import time
+import mtlkit.reproduce_treemtl as steps
 
-import matplotlib.pyplot as plt
-import pandas as pd
-
-import mtlkit
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.paper import PUBLISHED_DATASET, paper_values
-from mtlkit.picks import pick_ranking, ranking_records, treemtl_costs
-from mtlkit.picks_viz import plot_ranking
-from mtlkit.recipes import delta_table
-from mtlkit.reproduce import train_trained_part
-from mtlkit.report import record
-from mtlkit.treemtl import recommend
-from mtlkit.viz import savefig, use_style
-
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root,
-                                cpu_backbone=cpu_backbone, weights=backbone_weights)
-if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-    raise ConfigError(f"workers must be an int >= 0, got {workers!r}")
-use_style()
-TABLE = "treemtl_table5"
-pd.set_option("display.width", 160)
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, backbone={backbone}")
+rep = steps.begin("treemtl_table5", scale=scale, seed=seed, seeds=seeds, device=device, out_dir=out_dir,
+                  backbone=backbone, data_root=data_root, cpu_backbone=cpu_backbone, iterations=iterations,
+                  backbone_weights=backbone_weights, workers=workers, executor=executor)
 
 # %% [markdown]
 # ## 1. The paper's comparison (as printed)
 
 # %%
-values = paper_values(TABLE, known_only=True)
-values[values.metric.isin(["flops_pct", "params_pct", "delta_t"])].pivot_table(
-    index="method", columns=["task", "metric"], values="number", sort=False)
+steps.paper_table(rep)
 
 # %% [markdown]
 # ## 2. The Top-1 row in the exact ranking
@@ -77,27 +56,18 @@ values[values.metric.isin(["flops_pct", "params_pct", "delta_t"])].pivot_table(
 # when both its FLOPs(%) and #Params(%) are within 0.01 of the exact values (`mtlkit.paper.identify_by_cost`).
 
 # %%
-two_task, costs = treemtl_costs(TABLE)
-ranking = recommend(two_task, costs, k=None)
-picks = pick_ranking(TABLE)
-print(f"{len(ranking)} layouts; block costs {costs.name}")
+picks = steps.rank(rep)
 picks[["method", "identified_by", "paper_index", "layout", "rank", "score", "paper_flops_pct", "flops_pct",
        "paper_params_pct", "params_pct", "top1_index", "top1_layout", "top1_score"]].round(3)
 
 # %%
-ranking.head(5)[["paper_index", "layout", "score", "macs_pct", "params_pct"]].round(3)
+rep.ranking.head(5)[["paper_index", "layout", "score", "macs_pct", "params_pct"]].round(3)
 
 # %%
-fig = plot_ranking(ranking, picks, T=two_task.T,
-                   title="TreeMTL Table 5: NYUv2, MobileNetV2 — every layout's score vs its cost")
-savefig(fig, "treemtl_table5_ranking")
-plt.show()
+fig = steps.ranking_figure(rep, title="TreeMTL Table 5: NYUv2, MobileNetV2 — every layout's score vs its cost")
 
 # %%
-rows = ranking_records(picks)
-path = record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=PUBLISHED_DATASET,
-              wall_s=time.perf_counter() - start)
-print(f"recorded {len(rows)} rows in {path}")
+steps.record_ranking(rep)
 
 # %% [markdown]
 # ## 3. The trained part: the layouts after training, against single-task models
@@ -107,22 +77,25 @@ print(f"recorded {len(rows)} rows in {path}")
 # block of its group) and trained with the three tasks' losses summed; the single-task models (the paper's
 # "Ind. Models") are trained with the same settings, and $\Delta_t$ compares the two. At the CPU scales the stand-in is the same as Table 1's, so #0 and #50 come from the run cache.
 #
+# Each training seed of `seeds` trains every model again (one row set per seed; the report gives mean and 95 % CI),
+# and each seed's rows come with the `Constant predictor` rows of its data (`mtlkit.constant`: the best constant
+# fitted on the training split); the report flags a trained number that does not beat them. With
+# `executor="local"` (or `"ray"`, `"slurm"`) the (seed, layout) runs train in parallel workers first.
+#
 # * `scale="paper"`: NYUv2 under `data_root`, MobileNetV2 cut into the paper's five blocks (its 32 detected blocks merged as the authors did), ASPP heads, 20,000 iterations at batch 16, Adam lr $10^{-3}$ halved every 4,000 (the authors' settings, docs/treemtl.md §3), mtlkit's paper-compatible evaluators.
 # * `scale="cpu"` and `"smoke"`: a **stand-in** — SynthScenes images with the same tasks and metrics, `tiny_resnet`
 #   with five blocks, light heads, a few hundred iterations from scratch. It proves the pipeline; its numbers are not
 #   the paper's experiment, and the report never compares them with the paper's.
 
 # %%
-plan, trained = train_trained_part(TABLE, picks, scale=scale, seed=seed, device=device, backbone=backbone,
-                                   cpu_backbone=cpu_backbone, iterations=iterations, data_root=data_root,
-                                   weights=backbone_weights, workers=workers, start=start)
+trained = steps.train_picks(rep)
 
 # %% [markdown]
 # $\Delta_t$ per task and overall (%), ours next to the paper's printed values. They are the same experiment only at
 # `scale="paper"`; at the CPU scales the paper's column is there for orientation.
 
 # %%
-delta_table(trained).round(2)
+steps.deltas(trained)
 
 # %% [markdown]
 # ## Try it
