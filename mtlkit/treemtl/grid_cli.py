@@ -157,11 +157,11 @@ _BUILD_ERRORS = (("B (number of coarse blocks)", "--blocks"), ("bad option for h
 
 def _option_names(message: str) -> str:
     """``ExperimentSpec.eval_last must ...`` -> ``--eval-last: must ...`` (the CLI user's names)."""
-    for opt, (field, _) in _SPEC_ARGS.items():
+    for field in _SPEC_ARGS:
         for prefix in (f"ExperimentSpec.{field}: ", f"ExperimentSpec.{field} ", f"{field} must "):
             if message.startswith(prefix):
                 rest = message[len(prefix):]
-                return f"--{opt.replace('_', '-')}: " + (f"must {rest}" if prefix.endswith("must ") else rest)
+                return f"--{field.replace('_', '-')}: " + (f"must {rest}" if prefix.endswith("must ") else rest)
     return message
 
 
