@@ -182,14 +182,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mtlkit.viz import repo_root
+    from mtlkit.paths import checkout_root
 
-    root = repo_root()
-    if root is None:
-        raise FileNotFoundError("run `python -m mtlkit book` from inside the mtlkit checkout")
-    try:
-        result = build(root, args.executed, args.out, scale=args.scale, match=args.match, strict=args.strict)
-    except (ConfigError, FileNotFoundError, ImportError) as exc:
+    try:  # mtlkit's own errors are reported by `python -m mtlkit` (mtlkit.cli_args.run_command)
+        result = build(checkout_root("book"), args.executed, args.out, scale=args.scale, match=args.match,
+                       strict=args.strict)
+    except ImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for page in result.not_executed:

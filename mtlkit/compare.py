@@ -500,8 +500,9 @@ def compare(setup, methods: Sequence[str] | None = None, *, budget: float | None
 
     For each seed the setup's seed is replaced (new images, initialisation and order), each method searches an
     architecture under ``budget`` and builds it; tree layouts are trained by the one tree-layout recipe (the setup's
-    :class:`TreeMTLStudy`, i.e. the oracle study's folder: a layout two methods find is trained once). Δt is taken
-    against the ``single_task`` method of the same seed.
+    :class:`TreeMTLStudy`, i.e. the oracle study's folder: a layout two methods find is trained once), any other
+    architecture (AutoMTL's policy) by its method's ``train`` with the same schedule. Δt is taken against the
+    ``single_task`` method of the same seed.
 
     Args:
         setup: a :class:`mtlkit.setups.Setup`.
@@ -511,7 +512,7 @@ def compare(setup, methods: Sequence[str] | None = None, *, budget: float | None
         progress: progress bars.
 
     Returns:
-        DataFrame: one row per (method, seed) with ``layout``, ``delta_T``, ``delta/<task>``, ``params_full``,
+        DataFrame: one row per (method, seed) with ``layout`` (None for a policy), ``delta_T``, ``delta/<task>``, ``params_full``,
         ``flops`` (one image) and ``search_models`` (models the search trained).
     """
     import pandas as pd
@@ -537,10 +538,14 @@ def compare(setup, methods: Sequence[str] | None = None, *, budget: float | None
         for name in names:
             method = get_method(name)
             arch = method.search(run_setup, budget, seed=seed)
-            if arch.layout is None:
-                raise ConfigError(f"method {name!r} returned an architecture without a layout; compare() trains "
-                                  "tree layouts only")
-            metrics = study.train(arch.layout)["metrics"]
+            if arch.layout is not None:
+                metrics = study.train(arch.layout)["metrics"]
+            elif callable(getattr(method, "train", None)):
+                metrics = method.train(run_setup, arch, progress=progress)["metrics"]
+            else:
+                raise ConfigError(f"method {name!r} returned an architecture without a layout and has no "
+                                  "train(setup, architecture, *, progress); compare() trains tree layouts itself "
+                                  "and any other architecture by its method's train")
             reference = metrics if name == "single_task" else reference
             d = delta_t(metrics, reference, zero_reference="skip")
             costs = model_costs(method.build(run_setup, arch), x)

@@ -299,7 +299,35 @@ class SegmentationEvaluator(Evaluator):
         return {"mIoU": miou, "pixel_acc": acc}
 
 
-class SegmentationLossEvaluator(Evaluator):
+class _MeanEvaluator(Evaluator):
+    """An evaluator of one metric, the (weighted) mean of per-pixel values: corrected, the exact mean over the
+    dataset; ``paper_compat``, per-batch means weighted by batch size."""
+
+    def reset(self) -> None:
+        self._sum = 0.0
+        self._weight = 0.0
+
+    def _accumulate(self, values: torch.Tensor, batch_size: int, weights: torch.Tensor | None = None) -> None:
+        """Add one batch's per-pixel ``values`` (and their ``weights``, default 1); none: nothing is added."""
+        if values.numel() == 0:
+            return
+        if weights is None:
+            total, count = values.sum(), values.numel()
+        else:
+            total, count = (weights * values).sum(), weights.sum()
+        if self.paper_compat:
+            self._sum += batch_size * float(values.mean() if weights is None else total / count)
+            self._weight += batch_size
+        else:
+            self._sum += float(total)
+            self._weight += float(count)
+
+    def compute(self) -> dict[str, float]:
+        name = self.metrics[0]
+        return {name: _weighted(self._sum, self._weight, name, self._owner())}
+
+
+class SegmentationLossEvaluator(_MeanEvaluator):
     """Taskonomy segmentation ``err``: (class-weighted) cross-entropy on labelled pixels, lower is better.
 
     The corrected variant is the exact weighted mean over all labelled pixels of the dataset,
@@ -326,10 +354,6 @@ class SegmentationLossEvaluator(Evaluator):
                               f"{tuple(self.class_weights.shape)}")
         super().__init__(key, paper_compat, out_channels=num_classes)
 
-    def reset(self) -> None:
-        self._sum = 0.0
-        self._weight = 0.0
-
     def update(self, pred: torch.Tensor, batch: Mapping) -> None:
         pred, target = self._prepare(pred, batch, channels=None)
         gt = target.to(torch.int64)
@@ -341,15 +365,7 @@ class SegmentationLossEvaluator(Evaluator):
         ce = F.cross_entropy(logits, labels, reduction="none")  # (N,)
         w = (torch.ones_like(ce) if self.class_weights is None
              else self.class_weights.to(ce.device, torch.float64)[labels])
-        if self.paper_compat:
-            self._sum += target.shape[0] * float((w * ce).sum() / w.sum())
-            self._weight += target.shape[0]
-        else:
-            self._sum += float((w * ce).sum())
-            self._weight += float(w.sum())
-
-    def compute(self) -> dict[str, float]:
-        return {"err": _weighted(self._sum, self._weight, "err", self._owner())}
+        self._accumulate(ce, target.shape[0], w)
 
 
 def _dense_valid(target: torch.Tensor, mask: torch.Tensor | None, kind: str) -> torch.Tensor:
@@ -500,7 +516,7 @@ class NormalEvaluator(Evaluator):
         return out
 
 
-class CosineSimilarityEvaluator(Evaluator):
+class CosineSimilarityEvaluator(_MeanEvaluator):
     """Taskonomy normals ``cos_sim``: mean cosine similarity of normalised vectors over valid pixels (higher is
     better). Corrected: exact mean over the dataset; paper: per-batch means weighted by batch size.
 
@@ -514,30 +530,15 @@ class CosineSimilarityEvaluator(Evaluator):
     def __init__(self, key: str = "normal", paper_compat: bool = False):
         super().__init__(key, paper_compat, out_channels=3)
 
-    def reset(self) -> None:
-        self._sum = 0.0
-        self._weight = 0.0
-
     def update(self, pred: torch.Tensor, batch: Mapping) -> None:
         pred, target = self._prepare(pred, batch, channels=3)
         valid = _dense_valid(target, get_mask(self._owner(), batch, target), "normal")[:, 0]  # (B, H, W)
         p = F.normalize(pred.permute(0, 2, 3, 1)[valid].double(), dim=1)  # (N, 3)
         g = F.normalize(target.permute(0, 2, 3, 1)[valid].double(), dim=1)
-        if p.shape[0] == 0:
-            return
-        cos = (p * g).sum(dim=1)
-        if self.paper_compat:
-            self._sum += target.shape[0] * float(cos.mean())
-            self._weight += target.shape[0]
-        else:
-            self._sum += float(cos.sum())
-            self._weight += cos.numel()
-
-    def compute(self) -> dict[str, float]:
-        return {"cos_sim": _weighted(self._sum, self._weight, "cos_sim", self._owner())}
+        self._accumulate((p * g).sum(dim=1), target.shape[0])
 
 
-class AbsErrorEvaluator(Evaluator):
+class AbsErrorEvaluator(_MeanEvaluator):
     """Keypoints / edges ``err``: mean absolute error over (masked) pixels, lower is better.
 
     Args:
@@ -550,22 +551,7 @@ class AbsErrorEvaluator(Evaluator):
     def __init__(self, key: str, paper_compat: bool = False):
         super().__init__(key, paper_compat, out_channels=1)
 
-    def reset(self) -> None:
-        self._sum = 0.0
-        self._weight = 0.0
-
     def update(self, pred: torch.Tensor, batch: Mapping) -> None:
         pred, target = self._prepare(pred, batch, channels=1)
         valid = _dense_valid(target, get_mask(self._owner(), batch, target), "dense")
-        err = (pred[valid].double() - target[valid].double()).abs()  # (N,)
-        if err.numel() == 0:
-            return
-        if self.paper_compat:
-            self._sum += target.shape[0] * float(err.mean())
-            self._weight += target.shape[0]
-        else:
-            self._sum += float(err.sum())
-            self._weight += err.numel()
-
-    def compute(self) -> dict[str, float]:
-        return {"err": _weighted(self._sum, self._weight, "err", self._owner())}
+        self._accumulate((pred[valid].double() - target[valid].double()).abs(), target.shape[0])

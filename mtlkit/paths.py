@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "package_dir", "reproductions_dir", "paper_values_dir", "checkout", "results_dir",
+__all__ = ["repo_root", "checkout_root", "package_dir", "reproductions_dir", "paper_values_dir", "checkout", "results_dir",
            "figures_dir", "cache_dir"]
 
 
@@ -28,6 +28,19 @@ def repo_root(start: str | Path | None = None) -> Path | None:
         if pyproject.is_file() and 'name = "mtlkit"' in pyproject.read_text(encoding="utf-8"):
             return folder
     return None
+
+
+def checkout_root(command: str) -> Path:
+    """The checkout above the cwd, for a ``python -m mtlkit <command>`` that works on it.
+
+    Raises:
+        FileNotFoundError: the cwd is not inside an mtlkit checkout.
+    """
+    root = repo_root()
+    if root is None:
+        raise FileNotFoundError(f"run `python -m mtlkit {command}` from inside the mtlkit checkout (no pyproject.toml "
+                                f"naming mtlkit above {Path.cwd()})")
+    return root
 
 
 def package_dir() -> Path:

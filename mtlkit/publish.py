@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from mtlkit.errors import ConfigError
@@ -91,16 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mtlkit.viz import repo_root
+    from mtlkit.paths import checkout_root
 
-    root = repo_root()
-    if root is None:
-        raise FileNotFoundError("run `python -m mtlkit publish` from inside the mtlkit checkout")
-    try:
-        written = publish(root, args.scale, force=args.force)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    root = checkout_root("publish")
+    written = publish(root, args.scale, force=args.force)  # bad input: reported by `python -m mtlkit`
     by_folder: dict[str, int] = {}
     for path in written:
         key = str(path.parent.relative_to(root)) if path.name != "REPORT.md" else str(path.relative_to(root))

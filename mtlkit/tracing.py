@@ -35,7 +35,8 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from mtlkit.errors import ConfigError
 
-__all__ = ["TracedBackbone", "trace_backbone", "trace_modes", "fx_depths", "to_networkx", "remove_inplace"]
+__all__ = ["TracedBackbone", "trace_backbone", "trace_modes", "fx_depths", "to_networkx", "remove_inplace",
+           "split_leaf_modules"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -101,27 +102,26 @@ class _BackboneTracer(fx.Tracer):
             self.stack.pop()
 
 
-def _split_leaf_modules(backbone: nn.Module, leaf_modules: Iterable) -> tuple[tuple[type, ...], frozenset[str]]:
-    """Validate ``leaf_modules`` (module classes and/or module paths) and split it into types and names."""
-    if isinstance(leaf_modules, (str, type)):
-        leaf_modules = (leaf_modules,)
+def split_leaf_modules(backbone: nn.Module, items: Iterable, arg: str = "leaf_modules"
+                       ) -> tuple[tuple[type, ...], frozenset[str]]:
+    """Validate ``items`` (module classes and/or submodule paths of ``backbone``) and split them into types and
+    paths; ``arg`` names the argument in the messages (``leaf_modules`` here, TreeMTL's ``atomic``)."""
+    if isinstance(items, (str, type)):
+        items = (items,)
     names = dict(backbone.named_modules())
     types, paths = [], []
-    for item in leaf_modules:
+    for item in items:
         if isinstance(item, type) and issubclass(item, nn.Module):
             types.append(item)
-        elif isinstance(item, str):
-            if item not in names or item == "":
-                valid = [n for n in names if n]
-                raise ConfigError(
-                    f"leaf_modules names {item!r}, which is not a submodule path of the backbone; "
-                    f"expected one of e.g. {valid[:8]}{' ...' if len(valid) > 8 else ''}"
-                )
+        elif isinstance(item, str) and item in names and item:
             paths.append(item)
+        elif isinstance(item, str):
+            valid = [n for n in names if n]
+            raise ConfigError(f"{arg} names {item!r}, which is not a submodule path of the backbone ({arg} must "
+                              f"contain nn.Module subclasses or submodule paths); expected one of e.g. "
+                              f"{valid[:8]}{' ...' if len(valid) > 8 else ''}")
         else:
-            raise ConfigError(
-                f"leaf_modules must contain nn.Module subclasses or submodule paths (str), got {item!r}"
-            )
+            raise ConfigError(f"{arg} must contain nn.Module subclasses or submodule paths (str), got {item!r}")
     return tuple(types), frozenset(paths)
 
 
@@ -249,7 +249,7 @@ def trace_modes(backbone: nn.Module, leaf_modules: Iterable = ()) -> tuple[fx.Gr
     Raises:
         ConfigError: an untraceable module (named, with the ``leaf_modules`` fix) or bad ``leaf_modules``.
     """
-    types, names = _split_leaf_modules(backbone, leaf_modules)
+    types, names = split_leaf_modules(backbone, leaf_modules)
     was_training = backbone.training
     try:
         backbone.train()

@@ -22,7 +22,7 @@ CORE = ("mtlkit.errors", "mtlkit.checks", "mtlkit.files", "mtlkit.paths", "mtlki
         "mtlkit.flops", "mtlkit.tasks", "mtlkit.metrics", "mtlkit.delta", "mtlkit.backbones", "mtlkit.heads",
         "mtlkit.models", "mtlkit.tracing", "mtlkit.cache", "mtlkit.viz", "mtlkit.data", "mtlkit.train",
         "mtlkit.setups", "mtlkit.integrity", "mtlkit.cli_args", "mtlkit.convergence", "mtlkit.stats",
-        "mtlkit.constant", "mtlkit.executors")
+        "mtlkit.constant", "mtlkit.executors", "mtlkit.lazy")
 #: Notebook helpers inside ``mtlkit.viz`` that draw the methods' results (the experiment layer's, not the core's).
 VIZ_OF_METHODS = ("mtlkit.viz.notebooks", "mtlkit.viz.whatif", "mtlkit.viz.layouts", "mtlkit.viz.own_tasks")
 METHODS = ("mtlkit.automtl", "mtlkit.treemtl")

@@ -33,7 +33,7 @@ def toy():
 
 
 def test_registry_lists_builtins_and_rejects_bad_methods(toy):
-    assert {"single_task", "hard_sharing", "random", "treemtl", "toy_first_two"} <= set(list_methods())
+    assert {"single_task", "hard_sharing", "random", "treemtl", "automtl", "toy_first_two"} <= set(list_methods())
     assert get_method("toy_first_two") is toy
     with pytest.raises(ConfigError, match="already registered"):
         register_method(FirstTwoTogether())
@@ -80,6 +80,47 @@ def test_compare_runs_every_method_through_one_recipe(toy, tmp_path, monkeypatch
     assert again.set_index("method").loc["toy_first_two", "delta_T"] == rows.loc["toy_first_two", "delta_T"]
     with pytest.raises(ConfigError, match="unknown method"):
         compare_methods(setup, ["nope"])
+
+
+def test_automtl_in_the_method_slot(tmp_path, monkeypatch):
+    """AutoMTL's architecture is a policy: compare() has it trained by the method itself, with the tree layouts'
+    data, initial weights and schedule (an all-specific policy is then exactly the single-task models)."""
+    import math
+
+    from mtlkit.compare import TreeMTLStudy
+    from mtlkit.treemtl.layout import Layout
+
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path))
+    setup = make_setup("methods", "synthscenes", "smoke")
+    assert "automtl" in list_methods()
+    table = compare_methods(setup, ["automtl"])
+    assert list(table.method) == ["single_task", "automtl"]
+    row = table.set_index("method").loc["automtl"]
+    assert not isinstance(row["layout"], str) and row["search_models"] == 1 and math.isfinite(row["delta_T"])
+    assert 0 < row["params_full"] <= table.set_index("method").loc["single_task", "params_full"]
+    method = get_method("automtl")
+    arch = method.search(setup, None, seed=0)
+    assert arch.layout is None and set(arch.spec["policy"]) == {v.name for v in method.supermodel(setup).nodes}
+    specific = {node: {t: "specific" for t in setup.tasks} for node in arch.spec["policy"]}
+    got = method.train(setup, Architecture("automtl", spec={"policy": specific, "seed": 0}))["metrics"]
+    reference = TreeMTLStudy(spec_of(setup), progress=False).train(Layout.independent(3, setup.blocks))["metrics"]
+    assert got == reference
+    with pytest.raises(ConfigError, match="holds .'policy'"):
+        method.build(setup, Architecture("automtl", spec="nope"))
+
+
+class NoLayoutNoTrain(FirstTwoTogether):
+    name = "toy_no_layout"
+
+    def search(self, setup, budget, *, seed):
+        return Architecture(self.name, spec={"anything": 1})
+
+
+def test_compare_refuses_an_architecture_it_cannot_train(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path))
+    register_method(NoLayoutNoTrain(), overwrite=True)
+    with pytest.raises(ConfigError, match="without a layout and has no train"):
+        compare_methods(make_setup("methods", "synthscenes", "smoke"), ["toy_no_layout"])
 
 
 def compare_methods(*args, **kwargs):

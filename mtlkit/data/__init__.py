@@ -4,29 +4,14 @@ All datasets return sample dicts in the format of CONTRIBUTING.md ("Batches").
 """
 from __future__ import annotations
 
-import importlib
+from mtlkit.lazy import lazy_attributes
 
-_LAZY = {
-    "SynthScenes": "mtlkit.data.synthetic",
-    "SynthConfig": "mtlkit.data.synthetic",
-    "PlantedTask": "mtlkit.data.synthetic",
-    "NYUv2": "mtlkit.data.nyuv2",
-    "CityScapes": "mtlkit.data.cityscapes",
-    "Taskonomy": "mtlkit.data.taskonomy",
-    "FolderDataset": "mtlkit.data.folder",
-    "get_dataset": "mtlkit.data.registry",
-    "list_datasets": "mtlkit.data.registry",
-    "get_dataset_class": "mtlkit.data.registry",
-    "register_dataset": "mtlkit.data.registry",
-    "dataset_facts": "mtlkit.data.registry",
-    "dataset_tasks": "mtlkit.data.registry",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mtlkit.data' has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __all__ = lazy_attributes(__name__, {
+    "mtlkit.data.synthetic": ("SynthScenes", "SynthConfig", "PlantedTask"),
+    "mtlkit.data.nyuv2": ("NYUv2",),
+    "mtlkit.data.cityscapes": ("CityScapes",),
+    "mtlkit.data.taskonomy": ("Taskonomy",),
+    "mtlkit.data.folder": ("FolderDataset",),
+    "mtlkit.data.registry": ("get_dataset", "list_datasets", "get_dataset_class", "register_dataset", "dataset_facts",
+                             "dataset_tasks"),
+})

@@ -49,7 +49,7 @@ from torch import Tensor
 
 from mtlkit.data.transforms import (
     IGNORE_INDEX, SplitFileDataset, Geometry, check_files_exist, check_int_labels, check_same_size, hwc_to_tensor,
-    image_to_tensor, read_npy, read_split_file,
+    image_to_tensor, read_npy, read_npy_depth, read_split_file,
 )
 from mtlkit.errors import DataError
 
@@ -128,12 +128,8 @@ class CityScapes(SplitFileDataset):
             arrays["segment_semantic"] = (p, seg)
             fields["segment_semantic"] = hwc_to_tensor(seg)
         if "depth_zbuffer" in self.tasks:
-            p = entry["depth_zbuffer"]
-            depth = read_npy(p, "CityScapes depth", channels=1, kinds="f")
-            arrays["depth_zbuffer"] = (p, depth)
-            if not self.paper_compat:
-                depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0)
-            fields["depth_zbuffer"] = hwc_to_tensor(depth)
+            arrays["depth_zbuffer"], fields["depth_zbuffer"] = read_npy_depth(
+                entry["depth_zbuffer"], "CityScapes depth", self.paper_compat)
         check_same_size(arrays)
         return fields
 

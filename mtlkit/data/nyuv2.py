@@ -40,12 +40,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 from torch import Tensor
 
 from mtlkit.data.transforms import (
     IGNORE_INDEX, PNG_8BIT_GRAY, PNG_RGB, SplitFileDataset, Geometry, check_files_exist, check_int_labels,
-    check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_npy, read_png, read_split_file,
+    check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_npy_depth, read_png, read_split_file,
 )
 
 _KEYS = ("image", "segment_semantic", "normal", "depth_zbuffer")  # order of an entry in the split file
@@ -96,12 +95,8 @@ class NYUv2(SplitFileDataset):
             arrays["normal"] = (p, normal)
             fields["normal"] = hwc_to_tensor(normal[:, :, ::-1] if self.paper_compat else decode_normals(normal))
         if "depth_zbuffer" in self.tasks:
-            p = entry["depth_zbuffer"]
-            depth = read_npy(p, "NYUv2 depth", channels=1, kinds="f")
-            arrays["depth_zbuffer"] = (p, depth)
-            if not self.paper_compat:
-                depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0)
-            fields["depth_zbuffer"] = hwc_to_tensor(depth)
+            arrays["depth_zbuffer"], fields["depth_zbuffer"] = read_npy_depth(entry["depth_zbuffer"], "NYUv2 depth",
+                                                                              self.paper_compat)
         check_same_size(arrays)
         if self.paper_compat and ("normal" in self.tasks or "depth_zbuffer" in self.tasks):
             fields["mask"] = fields["image"].new_ones((1, *fields["image"].shape[-2:]))  # False on padding

@@ -60,7 +60,8 @@ from torch import Tensor
 
 from mtlkit.data.transforms import (
     IGNORE_INDEX, PNG_8BIT_GRAY, PNG_16BIT_GRAY, PNG_RGB, DenseDataset, Geometry, check_files_exist,
-    check_int_labels, check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, read_png, read_split_file,
+    check_int_labels, check_same_size, decode_normals, hwc_to_tensor, image_to_tensor, load_npy, read_png,
+    read_split_file,
 )
 from mtlkit.errors import DataError
 
@@ -119,12 +120,7 @@ class Taskonomy(DenseDataset):
             if not path.is_file():
                 return None
         path, what = Path(path), "Taskonomy segmentation prior factor"
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} {path} does not exist")
-        try:
-            w = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise DataError(f"cannot read {what} {path} as a .npy array: {err}") from None
+        w = load_npy(path, what)
         if w.dtype.kind not in "fiu" or w.shape != (self.NUM_CLASSES,) or not np.isfinite(w).all() or (w < 0).any():
             raise DataError(f"{what} {path}: expected {self.NUM_CLASSES} finite non-negative numbers of shape "
                             f"({self.NUM_CLASSES},); got dtype {w.dtype} and shape {w.shape}")

@@ -305,6 +305,30 @@ def read_png(path: Path, modes: tuple[str, ...], what: str) -> np.ndarray:
     return arr
 
 
+def load_npy(path: Path, what: str) -> np.ndarray:
+    """``np.load`` of a ``.npy`` file (no pickles), with errors that name ``what`` and the file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        DataError: it is not a readable ``.npy`` array.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"cannot read {what} {path} as a .npy array: {err}") from None
+
+
+def read_npy_depth(path: Path, what: str, paper_compat: bool) -> tuple[tuple[Path, np.ndarray], Tensor]:
+    """A float ``.npy`` depth map in metres: ``((path, array as read), (1, H, W) tensor)``; without
+    ``paper_compat`` every non-finite or non-positive value becomes 0 (invalid)."""
+    depth = read_npy(path, what, channels=1, kinds="f")
+    clean = depth if paper_compat else np.where(np.isfinite(depth) & (depth > 0), depth, 0.0)
+    return (path, depth), hwc_to_tensor(clean)
+
+
 def read_npy(path: Path, what: str, channels: int, kinds: str = "f") -> np.ndarray:
     """Read a ``.npy`` array ``(H, W)`` or ``(H, W, channels)`` and check its dtype kind.
 
@@ -321,13 +345,7 @@ def read_npy(path: Path, what: str, channels: int, kinds: str = "f") -> np.ndarr
         FileNotFoundError: the file does not exist.
         DataError: unreadable, wrong shape or wrong dtype.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"cannot read {what} {path} as a .npy array: {err}") from None
+    arr = load_npy(path, what)
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in kinds:
         kind_text = {"f": "float", "i": "signed int", "u": "unsigned int"}
         expected = " or ".join(kind_text.get(k, k) for k in kinds)

@@ -10,10 +10,14 @@ A method turns a :class:`~mtlkit.setups.Setup` into an architecture and the arch
 ``budget`` is the largest cost in number of backbone models (TreeMTL's unit; None: no budget). An
 :class:`Architecture` is a tree layout (``layout``, trained with the one tree-layout recipe of
 :func:`mtlkit.compare.compare`, so that the same layout is the same cached run whichever method found it) or any
-other description the method's ``build`` understands (``spec``).
+other description the method's ``build`` understands (``spec``, with ``layout=None``). A method whose
+architectures are not tree layouts also trains them, with the setup's schedule::
 
-Built in (imported on first use): ``single_task``, ``hard_sharing``, ``random`` (:mod:`mtlkit.methods.baselines`)
-and ``treemtl`` (:mod:`mtlkit.methods.treemtl`). A new method is one module with a class like those and one call
+        def train(self, setup, architecture, *, progress) -> dict: ...   # {"metrics": {task: {metric: value}}}
+
+Built in (imported on first use): ``single_task``, ``hard_sharing``, ``random`` (:mod:`mtlkit.methods.baselines`),
+``treemtl`` (:mod:`mtlkit.methods.treemtl`) and ``automtl`` (:mod:`mtlkit.methods.automtl`: its architecture is a
+policy, trained by its own ``train``). A new method is one module with a class like those and one call
 of :func:`register_method` (see CONTRIBUTING.md, "Adding a method"). :func:`mtlkit.compare.compare` runs every
 registered method on one setup.
 """
@@ -47,7 +51,8 @@ class Architecture:
 
 @runtime_checkable
 class Method(Protocol):
-    """The interface of a method (see the module docstring)."""
+    """The interface of a method (see the module docstring; ``train`` is needed only for architectures that are
+    not tree layouts)."""
 
     name: str
 
@@ -63,6 +68,7 @@ _BUILTIN = {
     "hard_sharing": "mtlkit.methods.baselines:HardSharing",
     "random": "mtlkit.methods.baselines:RandomLayout",
     "treemtl": "mtlkit.methods.treemtl:TreeMTL",
+    "automtl": "mtlkit.methods.automtl:AutoMTL",
 }
 _REGISTRY: dict[str, Any] = {}
 

@@ -12,8 +12,7 @@ and the oracle study (:func:`oracle_study`, :func:`study_spec`) use torch and ar
 """
 from __future__ import annotations
 
-import importlib
-
+from mtlkit.lazy import lazy_attributes
 from mtlkit.treemtl.costs import (
     PUBLISHED_BLOCK_COSTS, BlockCosts, as_block_costs, check_budget, get_block_costs, layout_cost_matrix,
     layout_costs, list_block_costs,
@@ -31,25 +30,13 @@ from mtlkit.treemtl.topk import SearchStats, search_top_k, top_k
 from mtlkit.treemtl.anytime import AnytimeResult, anytime_top_k
 from mtlkit.treemtl.synthetic import fine_resnet34_macs, synthetic_table
 
-_LAZY = {
-    "branching_points": "mtlkit.treemtl.branching",
-    "coarsen": "mtlkit.treemtl.branching",
-    "Block": "mtlkit.treemtl.branching",
-    "BlockSequence": "mtlkit.treemtl.branching",
-    "TreeModel": "mtlkit.treemtl.tree_model",
-    "ExperimentSpec": "mtlkit.treemtl.experiment",
-    "TwoTaskGrid": "mtlkit.treemtl.grid",
-    "train_two_task_grid": "mtlkit.treemtl.grid",
-    "oracle_study": "mtlkit.treemtl.oracle",
-    "study_spec": "mtlkit.treemtl.oracle",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mtlkit.treemtl' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, {
+    "mtlkit.treemtl.branching": ("branching_points", "coarsen", "Block", "BlockSequence"),
+    "mtlkit.treemtl.tree_model": ("TreeModel",),
+    "mtlkit.treemtl.experiment": ("ExperimentSpec",),
+    "mtlkit.treemtl.grid": ("TwoTaskGrid", "train_two_task_grid"),
+    "mtlkit.treemtl.oracle": ("oracle_study", "study_spec"),
+})[0]
 
 __all__ = [
     "Layout", "pairs", "count_layouts", "enumerate_layouts", "branch_point_matrix", "paper_index", "paper_indices",

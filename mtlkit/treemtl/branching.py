@@ -51,7 +51,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from mtlkit.tracing import remove_inplace, trace_modes
+from mtlkit.tracing import remove_inplace, split_leaf_modules, trace_modes
 from mtlkit.errors import ConfigError
 from mtlkit.flops import count_flops
 from mtlkit.treemtl.costs import BlockCosts
@@ -230,23 +230,6 @@ def _block_name(ordered: list[fx.Node], members: set[fx.Node], module_ops: Mappi
     return names[0] if len(names) == 1 else f"{names[0]}…{names[-1]}"
 
 
-def _atomic_matcher(backbone: nn.Module, atomic: Iterable) -> tuple[tuple[type, ...], frozenset[str]]:
-    if isinstance(atomic, (str, type)):
-        atomic = (atomic,)
-    names = dict(backbone.named_modules())
-    types, paths = [], []
-    for item in atomic:
-        if isinstance(item, type) and issubclass(item, nn.Module):
-            types.append(item)
-        elif isinstance(item, str) and item in names and item:
-            paths.append(item)
-        else:
-            valid = [n for n in names if n][:8]
-            raise ConfigError(f"atomic must contain nn.Module subclasses or submodule paths of the backbone, got "
-                              f"{item!r} (submodule paths look like {valid})")
-    return tuple(types), frozenset(paths)
-
-
 def _segments(graph: fx.Graph) -> tuple[list[fx.Node], dict[fx.Node, int], set[fx.Node]]:
     """Cut tensors and the candidate segment of every node reachable from the input.
 
@@ -403,7 +386,7 @@ def branching_points(backbone: nn.Module, example_input: torch.Tensor, *, leaf_m
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2 or example_input.shape[0] < 1:
         got = tuple(example_input.shape) if isinstance(example_input, torch.Tensor) else type(example_input).__name__
         raise ConfigError(f"example_input must be a batch tensor (N, C, H, W) with N >= 1, got {got}")
-    atomic_types, atomic_paths = _atomic_matcher(backbone, atomic)
+    atomic_types, atomic_paths = split_leaf_modules(backbone, atomic, "atomic")
     root, graphs = trace_modes(backbone, leaf_modules)
     dual = len(graphs) > 1
     train_graph, eval_graph = graphs[0], graphs[-1]

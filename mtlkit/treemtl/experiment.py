@@ -219,17 +219,38 @@ class ExperimentSpec:
             return _BLOCK_CACHE["value"]
         import torch
 
-        from mtlkit.backbones import get_backbone
         from mtlkit.treemtl.branching import branching_points, coarsen
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            backbone = get_backbone(self.backbone, weights=self.weights, **dict(self.backbone_kw))
+        backbone = self.new_backbone()
         blocks = branching_points(backbone, torch.zeros(1, 3, self.input_size, self.input_size))
         if self.blocks is not None:
             blocks = coarsen(blocks, self.blocks if isinstance(self.blocks, int) else [list(g) for g in self.blocks])
         _BLOCK_CACHE.update(key=key, value=(backbone, blocks))
         return backbone, blocks
+
+    def new_backbone(self):
+        """A fresh backbone, initialised from ``seed`` (the weights every model of the spec starts from)."""
+        import torch
+
+        from mtlkit.backbones import get_backbone
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return get_backbone(self.backbone, weights=self.weights, **dict(self.backbone_kw))
+
+    def build_heads(self, task_names: Sequence[str], tasks: Mapping, channels: int) -> dict:
+        """Fresh heads of ``task_names`` on ``channels`` features, each initialised from ``(seed, task name)``
+        (so a head does not depend on which other tasks are in the model)."""
+        import torch
+
+        from mtlkit.heads import get_head
+
+        heads = {}
+        for t in task_names:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(zlib.crc32(f"{self.seed}:{t}".encode()))
+                heads[t] = get_head(self.head, channels, tasks[t].out_channels, **dict(self.head_kw))
+        return heads
 
     @property
     def B(self) -> int:
@@ -248,9 +269,6 @@ class ExperimentSpec:
     def build_model(self, layout: "Layout | str", task_names: Sequence[str], tasks: Mapping | None = None):
         """The :class:`~mtlkit.treemtl.tree_model.TreeModel` of ``layout`` over ``task_names`` (a subset of the
         spec's tasks, in their order), with heads seeded per task."""
-        import torch
-
-        from mtlkit.heads import get_head
         from mtlkit.treemtl.tree_model import TreeModel
 
         tasks = dict(tasks) if tasks is not None else self.task_objects()
@@ -258,12 +276,7 @@ class ExperimentSpec:
         if unknown:
             raise ConfigError(f"tasks {unknown} are not in the experiment's tasks {list(self.tasks)}")
         backbone, blocks = self.build_blocks()
-        channels = blocks[-1].out_shape[0]
-        heads = {}
-        for t in task_names:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(zlib.crc32(f"{self.seed}:{t}".encode()))
-                heads[t] = get_head(self.head, channels, tasks[t].out_channels, **dict(self.head_kw))
+        heads = self.build_heads(task_names, tasks, blocks[-1].out_shape[0])
         return TreeModel.from_layout(backbone, blocks, layout, heads, tasks={t: tasks[t] for t in task_names})
 
     def load_data(self, num_workers: int = 0) -> "ExperimentData":

@@ -62,14 +62,30 @@ def _blocks_arg(text: str) -> Any:
                           f"'0:0;1:1-3;2:4-7', got {text!r}") from None
 
 
-_SPEC_ARGS = {  # CLI option -> (spec field, parser)
-    "tasks": ("tasks", lambda s: _names(s, "--tasks")),
-    "backbone": ("backbone", str), "backbone_kw": ("backbone_kw", _kv), "blocks": ("blocks", _blocks_arg),
-    "head": ("head", str), "head_kw": ("head_kw", _kv), "dataset": ("dataset", str), "data_root": ("data_root", str),
-    "resolution": ("resolution", int), "n_train": ("n_train", int), "n_test": ("n_test", int),
-    "batch_size": ("batch_size", int), "iterations": ("iterations", int), "lr": ("lr", float),
-    "lr_step": ("lr_step", int), "lr_gamma": ("lr_gamma", float), "weight_decay": ("weight_decay", float),
-    "eval_every": ("eval_every", int), "eval_last": ("eval_last", int), "seed": ("seed", int),
+#: spec field -> (parser of its option ``--field-name``, help): the one list of the experiment's options
+_SPEC_ARGS = {
+    "tasks": (lambda s: _names(s, "--tasks"), "comma-separated task names in index order, e.g. "
+                                              "segment_semantic,depth_zbuffer,normal (required for a new grid)"),
+    "backbone": (str, "registered backbone (default tiny_resnet)"),
+    "backbone_kw": (_kv, "backbone options as key=value,... (e.g. width=8)"),
+    "blocks": (_blocks_arg, "coarse blocks: a number B (FLOP-balanced), 'detected' (all detected blocks) or a "
+                            "mapping '0:0;1:1-3;2:4-7;...' (default: detected)"),
+    "head": (str, "head name: light, aspp or linear (default light)"),
+    "head_kw": (_kv, "head options as key=value,... (e.g. width=16)"),
+    "dataset": (str, "dataset (default synthscenes)"),
+    "data_root": (str, "folder holding NYUv2/ or Taskonomy/ (real datasets)"),
+    "resolution": (int, "SynthScenes image size (default 64)"),
+    "n_train": (int, "SynthScenes training images (default 512)"),
+    "n_test": (int, "SynthScenes test images (default 128)"),
+    "batch_size": (int, "training batch size (default 16)"),
+    "iterations": (int, "optimiser steps per model (default 300)"),
+    "lr": (float, "Adam learning rate (default 1e-3)"),
+    "lr_step": (int, "StepLR step in iterations (default: constant lr)"),
+    "lr_gamma": (float, "StepLR factor (default 0.5)"),
+    "weight_decay": (float, "weight decay (default 1e-4)"),
+    "eval_every": (int, "evaluate every N iterations (default iterations // 10)"),
+    "eval_last": (int, "metrics = mean of the last N evaluations (default 3)"),
+    "seed": (int, "initialisation and data-order seed (default 0)"),
 }
 
 
@@ -83,28 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "match).")
     parser.add_argument("directory", help="grid directory (created; holds grid.json, entries/, the table)")
     g = parser.add_argument_group("experiment (recorded in grid.json; defaults in mtlkit.treemtl.ExperimentSpec)")
-    g.add_argument("--tasks", help="comma-separated task names in index order, e.g. "
-                                   "segment_semantic,depth_zbuffer,normal (required for a new grid)")
-    g.add_argument("--backbone", help="registered backbone (default tiny_resnet)")
-    g.add_argument("--backbone-kw", help="backbone options as key=value,... (e.g. width=8)")
-    g.add_argument("--blocks", help="coarse blocks: a number B (FLOP-balanced), 'detected' (all detected blocks) or "
-                                    "a mapping '0:0;1:1-3;2:4-7;...' (default: detected)")
-    g.add_argument("--head", help="head name: light, aspp or linear (default light)")
-    g.add_argument("--head-kw", help="head options as key=value,... (e.g. width=16)")
-    g.add_argument("--dataset", choices=DATASETS, help="dataset (default synthscenes)")
-    g.add_argument("--data-root", help="folder holding NYUv2/ or Taskonomy/ (real datasets)")
-    g.add_argument("--resolution", type=int, help="SynthScenes image size (default 64)")
-    g.add_argument("--n-train", type=int, help="SynthScenes training images (default 512)")
-    g.add_argument("--n-test", type=int, help="SynthScenes test images (default 128)")
-    g.add_argument("--batch-size", type=int, help="training batch size (default 16)")
-    g.add_argument("--iterations", type=int, help="optimiser steps per model (default 300)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    g.add_argument("--lr-step", type=int, help="StepLR step in iterations (default: constant lr)")
-    g.add_argument("--lr-gamma", type=float, help="StepLR factor (default 0.5)")
-    g.add_argument("--weight-decay", type=float, help="weight decay (default 1e-4)")
-    g.add_argument("--eval-every", type=int, help="evaluate every N iterations (default iterations // 10)")
-    g.add_argument("--eval-last", type=int, help="metrics = mean of the last N evaluations (default 3)")
-    g.add_argument("--seed", type=int, help="initialisation and data-order seed (default 0)")
+    for field, (parse, text) in _SPEC_ARGS.items():
+        kw = {"type": parse} if parse in (int, float) else {"choices": DATASETS} if field == "dataset" else {}
+        g.add_argument("--" + field.replace("_", "-"), help=text, **kw)
     r = parser.add_argument_group("running")
     r.add_argument("--shard", default=None, help="train only shard i/n (0 <= i < n), e.g. "
                                                  "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT (default: all)")
@@ -141,8 +138,8 @@ def spec_from_args(args: argparse.Namespace, recorded: ExperimentSpec | None) ->
         ConfigError: a bad option value; the message names the command-line option (``--eval-last: ...``).
     """
     try:
-        given = {field: parse(getattr(args, opt)) for opt, (field, parse) in _SPEC_ARGS.items()
-                 if getattr(args, opt, None) is not None}
+        given = {field: parse(getattr(args, field)) for field, (parse, _) in _SPEC_ARGS.items()
+                 if getattr(args, field, None) is not None}
         if recorded is not None:
             d = recorded.to_dict()
             d.update(given)
@@ -160,11 +157,11 @@ _BUILD_ERRORS = (("B (number of coarse blocks)", "--blocks"), ("bad option for h
 
 def _option_names(message: str) -> str:
     """``ExperimentSpec.eval_last must ...`` -> ``--eval-last: must ...`` (the CLI user's names)."""
-    for opt, (field, _) in _SPEC_ARGS.items():
+    for field in _SPEC_ARGS:
         for prefix in (f"ExperimentSpec.{field}: ", f"ExperimentSpec.{field} ", f"{field} must "):
             if message.startswith(prefix):
                 rest = message[len(prefix):]
-                return f"--{opt.replace('_', '-')}: " + (f"must {rest}" if prefix.endswith("must ") else rest)
+                return f"--{field.replace('_', '-')}: " + (f"must {rest}" if prefix.endswith("must ") else rest)
     return message
 
 
