@@ -24,7 +24,7 @@ _SUBMODULES = {
     "tasks", "metrics", "delta", "data", "backbones", "heads", "models", "train", "flops",
     "automtl", "treemtl", "report", "viz", "config", "cache", "compute", "compare", "paper", "export",
     "facts", "paths", "files", "checks", "tracing", "setups", "methods", "tables", "picks", "picks_viz", "recipes",
-    "reproduce", "reproduce_automtl",
+    "reproduce_automtl", "reproduce_treemtl", "reproduce_search_cost",
 }
 
 

@@ -48,50 +48,15 @@ full_stage = None  # time the whole policy-train stage of the first setting (Non
 workers = 0  # DataLoader workers for the real datasets
 
 # %%
-import os
-import time
-
 import matplotlib.pyplot as plt
-import pandas as pd
-import torch
 
-import mtlkit
-from mtlkit.automtl import SearchConfig
-from mtlkit.automtl.experiments import (
-    DATASET_NAMES, DATASETS, dataset_label, experiment_setup, hours_estimate, policy_train_wall,
-    time_policy_train,
-)
+from mtlkit import reproduce_search_cost as sc
 from mtlkit.automtl.experiments_viz import plot_search_cost
-from mtlkit.errors import ConfigError
-from mtlkit.config import check_reproduction_params
-from mtlkit.report import record
-from mtlkit.viz import savefig, use_style
+from mtlkit.viz import savefig
 
-start = time.perf_counter()
-out = check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)
-if not isinstance(datasets, (list, tuple)) or not datasets or any(d not in DATASETS for d in datasets):
-    raise ConfigError(f"datasets must be a non-empty list of {list(DATASETS)}, got {datasets!r}")
-if timed_iterations is None:
-    timed_iterations = {"smoke": 2, "cpu": 8, "paper": 50}[scale]
-if isinstance(timed_iterations, bool) or not isinstance(timed_iterations, int) or timed_iterations < 1:
-    raise ConfigError(f"timed_iterations must be None or a positive int, got {timed_iterations!r}")
-if full_stage is None:
-    full_stage = scale != "paper"
-if not isinstance(full_stage, bool):
-    raise ConfigError(f"full_stage must be None, True or False, got {full_stage!r}")
-setups = {d: experiment_setup(d, scale, device=device, backbone=backbone, cpu_backbone=cpu_backbone,
-                              data_root=data_root, workers=workers) for d in datasets}
-if scale != "paper":
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine: one thread is much faster than two
-use_style()
-TABLE = "automtl_search_cost"
-METHOD = {"ours": "AutoMTL (ours: tree-executed summed step)", "original": "AutoMTL (original: per-task steps)"}
-load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-print(f"mtlkit {mtlkit.__version__}, scale={scale}, seed={seed}, device={device}, torch threads "
-      f"{torch.get_num_threads()}, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)")
-for d, s in setups.items():
-    print(f"  {DATASET_NAMES[d]}: {dataset_label(s)}, backbone {s.backbone}, tasks {len(s.tasks)}, "
-          f"batch {s.sizes['batch']}, {s.sizes['resolution']} px")
+run = sc.begin(scale=scale, seed=seed, device=device, out_dir=out_dir, data_root=data_root, backbone=backbone,
+               cpu_backbone=cpu_backbone, datasets=datasets, timed_iterations=timed_iterations,
+               full_stage=full_stage, workers=workers)
 
 # %% [markdown]
 # ## 1. Seconds per policy-train iteration
@@ -102,25 +67,14 @@ for d, s in setups.items():
 # no weight gradient at all.
 
 # %%
-timings = {DATASET_NAMES[d]: time_policy_train(s, timed_iterations, seed) for d, s in setups.items()}
-rows = []
-for name, t in timings.items():
-    for scheme in ("original", "ours"):
-        rows.append({"setting": name, "scheme": scheme, "policy ms": 1000 * t[scheme]["policy"],
-                     "network ms": 1000 * t[scheme]["network"]})
-per_iteration = pd.DataFrame(rows).set_index(["setting", "scheme"])
-ratios = pd.DataFrame({name: {"policy": t["original"]["policy"] / t["ours"]["policy"],
-                              "network": t["original"]["network"] / t["ours"]["network"]}
-                       for name, t in timings.items()}).T.add_prefix("original / ours, ")
-display_table = per_iteration.unstack("scheme")
-display_table.round(1)
+timings, per_iteration, ratios = sc.per_iteration(run)
+per_iteration.round(1)
 
 # %%
 ratios.round(2)
 
 # %%
-where = f"scale={scale} on {device}" + ("" if scale == "paper" else ", SynthScenes stand-ins, 1 thread")
-fig = plot_search_cost(timings, title=f"policy-train cost per iteration ({where}; load {load[0]:.1f})")
+fig = plot_search_cost(timings, title=f"policy-train cost per iteration ({run.where}; load {run.load[0]:.1f})")
 savefig(fig, "automtl_search_cost_per_iteration")
 plt.show()
 
@@ -134,19 +88,7 @@ plt.show()
 # stand-in on this CPU (a method demonstration), at `paper` scale the GPU-hours of the paper's search.
 
 # %%
-est = []
-first = datasets[0]
-for d, s in setups.items():
-    name = DATASET_NAMES[d]
-    paper_cfg = SearchConfig.preset(d)
-    for scheme in ("original", "ours"):
-        row = {"setting": name, "scheme": scheme,
-               "paper schedule: hours (estimate)": hours_estimate(timings[name][scheme], paper_cfg),
-               "this scale's schedule: s (estimate)": 3600 * hours_estimate(timings[name][scheme], s.base_config)}
-        if full_stage and d == first:
-            row["this scale's schedule: s (measured)"] = policy_train_wall(s, scheme, seed)
-        est.append(row)
-estimates = pd.DataFrame(est).set_index(["setting", "scheme"])
+estimates = sc.stage_estimates(run, timings)
 estimates.round(3)
 
 # %% [markdown]
@@ -167,27 +109,7 @@ estimates.round(3)
 # empty: its search-cost numbers are not available here.
 
 # %%
-wall = time.perf_counter() - start
-n = 0
-for d, s in setups.items():
-    name = DATASET_NAMES[d]
-    rows = []
-    for scheme in ("original", "ours"):
-        common = dict(setting=name, method=METHOD[scheme], task="all", backbone=s.backbone)
-        e = estimates.loc[(name, scheme)]
-        values = {"policy_iteration_s": timings[name][scheme]["policy"],
-                  "network_iteration_s": timings[name][scheme]["network"],
-                  "policy_train_hours_paper_schedule_est": e["paper schedule: hours (estimate)"],
-                  "policy_train_s_this_schedule_est": e["this scale's schedule: s (estimate)"]}
-        if "this scale's schedule: s (measured)" in e and pd.notna(e["this scale's schedule: s (measured)"]):
-            values["policy_train_s_this_schedule_measured"] = e["this scale's schedule: s (measured)"]
-        rows += [dict(common, metric=k, value=float(v)) for k, v in values.items()]
-    for phase in ("policy", "network"):
-        rows.append(dict(setting=name, method=METHOD["ours"], task="all", backbone=s.backbone,
-                         metric=f"speedup_vs_original_{phase}", value=float(ratios.loc[name, f"original / ours, {phase}"])))
-    record(TABLE, rows, scale=scale, seed=seed, device=device, dataset=dataset_label(s), wall_s=wall)
-    n += len(rows)
-print(f"recorded {n} rows; wall time {wall:.0f} s; load average now {os.getloadavg()[0]:.2f}")
+sc.record_search_cost(run, timings, ratios, estimates)
 
 # %% [markdown]
 # ## 4. At paper scale

@@ -60,6 +60,7 @@ from mtlkit.report import record
 from mtlkit.treemtl.oracle import oracle_records, oracle_study, plan, plot_oracle, setting_name, study_spec
 from mtlkit.viz import savefig, use_style
 
+# %%
 start = time.perf_counter()
 out = check_reproduction_params(scale, seed, device, out_dir, backbone=None if backbone == "auto" else backbone,
                                 data_root=data_root)
