@@ -11,7 +11,8 @@ the paper's backbones, ASPP heads, optimizers, schedules (stretched to the short
 * a small batch (:attr:`DryRunConfig.batch`, 2 images): a 110 M-parameter supermodel step at batch 16 takes
   minutes on a shared CPU. The memory estimate is scaled to the paper's batch (16);
 * one kill-and-resume per table: a run is interrupted after its first checkpoint and started again, and must
-  continue from iteration 1;
+  continue from iteration 1; no other run writes a checkpoint (:func:`mtlkit.train.checkpoints_off`);
+* best-of-N discretisation with N = :data:`DRY_SAMPLES` (2) candidates instead of the paper's 8;
 * everything written goes to a scratch folder (results CSVs, run cache, figures, the generated report), never
   into the checkout.
 
@@ -45,6 +46,9 @@ __all__ = ["TablePlan", "TABLES", "DryRunConfig", "TableResult", "check_data_roo
 DATASET_FOLDERS = {"nyuv2": "NYUv2", "cityscapes": "CityScapes", "taskonomy": "Taskonomy"}
 #: The papers' batch size (every reproduction trains at 16; docs/automtl.md §3.5, docs/treemtl.md §3).
 PAPER_BATCH = 16
+#: Candidates of the dry run's best-of-N discretisation (the paper's resource-aware variant draws 8): two prove
+#: the draw-score-choose path at a quarter of the scoring passes.
+DRY_SAMPLES = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class TablePlan:
 
 _AUTOMTL_STAGES = ("Single-Task post-train", "Multi-Task post-train", "AutoMTL: pre-train, policy-train (policy and "
                    "network phase), sample, post-train", "resource-aware: pre-train, policy-train incl. hard phase, "
-                   "best-of-8 on train2, post-train", "evaluation (paper_compat) + Δt", "record + report")
+                   f"best-of-{DRY_SAMPLES} (paper: 8) on train2, post-train", "evaluation (paper_compat) + Δt", "record + report")
 _TREEMTL_STAGES = ("ranking of the published two-task table", "every trained layout (TreeModel, ASPP heads)",
                    "single-task references", "evaluation (paper_compat) + Δt", "record + report")
 
@@ -199,9 +203,10 @@ def _short_automtl(setup, config: DryRunConfig):
     c = setup.base_config
     n = config.iterations
     cfg = c.scaled(n, pre_train_iterations=n if c.pre_train_iterations else 0, post_train_iterations=n)
-    # one checkpoint per run (at its end; the kill-and-resume check checkpoints every iteration), the best-of-n
-    # selection scored on one batch of train2 (the paper's n samples, fewer forward passes)
-    cfg = cfg.replace(checkpoint_every=0, log_every=1, select_batches=1, device=config.device)
+    # no periodic checkpoint (run_table writes none outside the kill-and-resume check, which checkpoints every
+    # iteration); best-of-N with N = DRY_SAMPLES candidates, each scored on one batch of train2
+    cfg = cfg.replace(checkpoint_every=0, log_every=1, select_batches=1, n_samples=min(DRY_SAMPLES, c.n_samples),
+                      device=config.device)
     data = {s: _loader(dl, config.batch, setup.data_seed, s != "test") for s, dl in setup.data.items()}
     key = {**setup.key, "dry_run": dict(batch=config.batch, iterations=n)}
     return dataclasses.replace(setup, data=data, base_config=cfg, key=key)
@@ -460,12 +465,13 @@ def run_table(table: str, data_root: Path, scratch: Path, config: DryRunConfig =
         config: the sizes.
     """
     from mtlkit.memory import TrainingMeter
+    from mtlkit.train import checkpoints_off
 
     plan = TABLES[_check_tables([table])[0]]
     start = time.perf_counter()
-    with TrainingMeter() as meter:
+    with TrainingMeter() as meter, checkpoints_off():  # no run of the table is resumed: ~1 GB per write saved
         out = _RUNNERS[plan.runner](plan, Path(data_root), Path(scratch), config)
-    resumed, params = out["resume"]()
+    resumed, params = out["resume"]()  # the one kill-and-resume, with its checkpoints
     params = out["params"] if params is None else params
     shutil.rmtree(Path(scratch) / "resume", ignore_errors=True)  # a checkpoint of a paper model is ~1 GB
     return TableResult(table, plan.stages, time.perf_counter() - start, meter.steps, meter.seconds_per_step,

@@ -199,3 +199,29 @@ def test_driver_measures_records_and_reports_into_the_scratch_folder(tmp_path, m
     assert (tmp_path / "s" / "results" / "REPORT.md").is_file()
     assert "| treemtl_table5 |" in (tmp_path / "s" / "dryrun.md").read_text()
     assert any("treemtl_table5: done in" in line for line in lines)
+
+
+def test_checkpoints_off_writes_no_checkpoint_inside_the_block_only(tmp_path):
+    """The dry run's cut: runs that are never resumed skip their ~1 GB checkpoints; the default is unchanged."""
+    from mtlkit.train import checkpoints_off, run_loop
+
+    def run(name, **kw):
+        model = torch.nn.Linear(2, 1)
+        return run_loop(lambda i: {"loss": float(i)}, iterations=3, state={"model": model}, run_dir=tmp_path / name,
+                        checkpoint_every=1, log_every=1, progress=False, **kw)
+
+    with checkpoints_off():
+        history = run("off")
+        with checkpoints_off():
+            pass
+        run("still-off")  # a nested block does not switch checkpoints back on
+    assert not (tmp_path / "off" / "checkpoint.pt").exists()
+    assert not (tmp_path / "still-off" / "checkpoint.pt").exists()
+    assert [r["iteration"] for r in history.train] == [1, 2, 3]  # the logs are still written
+    assert (tmp_path / "off" / "train_log.csv").is_file()
+    with pytest.raises(ZeroDivisionError), checkpoints_off():
+        1 / 0
+    run("on")  # after the blocks (also one left by an exception): checkpoints as before
+    from mtlkit.train import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "on" / "checkpoint.pt")["iteration"] == 3
