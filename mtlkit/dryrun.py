@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import os
 import shutil
@@ -93,7 +94,7 @@ TABLES: dict[str, TablePlan] = {
         ("treemtl_table1", "nyuv2"), ("treemtl_table2", "taskonomy"), ("treemtl_table4", "taskonomy"),
         ("treemtl_table5", "nyuv2"), ("treemtl_table6", "taskonomy"))},
     "treemtl_table3": TablePlan("treemtl_table3", ("nyuv2",),
-                                ("two-task grid (3 pairs × 6 branching points)", "every 3-task layout (51)",
+                                ("two-task grid (3 pairs × 6 branching points)", "3-task layouts (the paper's 51; DryRunConfig.max_layouts of them)",
                                  "estimator vs trained correlations", "record + report"), "_treemtl_oracle"),
 }
 
@@ -110,7 +111,8 @@ class DryRunConfig:
         seed: run seed.
         device: ``"cpu"`` here; ``"cuda"`` runs the same path on a GPU.
         max_layouts: TreeMTL Table 3 trains this many of the 51 layouts (always #0 and the independent one;
-            None: all).
+            None: all). Default 3, the fewest the study takes: its 18 two-task models and 3 layouts prove the path;
+            all 51 would make Table 3 alone longer than the other eleven tables (reproductions/README.md).
     """
 
     batch: int = 2
@@ -118,13 +120,17 @@ class DryRunConfig:
     samples: int = 8
     seed: int = 0
     device: str = "cpu"
-    max_layouts: int | None = None
+    max_layouts: int | None = 3
 
     def __post_init__(self):
         for name, low in (("batch", 1), ("iterations", 2), ("samples", 8)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"DryRunConfig.{name} must be an int >= {low}, got {v!r}")
+        if self.max_layouts is not None and (isinstance(self.max_layouts, bool) or not isinstance(
+                self.max_layouts, int) or self.max_layouts < 3):
+            raise ConfigError(f"DryRunConfig.max_layouts must be None (all 51) or an int >= 3 (Table 3 keeps layout "
+                              f"#0 and the independent one), got {self.max_layouts!r}")
         if self.samples < 4 * self.batch:
             raise ConfigError(f"DryRunConfig.samples must be >= 4 × batch = {4 * self.batch} (train1 and train2 "
                               f"each need a full batch), got {self.samples}")
@@ -209,7 +215,23 @@ def _short_automtl(setup, config: DryRunConfig):
                       device=config.device)
     data = {s: _loader(dl, config.batch, setup.data_seed, s != "test") for s, dl in setup.data.items()}
     key = {**setup.key, "dry_run": dict(batch=config.batch, iterations=n)}
-    return dataclasses.replace(setup, data=data, base_config=cfg, key=key)
+    return _build_once(dataclasses.replace(setup, data=data, base_config=cfg, key=key))
+
+
+def _build_once(setup):
+    """``setup`` whose ``supermodel(seed)`` builds (initialises and traces at full resolution) once per seed and
+    then returns copies of that untrained model: the same weights a fresh build gives, without a paper-scale
+    forward per method."""
+    built = {}
+    build = setup.supermodel
+
+    def supermodel(seed: int):
+        if seed not in built:
+            built[seed] = build(seed)
+        return copy.deepcopy(built[seed])
+
+    setup.supermodel = supermodel  # the instance attribute shadows the method
+    return setup
 
 
 class _Killed(Exception):
@@ -351,9 +373,10 @@ def _automtl_search_cost(plan, root, scratch, config) -> dict:
     start = time.perf_counter()
     rows, params = [], 0
     for d in plan.datasets:
-        setup = _short_automtl(ex.experiment_setup(d, "paper", device=config.device, data_root=root), config)
+        paper = ex.experiment_setup(d, "paper", device=config.device, data_root=root)
+        paper_cfg = paper.base_config  # the paper's schedule, for the hours estimate
+        setup = _short_automtl(paper, config)
         timing = ex.time_policy_train(setup, 1, config.seed)
-        paper_cfg = ex.experiment_setup(d, "paper", device=config.device, data_root=root).base_config
         for scheme, t in timing.items():
             method = {"ours": "AutoMTL (ours: tree-executed summed step)",
                       "original": "AutoMTL (original: per-task steps)"}[scheme]
@@ -588,8 +611,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
     parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2; 1 is faster, its memory estimate more "
                         "conservative)")
-    parser.add_argument("--max-layouts", type=int, default=None,
-                        help="TreeMTL Table 3: train this many of the 51 layouts (default: all)")
+    parser.add_argument("--max-layouts", type=int, default=DryRunConfig.max_layouts,
+                        help=f"TreeMTL Table 3: train this many of the 51 layouts (>= 3; default "
+                        f"{DryRunConfig.max_layouts}; 0: all)")
     parser.add_argument("--device", default="cpu")
 
 
@@ -599,7 +623,7 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     try:
-        config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts)
+        config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts or None)
         results, summary = dry_run(args.tables, data_root=args.data_root, scratch=args.scratch, config=config,
                                    keep=args.keep)
     except (ConfigError, DataError, FileNotFoundError) as err:  # bad arguments or data: the message, no trace
