@@ -8,10 +8,12 @@ the paper's backbones, ASPP heads, optimizers, schedules (stretched to the short
 
 * :attr:`DryRunConfig.iterations` (2) iterations of every stage: AutoMTL's pre-train, both phases of policy-train
   (one policy and one network iteration), post-train; every TreeMTL layout, single-task reference and grid entry;
-* a small batch (:attr:`DryRunConfig.batch`, 2 images): a 110 M-parameter supermodel step at batch 16 takes
-  minutes on a shared CPU. The memory estimate is scaled to the paper's batch (16);
+* a small batch (:attr:`DryRunConfig.batch`, 1 image): a 110 M-parameter supermodel step at batch 16 takes
+  minutes on a shared CPU. The memory estimate is scaled to the paper's batch (16); from one image it is an upper
+  bound (some saved tensors do not grow with the batch; ``--batch 2`` gives a tighter one, ~25 % slower);
 * one kill-and-resume per table: a run is interrupted after its first checkpoint and started again, and must
-  continue from iteration 1;
+  continue from iteration 1; no other run writes a checkpoint (:func:`mtlkit.train.checkpoints_off`);
+* best-of-N discretisation with N = :data:`DRY_SAMPLES` (2) candidates instead of the paper's 8;
 * everything written goes to a scratch folder (results CSVs, run cache, figures, the generated report), never
   into the checkout.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import os
 import shutil
@@ -45,6 +48,9 @@ __all__ = ["TablePlan", "TABLES", "DryRunConfig", "TableResult", "check_data_roo
 DATASET_FOLDERS = {"nyuv2": "NYUv2", "cityscapes": "CityScapes", "taskonomy": "Taskonomy"}
 #: The papers' batch size (every reproduction trains at 16; docs/automtl.md §3.5, docs/treemtl.md §3).
 PAPER_BATCH = 16
+#: Candidates of the dry run's best-of-N discretisation (the paper's resource-aware variant draws 8): two prove
+#: the draw-score-choose path at a quarter of the scoring passes.
+DRY_SAMPLES = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class TablePlan:
 
 _AUTOMTL_STAGES = ("Single-Task post-train", "Multi-Task post-train", "AutoMTL: pre-train, policy-train (policy and "
                    "network phase), sample, post-train", "resource-aware: pre-train, policy-train incl. hard phase, "
-                   "best-of-8 on train2, post-train", "evaluation (paper_compat) + Δt", "record + report")
+                   f"best-of-{DRY_SAMPLES} (paper: 8) on train2, post-train", "evaluation (paper_compat) + Δt", "record + report")
 _TREEMTL_STAGES = ("ranking of the published two-task table", "every trained layout (TreeModel, ASPP heads)",
                    "single-task references", "evaluation (paper_compat) + Δt", "record + report")
 
@@ -89,7 +95,7 @@ TABLES: dict[str, TablePlan] = {
         ("treemtl_table1", "nyuv2"), ("treemtl_table2", "taskonomy"), ("treemtl_table4", "taskonomy"),
         ("treemtl_table5", "nyuv2"), ("treemtl_table6", "taskonomy"))},
     "treemtl_table3": TablePlan("treemtl_table3", ("nyuv2",),
-                                ("two-task grid (3 pairs × 6 branching points)", "every 3-task layout (51)",
+                                ("two-task grid (3 pairs × 6 branching points)", "3-task layouts (the paper's 51; DryRunConfig.max_layouts of them)",
                                  "estimator vs trained correlations", "record + report"), "_treemtl_oracle"),
 }
 
@@ -100,27 +106,33 @@ class DryRunConfig:
 
     Attributes:
         batch: images per step (the memory estimate is scaled to :data:`PAPER_BATCH`); >= 1 (batch norm normalises
-            over batch × height × width, so one full-resolution image still trains).
+            over batch × height × width, so one full-resolution image still trains). Default 1: the fastest, and
+            its memory estimate an upper bound (see the module docstring).
         iterations: iterations of every stage (2: both policy-train phases, a checkpoint between).
         samples: images of every fabricated dataset (>= 8: ``train1``/``train2`` each need a batch).
         seed: run seed.
         device: ``"cpu"`` here; ``"cuda"`` runs the same path on a GPU.
         max_layouts: TreeMTL Table 3 trains this many of the 51 layouts (always #0 and the independent one;
-            None: all).
+            None: all). Default 3, the fewest the study takes: its 18 two-task models and 3 layouts prove the path;
+            all 51 would make Table 3 alone longer than the other eleven tables (reproductions/README.md).
     """
 
-    batch: int = 2
+    batch: int = 1
     iterations: int = 2
     samples: int = 8
     seed: int = 0
     device: str = "cpu"
-    max_layouts: int | None = None
+    max_layouts: int | None = 3
 
     def __post_init__(self):
         for name, low in (("batch", 1), ("iterations", 2), ("samples", 8)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"DryRunConfig.{name} must be an int >= {low}, got {v!r}")
+        if self.max_layouts is not None and (isinstance(self.max_layouts, bool) or not isinstance(
+                self.max_layouts, int) or self.max_layouts < 3):
+            raise ConfigError(f"DryRunConfig.max_layouts must be None (all 51) or an int >= 3 (Table 3 keeps layout "
+                              f"#0 and the independent one), got {self.max_layouts!r}")
         if self.samples < 4 * self.batch:
             raise ConfigError(f"DryRunConfig.samples must be >= 4 × batch = {4 * self.batch} (train1 and train2 "
                               f"each need a full batch), got {self.samples}")
@@ -199,12 +211,29 @@ def _short_automtl(setup, config: DryRunConfig):
     c = setup.base_config
     n = config.iterations
     cfg = c.scaled(n, pre_train_iterations=n if c.pre_train_iterations else 0, post_train_iterations=n)
-    # one checkpoint per run (at its end; the kill-and-resume check checkpoints every iteration), the best-of-n
-    # selection scored on one batch of train2 (the paper's n samples, fewer forward passes)
-    cfg = cfg.replace(checkpoint_every=0, log_every=1, select_batches=1, device=config.device)
+    # no periodic checkpoint (run_table writes none outside the kill-and-resume check, which checkpoints every
+    # iteration); best-of-N with N = DRY_SAMPLES candidates, each scored on one batch of train2
+    cfg = cfg.replace(checkpoint_every=0, log_every=1, select_batches=1, n_samples=min(DRY_SAMPLES, c.n_samples),
+                      device=config.device)
     data = {s: _loader(dl, config.batch, setup.data_seed, s != "test") for s, dl in setup.data.items()}
     key = {**setup.key, "dry_run": dict(batch=config.batch, iterations=n)}
-    return dataclasses.replace(setup, data=data, base_config=cfg, key=key)
+    return _build_once(dataclasses.replace(setup, data=data, base_config=cfg, key=key))
+
+
+def _build_once(setup):
+    """``setup`` whose ``supermodel(seed)`` builds (initialises and traces at full resolution) once per seed and
+    then returns copies of that untrained model: the same weights a fresh build gives, without a paper-scale
+    forward per method."""
+    built = {}
+    build = setup.supermodel
+
+    def supermodel(seed: int):
+        if seed not in built:
+            built[seed] = build(seed)
+        return copy.deepcopy(built[seed])
+
+    setup.supermodel = supermodel  # the instance attribute shadows the method
+    return setup
 
 
 class _Killed(Exception):
@@ -346,9 +375,10 @@ def _automtl_search_cost(plan, root, scratch, config) -> dict:
     start = time.perf_counter()
     rows, params = [], 0
     for d in plan.datasets:
-        setup = _short_automtl(ex.experiment_setup(d, "paper", device=config.device, data_root=root), config)
+        paper = ex.experiment_setup(d, "paper", device=config.device, data_root=root)
+        paper_cfg = paper.base_config  # the paper's schedule, for the hours estimate
+        setup = _short_automtl(paper, config)
         timing = ex.time_policy_train(setup, 1, config.seed)
-        paper_cfg = ex.experiment_setup(d, "paper", device=config.device, data_root=root).base_config
         for scheme, t in timing.items():
             method = {"ours": "AutoMTL (ours: tree-executed summed step)",
                       "original": "AutoMTL (original: per-task steps)"}[scheme]
@@ -460,12 +490,13 @@ def run_table(table: str, data_root: Path, scratch: Path, config: DryRunConfig =
         config: the sizes.
     """
     from mtlkit.memory import TrainingMeter
+    from mtlkit.train import checkpoints_off
 
     plan = TABLES[_check_tables([table])[0]]
     start = time.perf_counter()
-    with TrainingMeter() as meter:
+    with TrainingMeter() as meter, checkpoints_off():  # no run of the table is resumed: ~1 GB per write saved
         out = _RUNNERS[plan.runner](plan, Path(data_root), Path(scratch), config)
-    resumed, params = out["resume"]()
+    resumed, params = out["resume"]()  # the one kill-and-resume, with its checkpoints
     params = out["params"] if params is None else params
     shutil.rmtree(Path(scratch) / "resume", ignore_errors=True)  # a checkpoint of a paper model is ~1 GB
     return TableResult(table, plan.stages, time.perf_counter() - start, meter.steps, meter.seconds_per_step,
@@ -580,10 +611,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with NYUv2/, CityScapes/, Taskonomy/ (checked first); default: fabricated")
     parser.add_argument("--scratch", default=None, help="folder for results, cache and report (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary scratch folder")
-    parser.add_argument("--batch", type=int, default=DryRunConfig.batch, help="images per step (default 2; 1 is faster, its memory estimate more "
-                        "conservative)")
-    parser.add_argument("--max-layouts", type=int, default=None,
-                        help="TreeMTL Table 3: train this many of the 51 layouts (default: all)")
+    parser.add_argument("--batch", type=int, default=DryRunConfig.batch,
+                        help=f"images per step (default {DryRunConfig.batch}, the fastest; its memory estimate an "
+                        "upper bound; 2 is ~25%% slower and tighter)")
+    parser.add_argument("--max-layouts", type=int, default=DryRunConfig.max_layouts,
+                        help=f"TreeMTL Table 3: train this many of the 51 layouts (>= 3; default "
+                        f"{DryRunConfig.max_layouts}; 0: all)")
     parser.add_argument("--device", default="cpu")
 
 
@@ -593,7 +626,7 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     try:
-        config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts)
+        config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts or None)
         results, summary = dry_run(args.tables, data_root=args.data_root, scratch=args.scratch, config=config,
                                    keep=args.keep)
     except (ConfigError, DataError, FileNotFoundError) as err:  # bad arguments or data: the message, no trace

@@ -58,7 +58,8 @@ def test_every_reproduction_has_a_dry_run_plan(repo_root):
 
 @pytest.mark.parametrize("kw, match", [(dict(batch=0), "batch must be an int >= 1"),
                                        (dict(iterations=1), "iterations must be an int >= 2"),
-                                       (dict(batch=4, samples=8), "samples must be >= 4 × batch")])
+                                       (dict(batch=4, samples=8), "samples must be >= 4 × batch"),
+                                       (dict(max_layouts=2), "max_layouts must be None \\(all 51\\) or an int >= 3")])
 def test_bad_config_is_refused(kw, match):
     with pytest.raises(ConfigError, match=match):
         dryrun.DryRunConfig(**kw)
@@ -199,3 +200,51 @@ def test_driver_measures_records_and_reports_into_the_scratch_folder(tmp_path, m
     assert (tmp_path / "s" / "results" / "REPORT.md").is_file()
     assert "| treemtl_table5 |" in (tmp_path / "s" / "dryrun.md").read_text()
     assert any("treemtl_table5: done in" in line for line in lines)
+
+
+def test_checkpoints_off_writes_no_checkpoint_inside_the_block_only(tmp_path):
+    """The dry run's cut: runs that are never resumed skip their ~1 GB checkpoints; the default is unchanged."""
+    from mtlkit.train import checkpoints_off, run_loop
+
+    def run(name, **kw):
+        model = torch.nn.Linear(2, 1)
+        return run_loop(lambda i: {"loss": float(i)}, iterations=3, state={"model": model}, run_dir=tmp_path / name,
+                        checkpoint_every=1, log_every=1, progress=False, **kw)
+
+    with checkpoints_off():
+        history = run("off")
+        with checkpoints_off():
+            pass
+        run("still-off")  # a nested block does not switch checkpoints back on
+    assert not (tmp_path / "off" / "checkpoint.pt").exists()
+    assert not (tmp_path / "still-off" / "checkpoint.pt").exists()
+    assert [r["iteration"] for r in history.train] == [1, 2, 3]  # the logs are still written
+    assert (tmp_path / "off" / "train_log.csv").is_file()
+    with pytest.raises(ZeroDivisionError), checkpoints_off():
+        1 / 0
+    run("on")  # after the blocks (also one left by an exception): checkpoints as before
+    from mtlkit.train import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "on" / "checkpoint.pt")["iteration"] == 3
+
+
+def test_a_dry_run_setup_builds_its_supermodel_once_per_seed(monkeypatch):
+    """The dry run's cut: every method of a setup starts from a copy of one build (a paper-scale build traces the
+    supermodel at full resolution), with the weights a fresh build gives; the copies are independent."""
+    from mtlkit.automtl import experiments as ex
+
+    setup = ex.experiment_setup("cityscapes", "smoke")
+    builds = []
+    build = type(setup).supermodel
+    monkeypatch.setattr(type(setup), "supermodel", lambda self, seed: builds.append(seed) or build(self, seed))
+    short = dryrun._short_automtl(setup, dryrun.DryRunConfig())
+    a, b, c = short.supermodel(0), short.supermodel(0), short.supermodel(1)
+    assert builds == [0, 1]
+    fresh = build(setup, 0)
+    for p, q, r in zip(a.parameters(), b.parameters(), fresh.parameters()):
+        assert p is not q and torch.equal(p, q) and torch.equal(p, r)
+    with torch.no_grad():
+        next(a.parameters()).add_(1.0)
+    assert torch.equal(next(b.parameters()), next(fresh.parameters()))  # training one copy leaves the others
+    assert short.base_config.n_samples == dryrun.DRY_SAMPLES and short.base_config.select_batches == 1
+    assert short.base_config.policy_train_iterations == 2

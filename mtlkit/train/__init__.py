@@ -9,7 +9,8 @@ Layers, from generic to specific:
 * :func:`run_loop` — the generic loop every stage reuses (plain training, AutoMTL's pre-/policy-/post-train with
   two optimizers, TreeMTL's two-task grid): it counts iterations, calls ``step_fn(iteration)``, logs to CSV,
   shows a ``tqdm.auto`` bar, evaluates, and writes **atomic checkpoints** (temp file + ``os.replace``) with any
-  ``state_dict``-able objects, plain dicts, the data streams and the RNG states (torch, numpy, random).
+  ``state_dict``-able objects, plain dicts, the data streams and the RNG states (torch, numpy, random);
+  none inside :func:`checkpoints_off` (the dry run's runs that are never resumed).
 * :func:`train` / :func:`evaluate` — multi-task training of a model whose ``forward(x)`` returns
   ``{task: prediction}``, from one joint loader or one loader per task.
 
@@ -32,13 +33,14 @@ from mtlkit.train.config import (TrainConfig, build_optimizer, build_scheduler, 
                                  list_optimizers, resolve_device, seed_everything)
 from mtlkit.train.distributed import DistInfo, cleanup_distributed, init_distributed, shard_batch, to_device
 from mtlkit.train.fit import evaluate, train
-from mtlkit.train.loop import run_loop
+from mtlkit.train.loop import checkpoints_off, run_loop
 from mtlkit.train.stream import DataStream
 
 __all__ = [
     "seed_everything", "resolve_device", "check_device_string", "TrainConfig", "list_optimizers", "build_optimizer",
     "build_scheduler",
     "DistInfo", "init_distributed", "cleanup_distributed", "shard_batch", "to_device", "DataStream",
-    "History", "run_loop", "save_checkpoint", "load_checkpoint", "check_finite", "train", "evaluate",
+    "History", "run_loop", "checkpoints_off", "save_checkpoint", "load_checkpoint", "check_finite", "train",
+    "evaluate",
     "CHECKPOINT_NAME", "TRAIN_LOG", "EVAL_LOG",
 ]

@@ -13,7 +13,26 @@ from mtlkit.train.checkpoint import (_CKPT_FORMAT, CHECKPOINT_NAME, EVAL_LOG, TR
 from mtlkit.train.distributed import DistInfo, _barrier
 from mtlkit.train.stream import DataStream
 
-__all__ = ["run_loop"]
+__all__ = ["run_loop", "checkpoints_off"]
+
+_CHECKPOINTS = [True]  # False inside :func:`checkpoints_off`
+
+
+@contextlib.contextmanager
+def checkpoints_off():
+    """Inside the block :func:`run_loop` writes no checkpoint (logs and evaluations as usual), whatever its
+    ``checkpoint_every``; outside it checkpoints as always.
+
+    For runs that are never resumed and whose weights are used in memory, such as the paper-scale dry run
+    (:mod:`mtlkit.dryrun`), where a checkpoint of a 100–250 M-parameter model costs seconds per write. A run
+    trained in the block leaves no ``checkpoint.pt``, so calling it again trains it again instead of resuming.
+    """
+    before = _CHECKPOINTS[0]
+    _CHECKPOINTS[0] = False
+    try:
+        yield
+    finally:
+        _CHECKPOINTS[0] = before
 
 
 # ------------------------------------------------------------------------------------------------------ the loop
@@ -75,6 +94,7 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
     Outside DDP the run holds an exclusive lock on ``run_dir`` (``fcntl.flock`` on ``run_dir/.lock``, where
     available): a second process asking for the same run (e.g. two notebooks run in parallel that share a cached
     run, :mod:`mtlkit.cache`) waits, then resumes the finished checkpoint instead of training it again.
+    Inside :func:`checkpoints_off` no checkpoint is written.
     """
     info = dist_info or DistInfo()
     run_dir = Path(run_dir) if run_dir is not None else None
@@ -82,6 +102,7 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
         states = {k: (_PlainDict(v) if isinstance(v, dict) else v) for k, v in (state or {}).items()}
         streams = dict(streams or {})
         ckpt_path = run_dir / CHECKPOINT_NAME if run_dir is not None else None
+        write_checkpoints = _CHECKPOINTS[0]
         start, stopped = 0, None
         if stop_fn is not None and info.enabled:
             raise ConfigError("run_loop: stop_fn (training until a plateau) is not supported under DDP")
@@ -150,7 +171,8 @@ def run_loop(step_fn: Callable[[int], Mapping[str, float]], *, iterations: int,
                     _barrier(info)
                     if stop_fn is not None and stop_fn(eval_log.rows) and done < iterations:
                         stopped = done
-                if ckpt_path is not None and (due(checkpoint_every, done) or stopped is not None):
+                if ckpt_path is not None and write_checkpoints and (due(checkpoint_every, done)
+                                                                    or stopped is not None):
                     save(done)
                 if stopped is not None:
                     break
