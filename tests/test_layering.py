@@ -27,7 +27,7 @@ CORE = ("mtlkit.errors", "mtlkit.checks", "mtlkit.files", "mtlkit.paths", "mtlki
 VIZ_OF_METHODS = ("mtlkit.viz.notebooks", "mtlkit.viz.whatif", "mtlkit.viz.layouts", "mtlkit.viz.own_tasks")
 METHODS = ("mtlkit.automtl", "mtlkit.treemtl")
 #: The modules that may read the papers' values or write results.
-READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.reproduce_treemtl", "mtlkit.reproduce_automtl",
+READS_PAPER = ("mtlkit.paper", "mtlkit.picks", "mtlkit.recipes", "mtlkit.report", "mtlkit.reproduce_treemtl", "mtlkit.reproduce_automtl", "mtlkit.reproduce_search_cost",
                "mtlkit.compute",
                "mtlkit.tables", "mtlkit.runner", "mtlkit.__main__", "mtlkit.picks_viz", "mtlkit.dryrun")
 
