@@ -46,6 +46,7 @@ out_dir = "../executed/treemtl_table3"
 data_root = None  # folder holding NYUv2/ or Taskonomy/ (required at paper scale)
 backbone = "auto"  # smoke/cpu: "tiny_resnet" (or "tiny_cnn"); paper: "deeplab_resnet34" (or "mobilenet_v2")
 dataset = "auto"  # smoke/cpu: SynthScenes; paper: "nyuv2" (or "taskonomy")
+executor = "sequential"  # where the grid's and the layouts' trainings go: "sequential" | "local" | "ray" | "slurm"
 
 # %%
 import time
@@ -57,6 +58,7 @@ import mtlkit
 from mtlkit.config import check_reproduction_params
 from mtlkit.paper import paper_values
 from mtlkit.report import record
+from mtlkit.reproduce_automtl import get_notebook_executor
 from mtlkit.treemtl.oracle import oracle_records, oracle_study, plan, plot_oracle, setting_name, study_spec
 from mtlkit.viz import savefig, use_style
 
@@ -85,7 +87,8 @@ plan(spec)
 # %%
 _, blocks = spec.build_blocks()
 print(blocks.summary()[["name", "fine", "params", "macs", "out_shape"]])
-result = oracle_study(spec, device=device, num_threads=None if scale == "paper" else 1, progress=scale != "smoke")
+result = oracle_study(spec, device=device, num_threads=None if scale == "paper" else 1, progress=scale != "smoke",
+                      executor=get_notebook_executor(executor))
 print(f"trained {result.trained_now} models in this run; study folder {result.directory}")
 print(f"task weights ({result.weights_method}): {dict(zip(spec.tasks, result.weights.round(4)))}")
 print(f"largest metric gap between the pairs' b=0 models and the independent layout: {result.reference_gap:.3g}")

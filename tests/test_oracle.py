@@ -166,3 +166,16 @@ def test_paper_scale_mobilenet_taskonomy_spec(tmp_path):
     spec = study_spec("paper", backbone="mobilenet_v2", dataset="taskonomy", data_root=str(tmp_path))
     assert spec.T == 5 and spec.iterations == 50_000 and spec.lr_gamma == 0.3
     assert spec.B == 5 and spec.build_blocks()[1].fine.B == 32
+
+
+def test_local_executor_gives_the_sequential_study(smoke, tmp_path, monkeypatch):
+    """Two local workers train the grid and the layouts into the study folder: the same table, bit for bit."""
+    from mtlkit.executors import LocalExecutor
+
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))   # nothing found in the session's cache
+    local = oracle_study(smoke.spec, tmp_path / "study", progress=False, executor=LocalExecutor(workers=2))
+    assert local.trained_now == smoke.trained_now
+    timed = [c for c in smoke.layouts.columns if c == "seconds"]     # wall time of each training, nothing else
+    assert local.layouts.drop(columns=timed).equals(smoke.layouts.drop(columns=timed))
+    assert local.correlations.equals(smoke.correlations)
+    assert local.table.to_frame().equals(smoke.table.to_frame())

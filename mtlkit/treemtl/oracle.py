@@ -235,7 +235,7 @@ def correlations(estimated: Sequence[float], trained: Sequence[float]):
 def oracle_study(spec: ExperimentSpec, directory: str | Path | None = None, *, device: str = "cpu",
                  weights: str | Sequence[float] = "auto", max_layouts: int | None = None, progress: bool = True,
                  data: ExperimentData | None = None, num_threads: int | None = None,
-                 num_workers: int = 0) -> OracleResult:
+                 num_workers: int = 0, executor: Any = None) -> OracleResult:
     """Train the two-task grid and every layout, and correlate the estimated with the trained ranking.
 
     Args:
@@ -250,6 +250,11 @@ def oracle_study(spec: ExperimentSpec, directory: str | Path | None = None, *, d
             models are tiny: one thread avoids the oversubscription that makes them slow when other processes
             share the cores.
         num_workers: DataLoader workers when the data is loaded here (real datasets on a GPU want several).
+        executor: where the independent trainings go (the grid's entries, then the layouts): None or
+            ``"sequential"`` trains them here, one after the other; a :mod:`mtlkit.executors` name (``"local"``,
+            ``"ray"``, ``"slurm"``) or executor object sends one run per unfinished model, each writing the same
+            study folder, so the table is the sequential one. A run that fails is raised as
+            :class:`mtlkit.executors.RunsFailed` after the others finished.
 
     Returns:
         An :class:`OracleResult`.
@@ -257,17 +262,34 @@ def oracle_study(spec: ExperimentSpec, directory: str | Path | None = None, *, d
     import torch
 
     if num_threads is None:
-        return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers)
+        return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers, executor)
     check_int(num_threads, "num_threads", minimum=1, none_ok=True)
     old = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
-        return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers)
+        return _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers, executor)
     finally:
         torch.set_num_threads(old)
 
 
-def _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers) -> OracleResult:
+def train_layout_entry(spec: ExperimentSpec, layout: str, entry_dir: str, paper_index: int, device: str = "cpu",
+                       num_workers: int = 0) -> str:
+    """One layout of the oracle study, for an executor's worker: train (or find) it in its study folder.
+
+    Returns:
+        ``entry_dir``.
+    """
+    train_entry(spec, layout, spec.tasks, entry_dir, None, device=device, progress=False,
+                extra=dict(paper_index=paper_index))
+    return entry_dir
+
+
+def _remote(executor) -> bool:
+    return executor is not None and executor != "sequential" and getattr(executor, "name", None) != "sequential"
+
+
+def _oracle_study(spec, directory, device, weights, max_layouts, progress, data, num_workers,
+                  executor=None) -> OracleResult:
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -288,7 +310,18 @@ def _oracle_study(spec, directory, device, weights, max_layouts, progress, data,
     from mtlkit.treemtl.experiment import read_result
 
     todo = len(grid.missing()) + sum(read_result(d) is None for d, _, _ in entries)
-    if data is None and todo:
+    if _remote(executor):
+        from mtlkit.executors import Run, RunsFailed, get_executor, run_all
+
+        ex = get_executor(executor)
+        grid.run(device=device, progress=progress, num_workers=num_workers, executor=ex)
+        runs = [Run(f"layout-{i:05d}", train_layout_entry, (spec, str(L), str(d), i),
+                    dict(device=device, num_workers=num_workers)) for d, i, L in entries if read_result(d) is None]
+        outcomes = run_all(runs, ex, progress=progress, desc="layouts")
+        if not all(o.ok for o in outcomes):
+            raise RunsFailed(outcomes)
+    left = len(grid.missing()) + sum(read_result(d) is None for d, _, _ in entries)
+    if data is None and left:
         data = spec.load_data(num_workers)
     grid.run(device=device, progress=progress, data=data)
     table = grid.table()
