@@ -13,6 +13,8 @@ SCALE  ?= cpu
 DEVICE ?= cpu
 DATA_ROOT ?=
 JOBS   ?= 2
+# make run's seeds for the notebooks that declare `seeds`: a count (5: seeds 0-4; 1: a quick run) or a list 0,1,2
+SEEDS  ?= 5
 LAB_ARGS ?=
 # make run's output folders (mtlkit.runner.output_env); make lab gives its kernels the same ones
 OUT    := $(CURDIR)/executed/$(SCALE)
@@ -32,7 +34,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	TQDM_MININTERVAL=5 $(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --jobs $(JOBS)
+	TQDM_MININTERVAL=5 $(BIN)/python -m mtlkit run --scale $(SCALE) --device $(DEVICE) --jobs $(JOBS) --seeds $(SEEDS)
 
 publish: $(STAMP)
 	$(BIN)/python -m mtlkit publish --scale cpu

@@ -2,7 +2,12 @@
 
 ``python -m mtlkit run --scale cpu`` (what ``make run`` calls) executes every ``notebooks/NN_*.ipynb`` in order and
 then every ``reproductions/*.ipynb``, each with the parameters ``scale``, ``seed``, ``device`` and ``out_dir``
-(plus ``data_root`` for reproductions when given).
+(plus ``data_root`` for reproductions when given, and ``seeds`` where the parameters cell declares it).
+
+* **Seeds.** ``--seeds 0,1,2,3,4`` (or ``--seeds 5``, the first five seeds; ``make run SEEDS=…``, default 5) is
+  passed as the list ``seeds`` to every notebook whose parameters cell declares ``seeds`` (one row set per seed);
+  the others get ``seed`` only. ``--seeds 1`` is the quick run (seed 0 alone), ``--seeds 3,`` runs seed 3 alone;
+  :func:`parse_seeds` reads the text.
 
 * **Everything it writes is git-ignored**, under ``executed/<scale>/`` (:func:`output_env`): the executed copies
   (``notebooks/``, ``reproductions/``), each notebook's papermill log (``logs/``), the figures (``figures/``,
@@ -178,15 +183,45 @@ def discover(root: Path, only: str | None = None) -> list[Path]:
     return found
 
 
+def parse_seeds(text) -> list[int] | None:
+    """The run seeds of ``--seeds``: ``"0,1,2,3,4"`` (those seeds), ``"5"`` (a count: seeds 0 to 4), a list of ints
+    (kept), or None / ``""`` (None: every notebook keeps its own default).
+
+    Raises:
+        ConfigError: not a positive count nor a comma list of distinct non-negative ints.
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, (list, tuple)):
+        parts = list(text)
+    else:
+        items = [p.strip() for p in str(text).split(",")]
+        if not all(p.isdigit() for p in items if p) or not any(items):
+            raise ConfigError(f"seeds must be a count (e.g. 5: seeds 0-4) or a comma list of non-negative ints "
+                              f"(e.g. 0,1,2), got {text!r}")
+        parts = [int(p) for p in items if p]
+        if len(items) == 1:  # a bare number is a count
+            if parts[0] < 1:
+                raise ConfigError(f"seeds given as a count must be at least 1, got {text!r}")
+            return list(range(parts[0]))
+    if not parts or any(isinstance(p, bool) or not isinstance(p, int) or p < 0 for p in parts) \
+            or len(set(parts)) != len(parts):
+        raise ConfigError(f"seeds must be distinct non-negative ints, got {text!r}")
+    return parts
+
+
 def parameters_for(notebook: Path, scale: str, seed: int, device: str, out_dir: Path,
-                   data_root: str | None) -> dict:
-    """The papermill parameters passed to one notebook (only those its parameters cell declares)."""
+                   data_root: str | None, seeds: list[int] | None = None) -> dict:
+    """The papermill parameters passed to one notebook (only those its parameters cell declares); ``seeds`` (a
+    list, or None to leave the notebook's default) goes to notebooks that declare ``seeds``."""
     import papermill as pm
 
     declared = pm.inspect_notebook(str(notebook))
     wanted = {"scale": scale, "seed": seed, "device": device, "out_dir": str(out_dir)}
     if data_root is not None:
         wanted["data_root"] = data_root
+    if seeds is not None:
+        wanted["seeds"] = list(seeds)
     return {k: v for k, v in wanted.items() if k in declared}
 
 
@@ -229,7 +264,7 @@ def execute(notebook: Path, output: Path, parameters: dict, log: Path, threads: 
 
 def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None = None,
         data_root: str | None = None, match: str | None = None, jobs: int = 1,
-        root: Path | None = None) -> list[NotebookRun]:
+        root: Path | None = None, seeds=None) -> list[NotebookRun]:
     """Execute the notebooks (see module docstring); returns one :class:`NotebookRun` per notebook, in order.
 
     Args:
@@ -238,8 +273,11 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
         match: run only notebooks whose name contains this text.
         jobs: notebooks run at a time.
         root: the checkout (default: the one containing the working directory).
+        seeds: the run seeds for notebooks that declare ``seeds`` (:func:`parse_seeds`: a list, a count or comma
+            text; None: each notebook's own default).
     """
     check_scale(scale)
+    seeds = parse_seeds(seeds)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ConfigError(f"jobs must be a positive int (notebooks run at a time), got {jobs!r}")
     root = repo_root() if root is None else Path(root).resolve()
@@ -257,13 +295,14 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
     names = {nb: str(nb.relative_to(root)) for nb in notebooks}
     previous = {k: v["seconds"] for k, v in status.get("notebooks", {}).items() if "seconds" in v}
     progress = Progress(list(names.values()), jobs, previous)
-    print(f"[mtlkit run] {len(notebooks)} notebooks at scale={scale}, {jobs} at a time; outputs in "
+    print(f"[mtlkit run] {len(notebooks)} notebooks at scale={scale}, {jobs} at a time, seeds "
+          f"{seeds if seeds is not None else 'per notebook'}; outputs in "
           f"{_shown(base, root)}/", flush=True)
 
     def one(nb: Path) -> NotebookRun:
         output = base / nb.parent.name / nb.name
         log = base / "logs" / f"{nb.parent.name}__{nb.stem}.log"
-        params = parameters_for(nb, scale, seed, device, base / nb.parent.name / nb.stem, data_root)
+        params = parameters_for(nb, scale, seed, device, base / nb.parent.name / nb.stem, data_root, seeds)
         progress.begin(names[nb])
         print(f"[mtlkit run]       start {names[nb]}", flush=True)
         start = time.perf_counter()
@@ -276,6 +315,7 @@ def run(scale: str = "cpu", seed: int = 0, device: str = "cpu", only: str | None
         results = list(pool.map(one, notebooks))
     status.setdefault("notebooks", {}).update({
         names[r.path]: {"seconds": round(r.seconds, 1), "ok": r.error is None, "error": r.error, "seed": seed,
+                        "seeds": seeds,
                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S")} for r in results})
     status.update(scale=scale, outputs=outputs)
     _write_status(status_path, status)
@@ -327,6 +367,9 @@ def summary(results: list[NotebookRun], root: Path, scale: str, wall: float, job
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", default="cpu", choices=SCALES, help="smoke | cpu (default) | paper")
     parser.add_argument("--seed", type=int, default=0, help="seed passed to every notebook (default 0)")
+    parser.add_argument("--seeds", default="5",
+                        help="run seeds of the notebooks that declare `seeds`: a count (5: seeds 0-4, the default; "
+                             "1: a quick run) or a comma list (0,1,2)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument("--only", choices=GROUPS, default=None, help="run only the tutorials or the reproductions")
     parser.add_argument("--match", default=None, help="run only notebooks whose name contains this text")
@@ -337,6 +380,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    results = run(args.scale, args.seed, args.device, args.only, args.data_root, args.match, args.jobs)
+    results = run(args.scale, args.seed, args.device, args.only, args.data_root, args.match, args.jobs,
+                  seeds=args.seeds)
     print(summary(results, repo_root(), args.scale, time.perf_counter() - start, args.jobs), flush=True)
     return 1 if any(r.error for r in results) or not results else 0

@@ -32,6 +32,39 @@ def test_execute_passes_typed_parameters_and_threads(tmp_path):
     assert json.loads((tmp_path / "seen.json").read_text()) == {"scale": "smoke", "seed": 3, "threads": "1"}
 
 
+def test_seeds_go_as_a_list_to_notebooks_that_declare_them(tmp_path):
+    assert runner.parse_seeds("0,1,2,3,4") == [0, 1, 2, 3, 4] and runner.parse_seeds("5") == [0, 1, 2, 3, 4]
+    assert runner.parse_seeds("1") == [0] and runner.parse_seeds("3,") == [3] and runner.parse_seeds(None) is None
+    for bad in ("0", "a,b", "1,1", "-1,2", [0, True]):
+        with pytest.raises(ConfigError, match="seeds"):
+            runner.parse_seeds(bad)
+    body = ('import json, pathlib\n'
+            'pathlib.Path(out_dir, "seen.json").write_text(json.dumps({"seed": seed, "seeds": seeds}))')
+    with_seeds = _notebook(tmp_path / "with.ipynb", body)
+    cell = nbformat.read(with_seeds, as_version=4)
+    cell.cells[1].source += "\nseeds = None"
+    nbformat.write(cell, with_seeds)
+    without = _notebook(tmp_path / "without.ipynb", "pass")
+    seeds = runner.parse_seeds("0,2,4")
+    params = runner.parameters_for(with_seeds, "smoke", 0, "cpu", tmp_path, None, seeds)
+    assert params["seeds"] == [0, 2, 4]
+    assert "seeds" not in runner.parameters_for(without, "smoke", 0, "cpu", tmp_path, None, seeds)
+    assert "seeds" not in runner.parameters_for(with_seeds, "smoke", 0, "cpu", tmp_path, None, None)
+    assert runner.execute(with_seeds, tmp_path / "out.ipynb", params, tmp_path / "w.log") is None
+    assert json.loads((tmp_path / "seen.json").read_text()) == {"seed": 0, "seeds": [0, 2, 4]}  # a list, typed
+
+
+def test_the_command_line_and_make_run_default_to_five_seeds():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    assert runner.parse_seeds(parser.parse_args([]).seeds) == [0, 1, 2, 3, 4]
+    assert runner.parse_seeds(parser.parse_args(["--seeds", "1"]).seeds) == [0]
+    makefile = (runner.Path(runner.__file__).parents[1] / "Makefile").read_text()
+    assert "SEEDS  ?= 5" in makefile and "--seeds $(SEEDS)" in makefile.split("\nrun:")[1].split("\n\n")[0]
+
+
 def test_a_failing_notebook_gives_its_error_line(tmp_path):
     nb = _notebook(tmp_path / "bad.ipynb", 'raise ValueError("scale must be one of the three")')
     error = runner.execute(nb, tmp_path / "bad_out.ipynb", {"scale": "smoke"}, tmp_path / "bad.log")
