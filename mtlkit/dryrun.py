@@ -405,9 +405,12 @@ def _treemtl_resume(spec, layout, scratch: Path, device: str) -> tuple[int, int]
     entry = scratch / "resume" / f"treemtl-{spec.dataset}-{spec.backbone}"
     shutil.rmtree(entry, ignore_errors=True)
     data = spec.load_data()
-    resumed = _kill_and_resume(lambda: train_entry(spec, layout, spec.tasks, entry, data, device=device,
-                                                   progress=False, checkpoint_every=1),
-                               entry / "run" / "checkpoint.pt")
+    # a run cache of its own: the table may have trained this layout already, and its shared run
+    # (treemtl.experiment.layout_run_dir) would answer at once, leaving nothing to interrupt
+    with environ({"MTLKIT_CACHE": str(entry / "cache")}):
+        resumed = _kill_and_resume(lambda: train_entry(spec, layout, spec.tasks, entry, data, device=device,
+                                                       progress=False, checkpoint_every=1),
+                                   entry / "run" / "checkpoint.pt")
     result = read_result(entry)
     return resumed, int(result["params"]) + int(result["head_params"])
 

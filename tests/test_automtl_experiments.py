@@ -205,9 +205,10 @@ def test_notebooks_declare_and_validate_their_parameters_first(nb_path):
         assert all(f"{p}={p}" in validation for p in ("scale", "seed", "device", "out_dir", "backbone", "data_root",
                                                       "cpu_backbone", "executor", "seeds"))
         return
-    assert "check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root)" \
-        in validation
-    assert "experiment_setup(" in validation  # the setup (cpu_backbone, data_root/<dataset>) is checked there too
+    # automtl_search_cost: mtlkit.reproduce_search_cost.begin checks them and builds each setting's setup
+    assert "sc.begin(" in validation
+    assert all(f"{p}={p}" in validation for p in ("scale", "seed", "device", "out_dir", "backbone", "data_root",
+                                                  "cpu_backbone", "datasets", "timed_iterations", "full_stage"))
 
 
 @pytest.mark.notebook

@@ -248,3 +248,19 @@ def test_a_dry_run_setup_builds_its_supermodel_once_per_seed(monkeypatch):
     assert torch.equal(next(b.parameters()), next(fresh.parameters()))  # training one copy leaves the others
     assert short.base_config.n_samples == dryrun.DRY_SAMPLES and short.base_config.select_batches == 1
     assert short.base_config.policy_train_iterations == 2
+
+
+def test_treemtl_resume_trains_a_layout_the_table_already_trained(tmp_path, monkeypatch):
+    """Table 3 trains the independent layout before the kill-and-resume stage; its shared run must not answer."""
+    from mtlkit.dryrun import _treemtl_resume
+    from mtlkit.treemtl import Layout
+    from mtlkit.treemtl.experiment import layout_run_dir, read_result, train_entry
+    from mtlkit.treemtl.oracle import study_spec
+
+    monkeypatch.setenv("MTLKIT_CACHE", str(tmp_path / "cache"))
+    spec = study_spec("smoke")
+    layout = Layout.independent(spec.T, spec.B)
+    train_entry(spec, layout, spec.tasks, None, progress=False)
+    assert read_result(layout_run_dir(spec, layout, spec.tasks)) is not None
+    resumed, params = _treemtl_resume(spec, layout, tmp_path / "scratch", "cpu")
+    assert resumed >= 1 and params > 0

@@ -416,8 +416,11 @@ def test_reproduction_notebooks_declare_and_validate_their_parameters_first(nb_p
     nb = nbformat.read(nb_path, as_version=4)
     i = next(k for k, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     validation = nb.cells[i + 1].source
-    assert "check_reproduction_params(scale, seed, device, out_dir, backbone=backbone, data_root=data_root,\n" \
-           "                                cpu_backbone=cpu_backbone, weights=backbone_weights)" in validation
+    # mtlkit.reproduce_treemtl.begin checks every parameter (check_reproduction_params, the training plan) first
+    assert "steps.begin(" in validation
+    assert all(f"{p}={p}" in validation for p in ("scale", "seed", "seeds", "device", "out_dir", "backbone",
+                                                  "data_root", "cpu_backbone", "iterations", "backbone_weights",
+                                                  "workers", "executor"))
 
 
 @pytest.mark.notebook
