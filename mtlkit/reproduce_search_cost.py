@@ -28,6 +28,11 @@ METHOD = {"ours": "AutoMTL (ours: tree-executed summed step)", "original": "Auto
 DEFAULT_TIMED = {"smoke": 2, "cpu": 8, "paper": 50}
 
 
+def _load() -> tuple[float, float, float]:
+    """The machine's 1 / 5 / 15-minute load averages (NaN where the platform has none)."""
+    return os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+
+
 @dataclass
 class SearchCostRun:
     """One execution of the notebook: its parameters, each setting's setup, the start time and the load."""
@@ -40,8 +45,7 @@ class SearchCostRun:
     timed_iterations: int
     full_stage: bool
     start: float = field(default_factory=time.perf_counter)
-    load: tuple = field(default_factory=lambda: os.getloadavg() if hasattr(os, "getloadavg")
-                        else (float("nan"),) * 3)
+    load: tuple = field(default_factory=_load)
 
     @property
     def where(self) -> str:
@@ -156,6 +160,5 @@ def record_search_cost(run: SearchCostRun, timings, ratios, estimates) -> int:
                  for phase in ("policy", "network")]
         record(TABLE, rows, scale=run.scale, seed=run.seed, device=run.device, dataset=dataset_label(s), wall_s=wall)
         n += len(rows)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"recorded {n} rows; wall time {wall:.0f} s; load average now {load:.2f}")
+    print(f"recorded {n} rows; wall time {wall:.0f} s; load average now {_load()[0]:.2f}")
     return n
