@@ -16,7 +16,8 @@ from mtlkit.picks import RECOMMENDER_TOP1, _setup
 from mtlkit.setups import sizes_of
 
 __all__ = ["PAPER_MAPPINGS", "STAND_IN_OPTIONS", "STAND_IN_SIZES", "PAPER_TRAINING", "TrainingPlan",
-           "training_plan", "plan_spec", "TrainedLayouts", "train_layouts", "trained_layouts_of", "delta_table"]
+           "training_plan", "plan_spec", "TrainedLayouts", "train_layouts", "convergence_columns", "trained_layouts_of",
+           "delta_table"]
 
 #: The paper's five coarse blocks per backbone as groups of fine-block indices (:func:`mtlkit.facts.paper_blocks`).
 PAPER_MAPPINGS = {name: paper_blocks(name) for name in ("deeplab_resnet34", "mobilenet_v2")}
@@ -44,6 +45,8 @@ class TrainingPlan:
         head: ``"aspp"`` (paper) or ``"light"`` (stand-in).
         n_train, n_test, resolution: SynthScenes sizes (None: the real dataset's splits and geometry).
         iterations, batch, lr, lr_step, lr_gamma: the optimisation (see :class:`mtlkit.train.TrainConfig`).
+        plateau: train every layout until its validation loss has plateaued (``iterations`` is then the cap,
+            evaluated every ``iterations // 20``; :attr:`mtlkit.treemtl.ExperimentSpec.plateau`).
     """
 
     table: str
@@ -62,6 +65,7 @@ class TrainingPlan:
     lr: float = 1e-3
     lr_step: int | None = None
     lr_gamma: float = 0.5
+    plateau: bool = False
 
     @property
     def backbone_label(self) -> str:
@@ -205,14 +209,14 @@ def plan_spec(plan: TrainingPlan, *, seed: int, data_root: str | Path | None = N
     return ExperimentSpec(tasks=plan.tasks, backbone=plan.backbone, backbone_kw=dict(plan.backbone_options),
                           blocks=[list(b.fine) for b in blocks], head=plan.head, batch_size=plan.batch,
                           iterations=plan.iterations, lr=plan.lr, lr_step=plan.lr_step, lr_gamma=plan.lr_gamma,
-                          eval_every=plan.iterations, eval_last=1, seed=seed,
-                          weights=None if weights is None else str(weights), **data)
+                          eval_every=max(1, plan.iterations // 20) if plan.plateau else plan.iterations, eval_last=1,
+                          seed=seed, plateau=plan.plateau, weights=None if weights is None else str(weights), **data)
 
 
 def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) -> TrainedLayouts:
     from mtlkit.delta import delta_t
     from mtlkit.treemtl import Layout
-    from mtlkit.treemtl.experiment import layout_run_dir, read_result, train_entry, train_reference
+    from mtlkit.treemtl.experiment import layout_run_dir, read_result, train_entry
 
     names = plan.tasks
     spec = plan_spec(plan, seed=seed, data_root=data_root, weights=weights)
@@ -221,22 +225,37 @@ def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) 
     todo = [Layout.independent(spec.T, spec.B), *parsed.values()]
     need = any(read_result(layout_run_dir(spec, L, names, device)) is None for L in todo)
     data = spec.load_data(workers) if need else None
-    reference = train_reference(spec, data, device=device, progress=False)
-    metrics = {key: train_entry(spec, L, names, None, data, device=device, progress=False)["metrics"]
+    # the reference is train_reference's run (the independent layout); its whole result carries the convergence
+    ref = train_entry(spec, todo[0], names, None, data, device=device, progress=False)
+    results = {key: train_entry(spec, L, names, None, data, device=device, progress=False)
                for key, L in parsed.items()}
+    reference = ref["metrics"]
+    metrics = {key: r["metrics"] for key, r in results.items()}
     layout_of = {key: str(L) for key, L in parsed.items()}
     deltas = {key: delta_t(m, reference, zero_reference="skip") for key, m in metrics.items()}
 
     extra = dict(backbone=plan.backbone_label, iterations=plan.iterations)
-    rows = [dict(setting="as published", method="Ind. Models", task=t, metric=m, value=float(v), layout="", **extra)
-            for t in names for m, v in reference[t].items()]
+    rows = [dict(setting="as published", method="Ind. Models", task=t, metric=m, value=float(v), layout="", **extra,
+                 **convergence_columns(ref)) for t in names for m, v in reference[t].items()]
     for (setting, method), m in metrics.items():
-        common = dict(setting=setting, method=method, layout=layout_of[(setting, method)], **extra)
+        common = dict(setting=setting, method=method, layout=layout_of[(setting, method)], **extra,
+                      **convergence_columns(results[(setting, method)]))
         rows += [dict(task=t, metric=k, value=float(v), **common) for t in names for k, v in m[t].items()]
         d = deltas[(setting, method)]
         rows += [dict(task=t, metric="delta_t", value=float(v), **common) for t, v in d.per_task.items()]
         rows.append(dict(task="all", metric="delta_t", value=float(d.overall), **common))
     return TrainedLayouts(plan, metrics, reference, deltas, layout_of, rows)
+
+
+def convergence_columns(result: Mapping) -> dict:
+    """The results-row columns saying whether a trained layout's run plateaued: ``plateaued`` (True/False) and
+    ``stopped_at`` (the iteration the plateau ended it at; the cap when it never plateaued); both empty for a
+    fixed-length run (a result without ``convergence``)."""
+    conv = result.get("convergence")
+    if conv is None:
+        return dict(plateaued="", stopped_at="")
+    return dict(plateaued=bool(conv["plateaued"]),
+                stopped_at=int(conv["stopped_at"] if conv["stopped_at"] is not None else conv["iterations"]))
 
 
 def trained_layouts_of(picks: pd.DataFrame) -> dict[tuple[str, str], str]:

@@ -463,7 +463,27 @@ def _group_table(g, pv, values, comparable: bool) -> list[str]:
     if flagged:
         out += ["", f"⚠ {flagged} cell(s) worse than the `{CONSTANT}` row of the same setting: those numbers are "
                     "below what predicting a constant gives."]
-    return out
+    return out + _convergence_note(g)
+
+
+def _convergence_note(g) -> list[str]:
+    """How many of a group's trained runs (seed × setting × method) reached a validation plateau (the rows'
+    ``plateaued`` / ``stopped_at`` columns, :func:`mtlkit.recipes.convergence_columns`); none for fixed-length runs."""
+    if "plateaued" not in g.columns:
+        return []
+    runs = g[g.plateaued.astype(str).isin(["True", "False"])].drop_duplicates(["seed", "setting", "method"])
+    if runs.empty:
+        return []
+    done = runs[runs.plateaued.astype(str) == "True"]
+    stops = runs.stopped_at.astype(float)
+    line = (f"Trained until the validation loss plateaued (`mtlkit.convergence.Plateau`: the last 20 % of training "
+            f"improved it by < 2 %): {len(done)} of {len(runs)} runs did, stopping at iterations "
+            f"{int(stops.min())}–{int(stops.max())}.")
+    if len(done) < len(runs):
+        left = runs[runs.plateaued.astype(str) != "True"]
+        line += " ⚠ Not plateaued at the cap: " + ", ".join(
+            f"{r.method} (seed {r.seed})" for r in left.itertuples()) + "."
+    return ["", line]
 
 
 def _verdicts(rows, cols, seeds, values) -> list[str]:

@@ -327,7 +327,9 @@ def train_picks(rep: TreeMTLReproduction) -> dict[int, Any]:
     layouts = list(dict.fromkeys([str(Layout.independent(spec.T, spec.B)),
                                   *(str(Layout.parse(str(L))) for L in to_train.values())]))
     print(f"{len(layouts) - 1} layouts + {len(plan.tasks)} single-task models on {plan.dataset}, "
-          f"{plan.backbone_label}, {plan.iterations} iterations at batch {plan.batch}, seeds {list(rep.seeds)}")
+          f"{plan.backbone_label}, " + (f"until the validation loss plateaus (at most {plan.iterations} iterations)"
+                                       if plan.plateau else f"{plan.iterations} iterations") +
+          f" at batch {plan.batch}, seeds {list(rep.seeds)}")
     where = (rep.device, rep.data_root, rep.weights, _threads(rep.device) or torch.get_num_threads(),
              str(cache_root().resolve()))
     _send(rep, [Run(f"seed{s}/{L}", train_layout_run, (plan, L, s, *where)) for s in rep.seeds for L in layouts])

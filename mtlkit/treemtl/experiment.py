@@ -85,6 +85,9 @@ class ExperimentSpec:
             metrics on stand-in data; None: the tasks' default). Real datasets are always evaluated with the
             papers' conventions (``paper_compat``).
         weights: a local backbone weights file loaded after the seeded initialisation (None: none).
+        plateau: train until the validation loss on the test split has plateaued (:class:`mtlkit.convergence.Plateau`
+            defaults: the last 20 % of training improved the best value by < 2 %), ``iterations`` being the cap;
+            every result records whether it did (``convergence``). Needs at least 5 evaluations (``eval_every``).
     """
 
     tasks: tuple[str, ...]
@@ -109,6 +112,7 @@ class ExperimentSpec:
     seed: int = 0
     metric_set: str | None = None
     weights: str | None = None
+    plateau: bool = False
 
     def __post_init__(self) -> None:
         from mtlkit.backbones import list_backbones
@@ -167,6 +171,12 @@ class ExperimentSpec:
         if self.eval_last > n_evals:
             raise ConfigError(f"ExperimentSpec.eval_last: expected at most the number of evaluations ({n_evals}: "
                               f"iterations={self.iterations}, eval_every={every}), got {self.eval_last}")
+        if not isinstance(self.plateau, bool):
+            raise ConfigError(f"ExperimentSpec.plateau must be a bool, got {self.plateau!r}")
+        if self.plateau and n_evals < 5:
+            raise ConfigError(f"ExperimentSpec.plateau needs at least 5 evaluations to judge a plateau; expected "
+                              f"eval_every <= iterations // 5 = {self.iterations // 5}, got eval_every={every} "
+                              f"({n_evals} evaluations)")
         for name in ("lr", "lr_gamma", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (name != "weight_decay" and v == 0):
@@ -181,6 +191,8 @@ class ExperimentSpec:
         d["tasks"] = list(self.tasks)
         if isinstance(self.blocks, tuple):
             d["blocks"] = [list(g) for g in self.blocks]
+        if not self.plateau:
+            del d["plateau"]  # a fixed-length run keeps the run-cache key it had before the option existed
         return d
 
     @classmethod
@@ -401,7 +413,8 @@ def train_entry(spec: ExperimentSpec, layout: "Layout | str", task_names: Sequen
     Returns:
         The result: ``metrics`` (``{task: {metric: mean of the last eval_last evaluations}}``), ``layout``,
         ``tasks``, ``params`` / ``macs`` (backbone, per image), ``head_params``, ``seconds`` (training time when it
-        was trained), ``resumed_from``.
+        was trained), ``resumed_from``; with ``spec.plateau`` also ``convergence``
+        (:func:`mtlkit.convergence.convergence_record`: ``plateaued``, ``improvement``, ``stopped_at``).
     """
     from mtlkit.files import locked
 
@@ -446,10 +459,15 @@ def train_reference(spec: ExperimentSpec, data: ExperimentData | None = None, *,
 def _train_entry(spec, layout, task_names, entry_dir: Path, data, device, progress, checkpoint_every, extra) -> dict:
     names = tuple(task_names)
     model = spec.build_model(layout, names, data.tasks)
+    until = None
+    if spec.plateau:
+        from mtlkit.convergence import Plateau
+
+        until = Plateau()
     t0 = time.perf_counter()
     history = train(model, {t: data.tasks[t] for t in names}, data.train_loader,
                     spec.train_config(device, checkpoint_every), run_dir=entry_dir / "run", progress=progress,
-                    eval_loader=data.test_loader)
+                    eval_loader=data.test_loader, until=until)
     seconds = time.perf_counter() - t0
     rows = history.eval[-spec.eval_last:]
     metrics: dict[str, dict[str, float]] = {}
@@ -462,6 +480,10 @@ def _train_entry(spec, layout, task_names, entry_dir: Path, data, device, progre
                   readings=[int(r["iteration"]) for r in rows], params=int(costs["params"]),
                   macs=int(costs["macs"]), head_params=int(model.head_parameters()), seconds=round(seconds, 3),
                   resumed_from=int(history.resumed_from), iterations=spec.iterations)
+    if until is not None:
+        from mtlkit.convergence import convergence_record
+
+        result["convergence"] = convergence_record(history, until)
     _write_json(entry_dir / RESULT_NAME, result)
     return result
 
