@@ -455,6 +455,9 @@ def _group_table(g, pv, values, comparable: bool) -> list[str]:
     seeds_note = ("n = 1 (one seed): single values, no confidence interval and no winner" if single else
                   "mean ± 95 % CI half-width (Student t, `mtlkit.stats.mean_ci`) over seeds, "
                   + (f"n = {min(ns)}" if len(ns) == 1 else "n per cell"))
+    if not single and any(k == "delta_t" for _, k in cols):
+        seeds_note += ("; Δt is computed per seed against the same seed's single-task reference, and its mean and CI "
+                       "are over those per-seed Δt")
     out = ["", f"**Results: {where}** — {note}; {seeds_note}:", ""]
     header = ["setting", "method", *extra] + (["layout"] if layout else []) + [_label(t, k) for t, k in cols]
     out += _md_table(header, body)
@@ -507,8 +510,14 @@ def _verdicts(rows, cols, seeds, values) -> list[str]:
     p_holm = holm([t.p for *_, t in tests])
     body = [[s, f"{m} vs {ref}", label, verdict(m, ref, t.mean_diff, float(p), t.n, higher_is_better=up)]
             for (s, m, ref, label, up, t), p in zip(tests, p_holm)]
-    return ["", "Paired verdicts (Wilcoxon signed-rank over shared seeds, Holm within this table; `A > B` means A is "
-                "better):", ""] + _md_table(["setting", "comparison", "metric", "verdict"], body)
+    head = ("Paired verdicts (Wilcoxon signed-rank over shared seeds, Holm within this table; `A > B` means A is "
+            "better)")
+    small = min(t.n for *_, t in tests)
+    if 2 / 2 ** small >= 0.05:  # the exact two-sided test's smallest p-value, all differences of one sign
+        head += (f"; with n = {small} paired seeds the smallest possible Wilcoxon p is 2 / 2^{small} = "
+                 f"{2 / 2 ** small:.4f} ≥ 0.05, so such a comparison cannot reject: 'not distinguishable' there says "
+                 "the seeds are too few to tell, not that the methods are equal")
+    return ["", head + ":", ""] + _md_table(["setting", "comparison", "metric", "verdict"], body)
 
 
 def _paper_section(table: str, values) -> list[str]:

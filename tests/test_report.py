@@ -223,10 +223,20 @@ def test_several_seeds_give_a_ci_and_a_paired_verdict_against_the_reference(resu
     ci = mean_ci(base)
     assert _section(text, "cpu · SynthScenes")[0] == ["no budget", "Ind. Models", f"{ci.mean:.2f} ± {ci.half_width:.2f}"]
     assert "| no budget | #0 vs Ind. Models | segment_semantic mIoU | #0 > Ind. Models (p = 0.031, n = 6) |" in text
+    assert "smallest possible Wilcoxon p" not in text   # 2 / 2^6 = 0.031 < 0.05: six seeds can reject
     # five seeds cannot reject with Wilcoxon: the verdict says so rather than naming a winner
     (results / "treemtl_table1.csv").unlink()
     _record_seeds("treemtl_table1", {"Ind. Models": base[:5], "#0": [v + 1.0 for v in base[:5]]})
-    assert "| #0 vs Ind. Models | segment_semantic mIoU | not distinguishable (n = 5) |" in render_report(gpu_hours=False)
+    text = render_report(gpu_hours=False)
+    assert "| #0 vs Ind. Models | segment_semantic mIoU | not distinguishable (n = 5) |" in text
+    assert "smallest possible Wilcoxon p is 2 / 2^5 = 0.0625 ≥ 0.05" in text
+    assert "Δt is computed per seed against the same seed's single-task reference" not in text  # no delta_t column
+
+
+def test_delta_t_over_seeds_says_how_its_reference_is_formed(results):
+    _record_seeds("treemtl_table1", {"Ind. Models": [0.0, 0.0, 0.0], "#0": [1.0, 2.0, 3.0]}, metric="delta_t")
+    assert "Δt is computed per seed against the same seed's single-task reference" in \
+        _heading(render_report(gpu_hours=False), "cpu · SynthScenes")
 
 
 def test_a_trained_metric_worse_than_the_constant_predictor_is_flagged(results):
