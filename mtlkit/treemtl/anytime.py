@@ -23,7 +23,8 @@ How:
   enters through per-block lower bounds on the number of groups (chosen, block by block, to be exact at the best
   layout found), and the split and the multiplier are improved by subgradient steps until the time share ends.
 
-  Time shares: 15 % local search, 45 % bound, the rest local search.
+  Time shares: 15 % local search, 70 % bound (it stops early once its steps stall), the rest local search (from
+  T = 20 to 40 the bound gains far more from time than the best layout: measured with 3.5 vs 30 s and 10 vs 60 s).
 
 The gap is also reported relative to the **score range** ``best − worst``, where ``worst`` is the lowest score of
 the all-shared layout, the independent layout and a layout found by a short local search for *low* scores (at most
@@ -336,7 +337,7 @@ def anytime_top_k(scores: PairScores, per_block: Sequence[float] | None = None, 
         ls = _LocalSearch(K, f, budget, pool, seed)
         ls.run(t0 + 0.15 * limit)
         dec = bounds.Decomposition(K, f, budget_abs, bounds.COVER_TASKS, seed)
-        ub = dec.bound(ls.best_key, t0 + 0.6 * limit, ls.best_b)
+        ub = dec.bound(ls.best_key, t0 + 0.85 * limit, ls.best_b)
         ls.run(deadline)
         nodes, method, exact = ls.moves, "local search + relaxation", False
     ranked = pool.ranked()[:k]
