@@ -48,6 +48,8 @@ from mtlkit.treemtl.layout import pairs
 MAX_TASKS = 40
 #: Up to this many tasks the anytime search runs the exact search first (it usually finishes).
 EXACT_TASKS = 16
+#: Shares of the time limit: the first local search, then the bound (the rest: local search again).
+FIRST_SEARCH, BOUND_SHARE = 0.15, 0.70
 
 
 @dataclass(frozen=True)
@@ -335,9 +337,9 @@ def anytime_top_k(scores: PairScores, per_block: Sequence[float] | None = None, 
         exact = out.finished
     else:
         ls = _LocalSearch(K, f, budget, pool, seed)
-        ls.run(t0 + 0.15 * limit)
+        ls.run(t0 + FIRST_SEARCH * limit)
         dec = bounds.Decomposition(K, f, budget_abs, bounds.COVER_TASKS, seed)
-        ub = dec.bound(ls.best_key, t0 + 0.85 * limit, ls.best_b)
+        ub = dec.bound(ls.best_key, t0 + (FIRST_SEARCH + BOUND_SHARE) * limit, ls.best_b)
         ls.run(deadline)
         nodes, method, exact = ls.moves, "local search + relaxation", False
     ranked = pool.ranked()[:k]
