@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from mtlkit.treemtl import topk
+
 #: Size of the task sets (each solved exactly by a DP over its 2^s subsets, 3^s · B work).
 COVER_TASKS = 10
 #: Non-improving subgradient steps before the step size is halved.
@@ -37,16 +39,12 @@ PATIENCE = 10
 MOMENTUM = 0.5
 
 
-def _set_dp(s, B, Ks, cw, W, U, A, X):                    # pragma: no cover - compiled by numba when present
-    """``U[d, S]`` = best ``key − cost`` of the tasks ``S`` of one set, together on the blocks before ``d``.
-
-    ``Ks[u, t]`` (``u < t``): the pair's keys over branching points; ``cw[d, i]``: the cost charged for a group at
-    block ``d`` whose smallest task is ``i``. ``W[S, b]`` receives the keys of the pairs inside ``S`` at ``b``.
-    """
-    n = 1 << s
+def _subset_keys(s, B, Ks, W):                           # pragma: no cover - compiled by numba when present
+    """``W[S, b]`` = keys of the pairs inside the tasks ``S`` of one set at branching point ``b`` (``Ks[u, t]``,
+    ``u < t``: the pair's keys)."""
     for b in range(B + 1):
         W[0, b] = 0.0
-    for S in range(1, n):
+    for S in range(1, 1 << s):
         t = 0
         while (S >> (t + 1)) != 0:
             t += 1
@@ -57,29 +55,6 @@ def _set_dp(s, B, Ks, cw, W, U, A, X):                    # pragma: no cover - c
             if (R >> u) & 1:
                 for b in range(B + 1):
                     W[S, b] += Ks[u, t, b]
-    for S in range(n):
-        U[B, S] = W[S, B]
-    for d in range(B - 1, -1, -1):
-        for S in range(1, n):
-            low = S & -S
-            i = 0
-            while (low >> i) != 1:
-                i += 1
-            A[S] = U[d + 1, S] - W[S, d] - cw[d, i]
-        X[0] = 0.0
-        U[d, 0] = 0.0
-        for S in range(1, n):
-            low = S & -S
-            rest = S ^ low
-            best = A[S]
-            sub = rest
-            while sub != 0:
-                sub = (sub - 1) & rest
-                v = A[low | sub] + X[rest ^ sub]
-                if v > best:
-                    best = v
-            X[S] = best
-            U[d, S] = best + W[S, d]
 
 
 def _set_trace(s, B, cw, W, U, bp, groups):              # pragma: no cover - compiled by numba when present
@@ -145,16 +120,18 @@ _KERNELS: dict = {}
 
 
 def _kernels():
-    """``(_set_dp, _set_trace)`` compiled by numba if it is installed (else the plain functions, slow but exact)."""
+    """``(subset keys, DP, trace)`` compiled by numba if it is installed (else the plain functions, slow but exact);
+    the DP is the exact search's (:func:`mtlkit.treemtl.topk._dp_levels`, charging each group by its smallest task).
+    """
     if not _KERNELS:
         try:
             import numba
         except ImportError:
-            _KERNELS.update(dp=_set_dp, trace=_set_trace)
+            _KERNELS.update(keys=_subset_keys, dp=topk._dp_levels, trace=_set_trace)
         else:
-            _KERNELS.update(dp=numba.njit(cache=True, nogil=True)(_set_dp),
-                            trace=numba.njit(cache=True, nogil=True)(_set_trace))
-    return _KERNELS["dp"], _KERNELS["trace"]
+            jit = numba.njit(cache=True, nogil=True)
+            _KERNELS.update(keys=jit(_subset_keys), dp=topk._kernel(), trace=jit(_set_trace))
+    return _KERNELS["keys"], _KERNELS["dp"], _KERNELS["trace"]
 
 
 def cover(T: int, size: int, rng: np.random.Generator) -> list[list[int]]:
@@ -217,7 +194,6 @@ class Decomposition:
         self.alpha = np.ones(B)
         n = 1 << s
         self._W, self._U = np.empty((n, B + 1)), np.empty((B + 1, n))
-        self._A, self._X = np.empty(n), np.empty(n)
         self.bp = np.empty((self.r, s, s), dtype=np.int64)
         self.groups = np.empty((self.r, B, s))
         self.solves = 0
@@ -233,15 +209,17 @@ class Decomposition:
     def solve(self, lam: float) -> float:
         """The bound for the current split and ``λ`` (``λ`` is ignored without a budget); the maximisers are kept
         in ``bp`` and ``groups``."""
-        dp, trace = _kernels()
+        keys, dp, trace = _kernels()
         lam = 0.0 if self.budget is None else lam
         cw, value = self.group_cost(lam)
         s, B = self.s, self.B
         for j in range(self.r):
             Ks = np.ascontiguousarray(self.share[j] + self.mu[j])
-            dp(s, B, Ks, np.ascontiguousarray(cw[j]), self._W, self._U, self._A, self._X)
+            charge = np.ascontiguousarray(cw[j])
+            keys(s, B, Ks, self._W)
+            dp(s, B, self._W, charge, self._U)
             value += float(self._U[0, (1 << s) - 1])
-            trace(s, B, np.ascontiguousarray(cw[j]), self._W, self._U, self.bp[j], self.groups[j])
+            trace(s, B, charge, self._W, self._U, self.bp[j], self.groups[j])
         self.solves += 1
         return value
 
