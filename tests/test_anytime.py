@@ -13,7 +13,7 @@ from mtlkit.treemtl import (
     Layout, PairScores, TwoTaskTable, anytime_top_k, branch_point_matrix, layout_cost_matrix, ranking_order,
     recommend, search_top_k, synthetic_table,
 )
-from mtlkit.treemtl import anytime
+from mtlkit.treemtl import anytime, bounds
 
 
 def _budget(f, b):
@@ -50,11 +50,11 @@ def test_anytime_closes_the_gap_and_agrees_with_the_exact_search_up_to_twelve_ta
                 assert r.best == pytest.approx(float(r.keys[0]) * 2.0 ** -scores.shift)
 
 
-def test_relaxation_bound_is_above_the_optimum():
-    """The bound of the many-task path (prefix set solved exactly + one relaxed row per later task) >= the exact
-    optimum, for several task orders and prefix sizes, with and without a budget."""
+def test_decomposition_bound_is_above_the_optimum():
+    """The bound of the many-task path (dual decomposition over covering task sets, both cost inequalities) >= the
+    exact optimum, with and without a budget, for several set sizes, before and after subgradient steps."""
     rng = np.random.default_rng(11)
-    for T, kind in [(7, "random"), (8, "groups"), (9, "ties"), (10, "random")]:
+    for T, kind in [(6, "random"), (7, "random"), (8, "groups"), (9, "ties"), (10, "random")]:
         B = 5
         scores = PairScores.from_table(synthetic_table(T, B, kind, seed=T), "uniform")
         K = np.zeros((T, T, B + 1))
@@ -62,28 +62,45 @@ def test_relaxation_bound_is_above_the_optimum():
             K[a, c] = K[c, a] = scores.keys[p]
         f = rng.uniform(0.5, 3, size=B)
         for b in (None, 1.5, 3.0):
-            best = scores.ranking_keys(search_top_k(scores, f, _budget(f, b), 1)[0])[0]
-            for prefix in (3, 5):
-                order = list(rng.permutation(T))
-                old, anytime.PREFIX_TASKS = anytime.PREFIX_TASKS, prefix
-                try:
-                    bound = anytime._relaxation_bound(K, order, f, _budget(f, b), math.inf)
-                finally:
-                    anytime.PREFIX_TASKS = old
-                assert bound >= best - 2.0 ** 22, (T, kind, b, prefix)
-            for size in (3, 5):                   # dual decomposition over covering task sets, split improved
-                bound = anytime._decomposition_bound(K, f, _budget(f, b), size, float(best) - 1e12,
-                                                     time.perf_counter() + 0.3, seed=size)
+            found = search_top_k(scores, f, _budget(f, b), 1)[0]
+            best = float(scores.ranking_keys(found)[0])
+            full = np.full((T, T), B)
+            full[np.triu_indices(T, 1)] = found[0]
+            full = np.minimum(full, full.T)
+            for size in (3, 5):
+                dec = bounds.Decomposition(K, f, _budget(f, b), size, seed=size)
+                assert dec.solve(0.0) >= best - 2.0 ** 22
+                for alpha in (np.zeros(B), rng.uniform(0, 1, B)):   # any mix of the two cost inequalities
+                    dec.alpha = alpha
+                    for lam in (0.0, 1e12, 1e15):
+                        assert dec.solve(lam) >= best - 2.0 ** 22, (T, kind, b, size, lam)
+                bound = dec.bound(best - 1e12, time.perf_counter() + 0.3, full)
                 assert bound >= best - 2.0 ** 22, (T, kind, b, size)
+
+
+def test_decomposition_bound_is_exact_for_one_set():
+    """A single set holding every task is the exact DP: its value at λ = 0 is the unbudgeted optimum."""
+    for T in (4, 6):
+        scores = PairScores.from_table(synthetic_table(T, 4, seed=T), "uniform")
+        K = np.zeros((T, T, 5))
+        for p, (a, c) in enumerate(anytime.pairs(T)):
+            K[a, c] = K[c, a] = scores.keys[p]
+        best = float(scores.ranking_keys(search_top_k(scores, None, None, 1)[0])[0])
+        dec = bounds.Decomposition(K, np.ones(4), None, T)
+        assert dec.r == 1 and dec.solve(0.0) == pytest.approx(best, rel=1e-12)
 
 
 def test_cover_holds_every_pair():
     rng = np.random.default_rng(0)
     for T, size in [(5, 3), (12, 5), (40, 10)]:
-        sets = anytime._cover(T, size, rng)
+        sets = bounds.cover(T, size, rng)
         assert all(len(A) == size == len(set(A)) for A in sets)
         held = {(a, c) for A in sets for a in A for c in A if a < c}
         assert held == set(anytime.pairs(T))
+        w = bounds.group_weights(T, sets)                 # every earlier task covered by a weighted set
+        for t in range(T):
+            for u in range(t):
+                assert sum(w[j, t] for j, A in enumerate(sets) if t in A and u in A) >= 1
 
 
 def _check_result(scores, f, budget_abs, r, k):

@@ -100,11 +100,13 @@ def _splits(S: int) -> tuple[np.ndarray, np.ndarray]:
     return P, O
 
 
-def _dp_levels(T, B, W, f, lam, U):                   # pragma: no cover - compiled by numba (tested via _table)
-    """``U[d, S]`` = best ``key − lam·cost`` of item ``(S, d)``; plain loops for numba.
+def _dp_levels(T, B, W, charge, U):                   # pragma: no cover - compiled by numba (tested via _table)
+    """``U[d, S]`` = best ``key − cost`` of item ``(S, d)``; plain loops for numba.
 
-    With ``X(S) = U(S, d) − W(S, d)`` and ``A(P) = U(P, d+1) − W(P, d) − lam·f_d`` the recursion of the module
-    docstring reads ``X(S) = max_P A(P) + X(S \\ P)`` (``P`` holds the smallest task of ``S``).
+    ``charge[d, i]``: the cost of a group at block ``d`` whose smallest task is ``i`` (``lam·f_d`` for the exact
+    search; :mod:`~mtlkit.treemtl.bounds` charges by the smallest task). With ``X(S) = U(S, d) − W(S, d)`` and
+    ``A(P) = U(P, d+1) − W(P, d) − charge(d, min P)`` the recursion of the module docstring reads
+    ``X(S) = max_P A(P) + X(S \\ P)`` (``P`` holds the smallest task of ``S``).
     """
     n = 1 << T
     for S in range(n):
@@ -112,8 +114,12 @@ def _dp_levels(T, B, W, f, lam, U):                   # pragma: no cover - compi
     A = np.empty(n)
     X = np.empty(n)
     for d in range(B - 1, -1, -1):
-        for S in range(n):
-            A[S] = U[d + 1, S] - W[S, d] - lam * f[d]
+        A[0] = 0.0
+        for S in range(1, n):
+            i = 0
+            while (S >> i) & 1 == 0:
+                i += 1
+            A[S] = U[d + 1, S] - W[S, d] - charge[d, i]
         X[0] = 0.0
         for S in range(1, n):
             low = S & -S
@@ -174,7 +180,8 @@ def _table(T: int, B: int, W: np.ndarray, f: np.ndarray, lam: float, out: np.nda
     if kernel is None:
         U[...] = _table_numpy(T, B, W, f, lam)
     else:
-        kernel(T, B, np.ascontiguousarray(W), np.ascontiguousarray(f, dtype=np.float64), float(lam), U)
+        charge = np.repeat(float(lam) * np.asarray(f, dtype=np.float64)[:, None], T, axis=1)
+        kernel(T, B, np.ascontiguousarray(W), charge, U)
         _KERNEL["warm"] = True                        # started up: from now on it is the faster one at any size
     return U
 
