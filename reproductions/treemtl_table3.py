@@ -53,7 +53,11 @@
 # layouts of which 22 are nontrivial. Design, to fit about a quarter of an hour on one core: the 15 two-task models
 # once, then per seed the 22 nontrivial layouts and the reference (23 models); the 12 two-task models in disguise
 # are read off the grid (`disguised = "grid"`: the same models, bit for bit on the CPU — set `"train"` to train and
-# check them). Its correlation says how the estimator behaves on *this* small problem, not on the paper's. `paper` is
+# check them). Measured cost (2-core machine shared with other jobs, load 2–7, one torch thread per process): the
+# grid and seed 0's 23 layouts took 408 s, seeds 1 and 2 (46 layouts) 494 s in a second process at the same time —
+# about 15 min of one core in all, one model 6–20 s depending on the load; a rerun finds everything in the run
+# cache. `make run`'s default of 5 seeds adds 23 models per extra seed. Its correlation says how the estimator
+# behaves on *this* small problem, not on the paper's. `paper` is
 # the paper's setting on a GPU (NYUv2 or Taskonomy, Deeplab-ResNet34 or MobileNetV2 with the authors' 5-block
 # mappings, 20k / 50k iterations per model); it has never been run by us (no GPU here) — the test suite only checks
 # that it builds (data, blocks, a tree model, the plan).
