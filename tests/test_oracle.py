@@ -28,7 +28,7 @@ def test_smoke_study_trains_grid_and_every_layout(smoke):
     assert smoke.weights_method == "uniform" and np.allclose(smoke.weights, 1 / 3)
     # the b = 0 two-task models and the independent layout are the same single-task models, bit for bit
     assert smoke.reference_gap == 0.0
-    indep = smoke.layouts[smoke.layouts.layout == str(Layout.independent(3, 1))].iloc[0]
+    indep = smoke.layouts[smoke.layouts.layout == str(Layout.independent(3, 2))].iloc[0]
     assert indep.estimated == 0.0 and indep.trained == 0.0
     # a layout made of one two-task model and an independent task *is* that two-task model: trained = (T-1) x est
     pairs_only = smoke.layouts[~smoke.layouts.multi]
@@ -51,7 +51,7 @@ def test_scores_are_the_estimator_and_delta_t(smoke):
         rel = delta_t(got, ref, zero_reference="skip").per_task
         assert row.trained == pytest.approx(sum(w[k] * rel[t] for k, t in enumerate(smoke.spec.tasks)), abs=1e-12)
     c = correlations(smoke.layouts.estimated, smoke.layouts.trained)
-    assert c.equals(smoke.correlations) and set(c.n) == {5}
+    assert c.equals(smoke.correlations) and set(c.n) == {12}
 
 
 def test_rerun_trains_nothing_and_gives_the_same_result(smoke):
