@@ -10,7 +10,7 @@ from mtlkit.delta import delta_t
 from mtlkit.errors import ConfigError
 from mtlkit.treemtl import Layout, TwoTaskTable, task_weights
 from mtlkit.treemtl.oracle import (
-    correlations, oracle_records, oracle_study, plan, plot_oracle, setting_name, study_spec,
+    NONTRIVIAL, correlations, oracle_records, oracle_study, plan, plot_oracle, setting_name, study_spec,
 )
 
 
@@ -21,28 +21,29 @@ def smoke(tmp_path_factory):
 
 def test_smoke_study_trains_grid_and_every_layout(smoke):
     spec = smoke.spec
-    assert (spec.T, spec.B) == (3, 1)
-    assert len(smoke.layouts) == 5 and list(smoke.layouts.index) == [0, 1, 2, 3, 4]   # paper order, Bell(3) = 5
-    assert smoke.trained_now == 3 * 2 + 5
+    assert (spec.T, spec.B) == (3, 2)
+    assert len(smoke.layouts) == 12 and list(smoke.layouts.index) == list(range(12))   # paper order
+    assert smoke.trained_now == 3 * 3 + 12 and smoke.seeds == (0,) and not smoke.layouts.from_grid.any()
     assert (smoke.directory / "grid" / "two_task_table.csv").is_file()
     assert smoke.weights_method == "uniform" and np.allclose(smoke.weights, 1 / 3)
     # the b = 0 two-task models and the independent layout are the same single-task models, bit for bit
     assert smoke.reference_gap == 0.0
-    indep = smoke.layouts[smoke.layouts.layout == str(Layout.independent(3, 1))].iloc[0]
+    indep = smoke.layouts[smoke.layouts.layout == str(Layout.independent(3, 2))].iloc[0]
     assert indep.estimated == 0.0 and indep.trained == 0.0
     # a layout made of one two-task model and an independent task *is* that two-task model: trained = (T-1) x est
     pairs_only = smoke.layouts[~smoke.layouts.multi]
-    assert list(smoke.layouts.multi) == [True, False, False, False, False]
+    assert list(smoke.layouts.multi) == [True] + [False] * 7 + [True] * 4
     for _, row in pairs_only.iterrows():
         assert row.trained == pytest.approx(2 * row.estimated, rel=1e-9, abs=1e-12)
-    assert smoke.correlations_multi is None   # only #0 has all three tasks in one group at B = 1
+    assert list(smoke.correlations_multi.n) == [5, 5, 5] and set(smoke.correlations_seeds) == {0}
+    assert math.isnan(smoke.reliability)   # one seed: no split
 
 
 def test_scores_are_the_estimator_and_delta_t(smoke):
     from mtlkit.treemtl.experiment import read_result
 
     table, w = smoke.table, smoke.weights
-    ref = read_result(smoke.directory / "layouts" / "00002")["metrics"]     # #2 = [0,1,2], independent
+    ref = read_result(smoke.directory / "layouts" / "00002")["metrics"]     # #2 = [0,1,2]x2, independent
     for i, row in smoke.layouts.iterrows():
         L = Layout.parse(row.layout)
         assert row.estimated == pytest.approx(table.score(L, w), abs=1e-12)
@@ -50,7 +51,7 @@ def test_scores_are_the_estimator_and_delta_t(smoke):
         rel = delta_t(got, ref, zero_reference="skip").per_task
         assert row.trained == pytest.approx(sum(w[k] * rel[t] for k, t in enumerate(smoke.spec.tasks)), abs=1e-12)
     c = correlations(smoke.layouts.estimated, smoke.layouts.trained)
-    assert c.equals(smoke.correlations) and set(c.n) == {5}
+    assert c.equals(smoke.correlations) and set(c.n) == {12}
 
 
 def test_rerun_trains_nothing_and_gives_the_same_result(smoke):
@@ -64,7 +65,7 @@ def test_records_and_figure(smoke):
 
     rows = oracle_records(smoke)
     assert [r["metric"] for r in rows][-1] == "n_layouts"
-    assert {r["setting"] for r in rows} == {"SynthScenes / tiny_resnet (B=1)"}
+    assert {r["setting"] for r in rows} == {"SynthScenes / tiny_resnet (B=2)"}
     record("treemtl_table3", rows, scale="smoke", seed=0, device="cpu", dataset="SynthScenes")   # tmp results dir
     got = load_results("treemtl_table3")
     assert set(got.metric) >= {"n_layouts"}
@@ -72,7 +73,7 @@ def test_records_and_figure(smoke):
 
     with_multi = dataclasses.replace(smoke, correlations_multi=smoke.correlations)
     methods = {r["method"] for r in oracle_records(with_multi)}
-    assert methods == {"Ours", "Ours, >=3 tasks share a block"}
+    assert methods == {"Ours, all layouts", NONTRIVIAL}
     fig = plot_oracle(with_multi)
     axes = fig.axes
     assert len(axes) == 2 and all(ax.get_xlabel() and ax.get_ylabel() for ax in axes)
@@ -112,9 +113,10 @@ def test_svde_weights_of_three_values_are_uniform():
 def test_cpu_preset_plan():
     spec = study_spec("cpu", seed=3)
     p = plan(spec)
-    assert (p["T"], p["B"], p["two_task_models"], p["layouts"], p["models"]) == (3, 3, 12, 22, 34)
-    assert spec.seed == 3 and spec.dataset == "synthscenes" and spec.resolution == 64
-    assert setting_name(spec) == "SynthScenes / tiny_resnet (B=3)"
+    assert (p["T"], p["B"], p["two_task_models"], p["layouts"], p["models"]) == (3, 4, 15, 35, 50)
+    assert spec.seed == 3 and spec.dataset == "synthscenes" and spec.resolution == 64 and spec.data_seed is None
+    assert study_spec("cpu", seed=3, data_seed=0).data_seed == 0
+    assert setting_name(spec) == "SynthScenes / tiny_resnet (B=4)"
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -80,7 +80,13 @@ class ExperimentSpec:
         lr, lr_step, lr_gamma, weight_decay: Adam (betas 0.5, 0.999) with an optional StepLR, as the authors.
         eval_every: evaluate every N iterations (0: ``max(1, iterations // 10)``).
         eval_last: metrics = mean of the last N evaluations (the authors: 3).
-        seed: initialisation and data order.
+        seed: the training seed: initialisation of the backbone and the heads, and the batch order (:func:`
+            mtlkit.train.train` re-seeds the loader from it every epoch). With ``data_seed=None`` it is also the
+            data seed (the behaviour of specs written before ``data_seed`` existed).
+        data_seed: the data seed — SynthScenes' rendered images, the real datasets' augmentation
+            (:class:`mtlkit.setups.Setup` ``seed``); None: ``seed``. Fix it and vary ``seed`` to repeat a training
+            on the same data (the oracle study's seeds). Left out of :meth:`to_dict` when None, so older specs
+            keep their run-cache keys.
         metric_set: the :mod:`mtlkit.tasks` metric set of a SynthScenes stand-in (e.g. ``"nyuv2"``: the paper's
             metrics on stand-in data; None: the tasks' default). Real datasets are always evaluated with the
             papers' conventions (``paper_compat``).
@@ -110,6 +116,7 @@ class ExperimentSpec:
     eval_every: int = 0
     eval_last: int = 3
     seed: int = 0
+    data_seed: int | None = None
     metric_set: str | None = None
     weights: str | None = None
     plateau: bool = False
@@ -166,6 +173,7 @@ class ExperimentSpec:
                 "eval_last": 1, "seed": 0}
         for name, low in ints.items():
             check_int(getattr(self, name), f"ExperimentSpec.{name}", minimum=low)
+        check_int(self.data_seed, "ExperimentSpec.data_seed", minimum=0, none_ok=True)
         every = self.eval_every or max(1, self.iterations // 10)
         n_evals = self.iterations // every + (1 if self.iterations % every else 0)
         if self.eval_last > n_evals:
@@ -193,6 +201,8 @@ class ExperimentSpec:
             d["blocks"] = [list(g) for g in self.blocks]
         if not self.plateau:
             del d["plateau"]  # a fixed-length run keeps the run-cache key it had before the option existed
+        if self.data_seed is None:
+            del d["data_seed"]   # the key of a spec without a data seed is the one it had before the field existed
         return d
 
     @classmethod
@@ -213,6 +223,11 @@ class ExperimentSpec:
     def T(self) -> int:
         """Number of tasks."""
         return len(self.tasks)
+
+    @property
+    def data_rng_seed(self) -> int:
+        """The seed of the data (``data_seed``, or ``seed`` when that is None)."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     @property
     def input_size(self) -> int:
@@ -307,7 +322,7 @@ class ExperimentSpec:
         sizes = dict(n_train=self.n_train, n_test=self.n_test, resolution=self.resolution) \
             if self.dataset == "synthscenes" else {}
         return Setup(self.dataset, self.tasks, batch=self.batch_size, test_batch=max(self.batch_size, 16),
-                     drop_last=False, halves=False, seed=self.seed, device=device, data_root=self.data_root,
+                     drop_last=False, halves=False, seed=self.data_rng_seed, device=device, data_root=self.data_root,
                      workers=num_workers, metric_set=self.metric_set, paper_compat=self.dataset != "synthscenes",
                      **sizes)
 
