@@ -15,7 +15,7 @@ from mtlkit.paper import paper_values
 from mtlkit.picks import RECOMMENDER_TOP1, _setup
 from mtlkit.setups import sizes_of
 
-__all__ = ["PAPER_MAPPINGS", "STAND_IN_OPTIONS", "STAND_IN_SIZES", "PAPER_TRAINING", "TrainingPlan",
+__all__ = ["PAPER_MAPPINGS", "STAND_IN_OPTIONS", "STAND_IN_SIZES", "DATA_SEED", "PAPER_TRAINING", "TrainingPlan",
            "training_plan", "plan_spec", "TrainedLayouts", "train_layouts", "convergence_columns", "trained_layouts_of",
            "delta_table"]
 
@@ -26,6 +26,9 @@ PAPER_MAPPINGS = {name: paper_blocks(name) for name in ("deeplab_resnet34", "mob
 STAND_IN_OPTIONS = {"tiny_resnet": (("blocks", (2, 2)),)}
 #: Sizes of the trained part at the CPU scales (SynthScenes stand-in).
 STAND_IN_SIZES = {scale: sizes_of("treemtl-tables", "nyuv2", scale) for scale in ("smoke", "cpu")}
+#: The data seed of every TreeMTL table's trained part (SynthScenes' images; the real datasets' augmentation): the
+#: seeds of a table vary only the training (initialisation and batch order), on the same data.
+DATA_SEED = 0
 #: The authors' training settings (docs/treemtl.md §3; Adam with betas (0.5, 0.999) and weight decay 1e-4 are
 #: :class:`mtlkit.train.TrainConfig`'s defaults); rows of :data:`mtlkit.setups.SIZES`.
 PAPER_TRAINING = {name: sizes_of("treemtl-tables", name, "paper") for name in ("nyuv2", "taskonomy")}
@@ -157,7 +160,8 @@ def train_layouts(plan: TrainingPlan, layouts: Mapping[tuple[str, str], object],
     Args:
         plan: from :func:`training_plan`.
         layouts: ``(setting, method) -> Layout`` (or its string); equal layouts are trained once.
-        seed: seed of initialisation, data order and (SynthScenes) data.
+        seed: the training seed (initialisation and batch order); every seed trains on the same data
+            (:data:`DATA_SEED`), so the seeds of a table are repeats of one training on one dataset.
         device: ``"cpu"`` or ``"cuda"``.
         data_root: folder with ``NYUv2/`` or ``Taskonomy/`` (paper scale).
         weights: optional local backbone weights file (the paper started from a pretrained checkpoint).
@@ -210,7 +214,8 @@ def plan_spec(plan: TrainingPlan, *, seed: int, data_root: str | Path | None = N
                           blocks=[list(b.fine) for b in blocks], head=plan.head, batch_size=plan.batch,
                           iterations=plan.iterations, lr=plan.lr, lr_step=plan.lr_step, lr_gamma=plan.lr_gamma,
                           eval_every=max(1, plan.iterations // 20) if plan.plateau else plan.iterations, eval_last=1,
-                          seed=seed, plateau=plan.plateau, weights=None if weights is None else str(weights), **data)
+                          seed=seed, data_seed=DATA_SEED, plateau=plan.plateau,
+                          weights=None if weights is None else str(weights), **data)
 
 
 def _train_layouts(plan, layouts, *, seed, device, data_root, weights, workers) -> TrainedLayouts:

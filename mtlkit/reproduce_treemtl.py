@@ -295,7 +295,8 @@ def _send(rep, runs) -> None:
 
 def constant_predictor(plan, seed: int, *, data_root=None, workers: int = 0) -> dict[str, dict[str, float]]:
     """The ``Constant predictor`` of every task of the trained part (:func:`mtlkit.constant.evaluate_constants`):
-    fitted on the training split of the seed's data, scored on the split the layouts are scored on."""
+    fitted on the training split of the table's data (the same for every seed, :data:`mtlkit.recipes.DATA_SEED`),
+    scored on the split the layouts are scored on."""
     from mtlkit.constant import evaluate_constants
     from mtlkit.recipes import plan_spec
 
