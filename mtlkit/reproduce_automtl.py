@@ -615,7 +615,10 @@ def record_comparisons(rep: AutoMTLReproduction, comps, *, published=None, facts
 
 def lambda_rows(sweep: Mapping, backbone: str) -> list[dict]:
     """Results rows of one seed's λ sweep (setting ``λ_reg = …``): every test metric, Δt per task and overall,
-    parameters in both conventions, the sampled and the expected size, mean p(shared)."""
+    parameters in both conventions, the sampled and the expected size, mean p(shared), the policy's entropy
+    (nats; ``policy_entropy_max`` its uniform ceiling) and mean |logit|."""
+    from mtlkit.automtl.analysis import POLICY_STATS
+
     table, rows = sweep["table"], []
     for lam, run in sweep["runs"].items():
         d = sweep["deltas"][lam]
@@ -628,7 +631,7 @@ def lambda_rows(sweep: Mapping, backbone: str) -> list[dict]:
             ("delta_t", d.overall), ("conv_params_paper", t["conv_params_paper"]),
             ("conv_params_reduction_pct", t["paper_reduction_%"]), ("params_full", t["params_full"]),
             ("backbones", t["backbones"]), ("expected_backbones", t["expected_backbones"]),
-            ("mean_p_shared", t["mean_p_shared"]))]
+            ("mean_p_shared", t["mean_p_shared"]), *((k, t[k]) for k in POLICY_STATS))]
     return rows
 
 

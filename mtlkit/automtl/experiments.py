@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch.utils.data import DataLoader
 
+from mtlkit.automtl.analysis import policy_stats
 from mtlkit.automtl.regularizer import ResourceCosts
 from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
@@ -327,6 +328,8 @@ class Comparison:
         deltas: method name -> :class:`~mtlkit.delta.DeltaResult` against the single-task models.
         backbones: method name -> parameter cost of the policy in backbones (all-shared = 1).
         seconds: wall time of the call (near 0 when every run was in the cache).
+        policy_stats: searched method -> :func:`~mtlkit.automtl.analysis.policy_stats` of its learned logits
+            (entropy, its ceiling, mean |logit|): how far the search left the uniform start.
     """
 
     setup: Any
@@ -336,6 +339,7 @@ class Comparison:
     deltas: dict
     backbones: dict
     seconds: float
+    policy_stats: dict = field(default_factory=dict)
 
     def rows(self, setting: str, methods: Sequence[str] | None = None) -> list[dict]:
         """Results rows: every test metric, Δt per task and overall, parameters (paper convention and full)."""
@@ -351,6 +355,8 @@ class Comparison:
                 ("delta_t", d.overall), ("conv_params_paper", p["paper"]),
                 ("conv_params_reduction_pct", 100 * p["paper_reduction"]), ("params_full", p["full"]),
                 ("params_full_reduction_pct", 100 * p["full_reduction"]), ("backbones", self.backbones[method]))]
+            out += [dict(common, task="all", metric=k, value=float(v))
+                    for k, v in self.policy_stats.get(method, {}).items()]
         return out
 
     def table(self):
@@ -364,7 +370,8 @@ class Comparison:
                          "conv_params_paper": post.params["paper"],
                          "paper_reduction_%": 100 * post.params["paper_reduction"],
                          "params_full": post.params["full"], "full_reduction_%": 100 * post.params["full_reduction"],
-                         "backbones": self.backbones[method]})
+                         "backbones": self.backbones[method],
+                         **{k: v for k, v in self.policy_stats.get(method, {}).items() if k != "policy_entropy_max"}})
         return pd.DataFrame(rows).set_index("method")
 
     def metrics_table(self):
@@ -415,7 +422,8 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
     costs = ResourceCosts.from_supermodel(setup.supermodel(seed), "params")
     deltas = {m: delta_t(p.metrics, reference, zero_reference="skip") for m, p in models.items()}
     backbones = {m: costs.of_policy(p.policy) for m, p in models.items()}
-    return Comparison(setup, seed, models, runs, deltas, backbones, time.perf_counter() - start)
+    stats = {m: policy_stats(r.supermodel.logits_by_node()) for m, r in runs.items()}
+    return Comparison(setup, seed, models, runs, deltas, backbones, time.perf_counter() - start, stats)
 
 
 def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *, cache: bool = True,
@@ -434,7 +442,7 @@ def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *,
 
     Returns:
         ``{"table": DataFrame indexed by λ (Δt, per-task Δt, parameters, backbones, E[backbones] at the end of
-        policy-train, mean p(shared)), "runs": {λ: VariantRun}, "deltas": {λ: DeltaResult}}``.
+        policy-train, mean p(shared), :func:`~mtlkit.automtl.analysis.policy_stats`), "runs": {λ: VariantRun}, "deltas": {λ: DeltaResult}}``.
     """
     import pandas as pd
 
@@ -460,7 +468,8 @@ def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *,
                      "paper_reduction_%": 100 * run.post.params["paper_reduction"],
                      "params_full": run.post.params["full"], "backbones": costs.of_policy(run.post.policy),
                      "expected_backbones": float(log["expected_params"].iloc[-1]),
-                     "mean_p_shared": float(final["p_shared"].mean())})
+                     "mean_p_shared": float(final["p_shared"].mean()),
+                     **policy_stats(run.supermodel.logits_by_node())})
     return {"table": pd.DataFrame(rows).set_index("lambda_reg"), "runs": runs, "deltas": deltas}
 
 
