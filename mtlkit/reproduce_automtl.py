@@ -291,7 +291,10 @@ def _send(rep: AutoMTLReproduction, jobs: Sequence[tuple]) -> None:
     from mtlkit.cache import cache_root
     from mtlkit.executors import Run, RunsFailed, run_all
 
+    from mtlkit.automtl.experiments import METHODS
+
     ex = get_notebook_executor(rep.executor)
+    jobs = [j for j in jobs if METHODS[j[1]][0] != "random"]  # random architectures: trained in this process
     if ex.name == "sequential":
         return
     args = (torch.get_num_threads(), str(cache_root().resolve()))
@@ -338,12 +341,14 @@ def compare_backbones(rep: AutoMTLReproduction, methods=None, *, show: bool = Tr
     """
     import pandas as pd
 
-    from mtlkit.automtl.experiments import BACKBONE_LABELS, comparison
+    from mtlkit.automtl.experiments import BACKBONE_LABELS, METHODS, RANDOM_DRAWS, comparison
 
     methods = _methods(methods or rep.methods or None)
-    _send(rep, [(name, m, s, None) for name in rep.setups for s in rep.seeds for m in methods])
-    out = {name: {s: comparison(setup, s, methods=methods, progress=rep.progress) for s in rep.seeds}
-           for name, setup in rep.setups.items()}
+    searched = [METHODS[m][1] for m in methods if METHODS[m][0] == "random"]  # what the random draws match
+    _send(rep, [(name, m, s, None) for name in rep.setups for s in rep.seeds for m in (*methods, *searched)])
+    draws = -(-RANDOM_DRAWS[rep.scale] // len(rep.seeds))  # the comparison's draws, split over its seeds
+    out = {name: {s: comparison(setup, s, methods=methods, progress=rep.progress, random_draws=draws)
+                  for s in rep.seeds} for name, setup in rep.setups.items()}
     seconds = sum(c.seconds for per_seed in out.values() for c in per_seed.values())
     print(f"trained or loaded in {seconds:.0f} s")
     for per_seed in out.values():

@@ -48,3 +48,55 @@ def test_every_searched_method_of_a_comparison_records_its_policy_stats():
     assert got["mean_abs_logit"] == pytest.approx(
         policy_stats(comp.runs["AutoMTL"].supermodel.logits_by_node())["mean_abs_logit"])
     assert comp.table().loc["AutoMTL", "policy_entropy"] == pytest.approx(got["policy_entropy"])
+
+
+# ------------------------------------------------------------------------------ the random-architecture control
+def test_random_policies_are_drawn_at_the_matched_parameter_cost():
+    from mtlkit.automtl.accounting import count_params
+    from mtlkit.automtl.baselines import matched_random_policies, random_policy
+
+    sm = ex.experiment_setup("cityscapes", "smoke").supermodel(0)
+    target = count_params(sm, random_policy(sm, 12345), "full")
+    draws = matched_random_policies(sm, target, 5, seed=7, tolerance=0.1)
+    assert len(draws) == 5 and len({k for k, _ in draws}) == 5 and all(k >= 7 for k, _ in draws)
+    for k, policy in draws:
+        assert policy == random_policy(sm, k)  # the draw of its numpy seed, kept
+        assert abs(count_params(sm, policy, "full") - target) <= 0.1 * target
+    # rejected draws are the ones outside the band: every seed skipped before the last kept one misses it
+    kept = {k for k, _ in draws}
+    skipped = [k for k in range(7, max(kept)) if k not in kept]
+    assert all(abs(count_params(sm, random_policy(sm, k), "full") - target) > 0.1 * target for k in skipped)
+    with pytest.raises(ConfigError, match="only 0 of 50 random policies"):
+        matched_random_policies(sm, 10 * target, 1, max_draws=50)
+    with pytest.raises(ConfigError, match="tolerance"):
+        matched_random_policies(sm, target, 1, tolerance=0)
+
+
+def test_a_smoke_comparison_records_one_row_set_per_random_architecture(tmp_path, monkeypatch):
+    from mtlkit.automtl.experiments import RANDOM_TOLERANCE
+    from mtlkit.report import load_results, record
+
+    monkeypatch.setenv("MTLKIT_RESULTS", str(tmp_path))
+    setup = ex.experiment_setup("cityscapes", "smoke")
+    comp = ex.comparison(setup, 0, methods=("Single-Task", "Random architecture"), random_draws=2)
+    assert "AutoMTL" in comp.models  # the architecture the draws are matched to
+    target = comp.models["AutoMTL"].params["full"]
+    draws = comp.random["Random architecture"]
+    assert len(draws) == 2
+    for _, post, _, _ in draws:
+        assert abs(post.params["full"] - target) <= RANDOM_TOLERANCE * target
+        assert post.history is not None and post.metrics.keys() == comp.models["AutoMTL"].metrics.keys()
+    rows = comp.rows("SynthScenes / tiny_resnet")
+    record("automtl_cityscapes", rows, scale="smoke", seed=0, device="cpu", dataset="SynthScenes")
+    got = load_results("automtl_cityscapes")
+    rand = got[got.method == "Random architecture"]
+    assert sorted(set(rand.draw)) == sorted(str(k) for k, *_ in draws)
+    dt = rand[(rand.task == "all") & (rand.metric == "delta_t")].value
+    assert sorted(dt) == pytest.approx(sorted(d.overall for _, _, d, _ in draws))
+    table = comp.table()
+    assert table.loc["Random architecture (mean of 2)", "delta_T"] == pytest.approx(dt.mean())
+    from mtlkit.report import render_report
+
+    text = render_report(include_smoke=True)
+    line = next(x for x in text.splitlines() if "| Random architecture |" in x)
+    assert line.count("|") > 3  # one report row for all the draws of the seed (their mean)

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from mtlkit.automtl.analysis import policy_stats
 from mtlkit.automtl.regularizer import ResourceCosts
 from mtlkit.automtl.search_config import SearchConfig
-from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
+from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup, train_policy
 from mtlkit.config import check_scale
 from mtlkit.checks import check_int, check_positive_int
 from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS, PUBLISHED_POLICY
@@ -45,7 +45,7 @@ from mtlkit.errors import ConfigError, unknown_name
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
-    "METHODS", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
+    "METHODS", "RANDOM_DRAWS", "RANDOM_TOLERANCE", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
     "ExperimentSetup", "experiment_setup", "backbone_setup", "dataset_label", "check_cpu_backbone",
     "published_policy_accounting", "published_policy_rows", "Comparison",
     "comparison", "lambda_ablation", "compiler_facts", "per_task_data", "time_policy_train", "policy_train_wall",
@@ -63,7 +63,14 @@ STAND_IN_BACKBONES = ("tiny_resnet", "tiny_cnn")
 STUDY_BACKBONES = ("mobilenet_v2", "mnasnet1_0")
 #: Method names as the paper's tables print them (``paper_values/automtl_*.csv``) -> how we obtain the model.
 METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline", "hard_sharing"),
-           "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource")}
+           "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource"),
+           "Random architecture": ("random", "AutoMTL")}
+#: The random-architecture control (``METHODS["Random architecture"]``): random policies drawn at the parameter cost
+#: of the searched AutoMTL policy of the same seed (±10 %, :func:`~mtlkit.automtl.baselines.matched_random_policies`),
+#: each post-trained by the same code, budget and seed as the searched model. ``RANDOM_DRAWS[scale]`` draws per
+#: comparison, split over its seeds (at least one per seed; a notebook with 5 seeds trains 4 per seed at cpu scale).
+RANDOM_DRAWS = {"smoke": 2, "cpu": 20, "paper": 20}
+RANDOM_TOLERANCE = 0.1
 #: The λ_reg values of the paper's ablation (docs/automtl.md §5.3; its Table 6).
 LAMBDAS = (0.01, 0.001, 0.0005, 0.0001)
 
@@ -340,6 +347,22 @@ class Comparison:
     backbones: dict
     seconds: float
     policy_stats: dict = field(default_factory=dict)
+    random: dict = field(default_factory=dict)
+
+    def random_rows(self, setting: str) -> list[dict]:
+        """Rows of the random-architecture draws: one row set per draw (column ``draw``: its numpy seed) with every
+        test metric, Δt per task and overall, parameters and backbones (the report averages the draws of a seed)."""
+        out = []
+        for method, draws in self.random.items():
+            for k, post, d, cost in draws:
+                common = dict(setting=setting, method=method, backbone=self.setup.backbone, draw=k)
+                for task, metrics in post.metrics.items():
+                    out += [dict(common, task=task, metric=m, value=float(v)) for m, v in metrics.items()]
+                    out.append(dict(common, task=task, metric="delta_t", value=float(d.per_task[task])))
+                out += [dict(common, task="all", metric=m, value=float(v)) for m, v in (
+                    ("delta_t", d.overall), ("conv_params_paper", post.params["paper"]),
+                    ("params_full", post.params["full"]), ("backbones", cost))]
+        return out
 
     def rows(self, setting: str, methods: Sequence[str] | None = None) -> list[dict]:
         """Results rows: every test metric, Δt per task and overall, parameters (paper convention and full)."""
@@ -357,7 +380,7 @@ class Comparison:
                 ("params_full_reduction_pct", 100 * p["full_reduction"]), ("backbones", self.backbones[method]))]
             out += [dict(common, task="all", metric=k, value=float(v))
                     for k, v in self.policy_stats.get(method, {}).items()]
-        return out
+        return out + (self.random_rows(setting) if methods is None else [])
 
     def table(self):
         """One row per method: Δt overall and per task, parameters (paper convention and full), backbones."""
@@ -372,6 +395,13 @@ class Comparison:
                          "params_full": post.params["full"], "full_reduction_%": 100 * post.params["full_reduction"],
                          "backbones": self.backbones[method],
                          **{k: v for k, v in self.policy_stats.get(method, {}).items() if k != "policy_entropy_max"}})
+        for method, draws in self.random.items():  # the mean over the draws
+            n = len(draws)
+            rows.append({"method": f"{method} (mean of {n})", "delta_T": sum(d.overall for _, _, d, _ in draws) / n,
+                         **{f"delta/{t}": sum(d.per_task[t] for _, _, d, _ in draws) / n
+                            for t in draws[0][2].per_task},
+                         "params_full": sum(p.params["full"] for _, p, _, _ in draws) / n,
+                         "backbones": sum(c for *_, c in draws) / n})
         return pd.DataFrame(rows).set_index("method")
 
     def metrics_table(self):
@@ -386,7 +416,7 @@ class Comparison:
 
 
 def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS), cache: bool = True,
-               progress: bool = False) -> Comparison:
+               progress: bool = False, random_draws: int | None = None) -> Comparison:
     """Train (or load from the run cache) the methods of the paper's comparison on one setup.
 
     Every model is post-trained from scratch by :func:`mtlkit.automtl.search.post_train` with the setup's settings
@@ -399,10 +429,13 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
         methods: names from :data:`METHODS` (``"Single-Task"`` is always trained: it is the reference).
         cache: use the run cache (:mod:`mtlkit.cache`).
         progress: progress bars.
+        random_draws: the random architectures of ``"Random architecture"`` (None: :data:`RANDOM_DRAWS` of the
+            setup's scale); their searched method is trained too.
 
     Returns:
         A :class:`Comparison`.
     """
+    from mtlkit.automtl.baselines import matched_random_policies
     from mtlkit.delta import delta_t
 
     unknown = [m for m in methods if m not in METHODS]
@@ -410,9 +443,12 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
         raise unknown_name("method", unknown[0], METHODS)
     start = time.perf_counter()
     names = ["Single-Task"] + [m for m in methods if m != "Single-Task"]
-    models, runs = {}, {}
+    names += [METHODS[m][1] for m in names if METHODS[m][0] == "random" and METHODS[m][1] not in names]
+    models, runs, random = {}, {}, {}
     for name in names:
         kind, what = METHODS[name]
+        if kind == "random":
+            continue
         if kind == "baseline":
             models[name] = run_baseline(setup, what, seed, cache=cache, progress=progress)
         else:
@@ -423,7 +459,17 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
     deltas = {m: delta_t(p.metrics, reference, zero_reference="skip") for m, p in models.items()}
     backbones = {m: costs.of_policy(p.policy) for m, p in models.items()}
     stats = {m: policy_stats(r.supermodel.logits_by_node()) for m, r in runs.items()}
-    return Comparison(setup, seed, models, runs, deltas, backbones, time.perf_counter() - start, stats)
+    n = check_positive_int(RANDOM_DRAWS[setup.scale] if random_draws is None else random_draws, "random_draws")
+    for name in (m for m in names if METHODS[m][0] == "random"):
+        target = models[METHODS[name][1]]
+        draws = matched_random_policies(setup.supermodel(seed), target.params["full"], n, seed=100_000 * (seed + 1),
+                                        tolerance=RANDOM_TOLERANCE)
+        random[name] = []
+        for k, policy in draws:
+            post = train_policy(setup, policy, seed, cache=cache, progress=progress)
+            random[name].append((k, post, delta_t(post.metrics, reference, zero_reference="skip"),
+                                 costs.of_policy(post.policy)))
+    return Comparison(setup, seed, models, runs, deltas, backbones, time.perf_counter() - start, stats, random)
 
 
 def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *, cache: bool = True,
