@@ -268,7 +268,7 @@ def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_we
 
     import torch
 
-    from mtlkit.automtl.experiments import METHODS
+    from mtlkit.automtl.experiments import ABLATION, METHODS
     from mtlkit.automtl.synth import run_baseline, run_variant
 
     if cache:
@@ -280,7 +280,8 @@ def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_we
     if kind == "baseline":
         run_baseline(setup, what, seed)
     else:
-        run_variant(setup, what, seed, **({} if reg_weight is None else {"reg_weight": reg_weight}))
+        run_variant(setup, what, seed, **ABLATION.get(method, {}),
+                    **({} if reg_weight is None else {"reg_weight": reg_weight}))
     return method
 
 

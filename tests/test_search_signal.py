@@ -100,3 +100,23 @@ def test_a_smoke_comparison_records_one_row_set_per_random_architecture(tmp_path
     text = render_report(include_smoke=True)
     line = next(x for x in text.splitlines() if "| Random architecture |" in x)
     assert line.count("|") > 3  # one report row for all the draws of the seed (their mean)
+
+
+# ------------------------------------------------------------------------------ the 2×2 ablation
+def test_the_two_by_two_ablation_varies_one_factor_at_a_time():
+    cells = {("paper", "sample"): "AutoMTL", ("paper", "best_of"): "AutoMTL (paper objective, best-of-8)",
+             ("resource", "sample"): "AutoMTL (resource objective, τ=1 sample)",
+             ("resource", "best_of"): "AutoMTL (resource-aware, ours)"}
+    setup = ex.experiment_setup("cityscapes", "smoke")
+    comp = ex.comparison(setup, 0, methods=("Single-Task", *cells.values()))
+    for (objective, disc), name in cells.items():
+        cfg = comp.runs[name].config
+        assert (cfg.regularizer, cfg.discretize) == (objective, disc) and comp.runs[name].discretization.method == disc
+    for objective in ("paper", "resource"):  # along the discretisation axis: the same policy-train run, same logits
+        one, best = comp.runs[cells[(objective, "sample")]], comp.runs[cells[(objective, "best_of")]]
+        assert comp.policy_stats[cells[(objective, "sample")]] == comp.policy_stats[cells[(objective, "best_of")]]
+        assert best.discretization.candidates[0]["seed"] == one.config.sample_seed  # the single sample is candidate 0
+        assert len(best.discretization.candidates) == 8
+    rows = pd.DataFrame(comp.rows("SynthScenes / tiny_resnet"))
+    overall = rows[(rows.task == "all") & (rows.metric == "delta_t")]
+    assert set(overall.method) == {"Single-Task", *cells.values()}

@@ -45,7 +45,7 @@ from mtlkit.errors import ConfigError, unknown_name
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
-    "METHODS", "RANDOM_DRAWS", "RANDOM_TOLERANCE", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
+    "METHODS", "ABLATION", "RANDOM_DRAWS", "RANDOM_TOLERANCE", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
     "ExperimentSetup", "experiment_setup", "backbone_setup", "dataset_label", "check_cpu_backbone",
     "published_policy_accounting", "published_policy_rows", "Comparison",
     "comparison", "lambda_ablation", "compiler_facts", "per_task_data", "time_policy_train", "policy_train_wall",
@@ -64,7 +64,17 @@ STUDY_BACKBONES = ("mobilenet_v2", "mnasnet1_0")
 #: Method names as the paper's tables print them (``paper_values/automtl_*.csv``) -> how we obtain the model.
 METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline", "hard_sharing"),
            "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource"),
+           "AutoMTL (paper objective, best-of-8)": ("variant", "paper"),
+           "AutoMTL (resource objective, τ=1 sample)": ("variant", "resource"),
            "Random architecture": ("random", "AutoMTL")}
+#: The 2×2 ablation (objective × discretisation): the searched methods' :class:`SearchConfig` changes on top of
+#: their variant (:func:`~mtlkit.automtl.synth.variant_config`). ``AutoMTL`` is (paper objective, one τ = 1
+#: sample), ``AutoMTL (resource-aware, ours)`` (resource objective, best of 8 on ``train2``); the two others swap
+#: the discretisation. The resource objective keeps its straight-through last quarter of policy-train (part of how
+#: that objective is searched), so a difference along the objective axis is objective + straight-through, one
+#: along the discretisation axis is the discretisation alone (same policy-train run, same first sample).
+ABLATION = {"AutoMTL (paper objective, best-of-8)": {"discretize": "best_of", "n_samples": 8},
+            "AutoMTL (resource objective, τ=1 sample)": {"discretize": "sample"}}
 #: The random-architecture control (``METHODS["Random architecture"]``): random policies drawn at the parameter cost
 #: of the searched AutoMTL policy of the same seed (±10 %, :func:`~mtlkit.automtl.baselines.matched_random_policies`),
 #: each post-trained by the same code, budget and seed as the searched model. ``RANDOM_DRAWS[scale]`` draws per
@@ -452,7 +462,7 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
         if kind == "baseline":
             models[name] = run_baseline(setup, what, seed, cache=cache, progress=progress)
         else:
-            runs[name] = run_variant(setup, what, seed, cache=cache, progress=progress)
+            runs[name] = run_variant(setup, what, seed, cache=cache, progress=progress, **ABLATION.get(name, {}))
             models[name] = runs[name].post
     reference = models["Single-Task"].metrics
     costs = ResourceCosts.from_supermodel(setup.supermodel(seed), "params")
