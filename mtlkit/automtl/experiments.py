@@ -7,7 +7,8 @@ so a model two notebooks need is trained once:
 * ``smoke``/``cpu`` — a **SynthScenes stand-in** for the paper's dataset: the dataset's tasks (CityScapes:
   segmentation and depth; NYUv2: segmentation, normals, depth; Taskonomy: all five), a tiny backbone with light
   heads, the dataset's preset (:meth:`SearchConfig.preset`) rescaled to a few hundred iterations with the changes
-  :mod:`~mtlkit.automtl.synth` makes for runs that short (network lr 0.01, constant post-train lr, task weights 1).
+  :mod:`~mtlkit.automtl.synth` makes for runs that short (``synth.SHORT_RUN``: network lr 0.01, policy lr 0.3,
+  constant post-train lr; task weights 1).
   The NYUv2 stand-in *is* :func:`~mtlkit.automtl.synth.synth_setup` (notebook 03's setup: its runs are shared).
   These numbers prove the pipeline and show its behaviour on a small problem; they are never the paper's.
 * ``paper`` — the paper's setting (docs/automtl.md §3.5): the real dataset under ``data_root`` (AdaShare's splits ``train``,
@@ -36,7 +37,7 @@ from torch.utils.data import DataLoader
 from mtlkit.automtl.analysis import policy_stats
 from mtlkit.automtl.regularizer import ResourceCosts
 from mtlkit.automtl.search_config import SearchConfig
-from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup, train_policy
+from mtlkit.automtl.synth import SHORT_RUN, SynthSetup, run_baseline, run_variant, synth_setup, train_policy
 from mtlkit.config import check_scale
 from mtlkit.checks import check_int, check_positive_int
 from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS, PUBLISHED_POLICY
@@ -163,7 +164,7 @@ def dataset_label(setup: SynthSetup) -> str:
 def _stand_in_config(dataset: str, sizes: dict, device: str) -> SearchConfig:
     cfg = SearchConfig.preset(dataset, loss_weights=None, post_loss_weights=None, device=device,
                               checkpoint_every=100, log_every=5)
-    cfg = cfg.replace(network_lr=0.01, post_lr_step=None)  # a few hundred iterations: see mtlkit.automtl.synth
+    cfg = cfg.replace(**SHORT_RUN)  # a few hundred iterations: see mtlkit.automtl.synth
     return cfg.scaled(sizes["policy"], pre_train_iterations=sizes["pre"], post_train_iterations=sizes["post"])
 
 
