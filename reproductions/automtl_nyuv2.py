@@ -97,7 +97,8 @@ steps.metrics_vs_paper(rep, comps)
 steps.save_comparison_figures(rep, comps, title=f"NYUv2 comparison at scale={scale}");
 
 # %% [markdown]
-# **Reading it.** With near-uniform learned distributions (docs/automtl.md §2.6) the paper's single $\tau = 1$ sample
+# **Reading it.** Where the learned distributions stay near uniform (`policy_entropy` close to its ceiling; the
+# paper's policy lr leaves them there at `cpu` scale, hence lr 0.3 here) the paper's single $\tau = 1$ sample
 # draws *specific* for about a third of the (node, task) pairs of the three tasks, so the AutoMTL row's size is set
 # mostly by the draw; the resource-aware search keeps the best of its samples within the 1.5-backbone budget (the
 # cheapest if none is — printed above). Normals and depth are both geometry: where Multi-Task's Δt for them differs
