@@ -45,7 +45,8 @@ __all__ = ["KEY", "RUN_COLUMNS", "results_dir", "report_path", "record", "load_r
 ROW_COLUMNS = ("setting", "method", "task", "metric", "value")
 RUN_COLUMNS = ("seed", "scale", "device", "dataset", "torch", "threads", "git_commit", "wall_s", "timestamp")
 #: Rows with equal values in these columns are the same measurement: the latest run replaces the older one.
-KEY = ("table", "setting", "method", "task", "metric", "seed", "scale", "device", "dataset")
+#: ``draw`` (empty for most rows) tells apart the random architectures one seed trains; the report averages them.
+KEY = ("table", "setting", "method", "task", "metric", "seed", "scale", "device", "dataset", "draw")
 _TABLE_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 
@@ -163,7 +164,7 @@ def record(table: str, rows: Iterable[Mapping], *, scale: str, seed: int, device
         new.append(out)
     if not new:
         raise ConfigError(f"record({table!r}): rows is empty; nothing to record")
-    keys = [tuple(r[k] for k in KEY) for r in new]
+    keys = [tuple(r.get(k, "") for k in KEY) for r in new]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise ConfigError(f"record({table!r}): two rows with the same key {dict(zip(KEY, dup))}")
@@ -414,7 +415,9 @@ def _group_table(g, pv, values, comparable: bool) -> list[str]:
         layout = {(r.setting, r.method, r.dataset, r.backbone): r.layout for r in g.itertuples() if r.layout}
     seeds: dict[tuple, dict[str, float]] = {}
     for r in g.itertuples():
-        seeds.setdefault((r.setting, r.method, r.dataset, r.backbone, r.task, r.metric), {})[r.seed] = r.value
+        seeds.setdefault((r.setting, r.method, r.dataset, r.backbone, r.task, r.metric), {}).setdefault(
+            r.seed, []).append(r.value)
+    seeds = {k: {s: sum(v) / len(v) for s, v in per.items()} for k, per in seeds.items()}  # draws: their mean
     stats = {k: mean_ci(list(v.values())) for k, v in seeds.items()}
     ns = {s.n for s in stats.values()}
     printed = values[values.value != ""]

@@ -268,7 +268,7 @@ def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_we
 
     import torch
 
-    from mtlkit.automtl.experiments import METHODS
+    from mtlkit.automtl.experiments import ABLATION, METHODS
     from mtlkit.automtl.synth import run_baseline, run_variant
 
     if cache:
@@ -280,7 +280,8 @@ def train_run(recipe, method: str, seed: int, threads: int | None = None, reg_we
     if kind == "baseline":
         run_baseline(setup, what, seed)
     else:
-        run_variant(setup, what, seed, **({} if reg_weight is None else {"reg_weight": reg_weight}))
+        run_variant(setup, what, seed, **ABLATION.get(method, {}),
+                    **({} if reg_weight is None else {"reg_weight": reg_weight}))
     return method
 
 
@@ -291,7 +292,10 @@ def _send(rep: AutoMTLReproduction, jobs: Sequence[tuple]) -> None:
     from mtlkit.cache import cache_root
     from mtlkit.executors import Run, RunsFailed, run_all
 
+    from mtlkit.automtl.experiments import METHODS
+
     ex = get_notebook_executor(rep.executor)
+    jobs = [j for j in jobs if METHODS[j[1]][0] != "random"]  # random architectures: trained in this process
     if ex.name == "sequential":
         return
     args = (torch.get_num_threads(), str(cache_root().resolve()))
@@ -338,12 +342,14 @@ def compare_backbones(rep: AutoMTLReproduction, methods=None, *, show: bool = Tr
     """
     import pandas as pd
 
-    from mtlkit.automtl.experiments import BACKBONE_LABELS, comparison
+    from mtlkit.automtl.experiments import BACKBONE_LABELS, METHODS, RANDOM_DRAWS, comparison
 
     methods = _methods(methods or rep.methods or None)
-    _send(rep, [(name, m, s, None) for name in rep.setups for s in rep.seeds for m in methods])
-    out = {name: {s: comparison(setup, s, methods=methods, progress=rep.progress) for s in rep.seeds}
-           for name, setup in rep.setups.items()}
+    searched = [METHODS[m][1] for m in methods if METHODS[m][0] == "random"]  # what the random draws match
+    _send(rep, [(name, m, s, None) for name in rep.setups for s in rep.seeds for m in (*methods, *searched)])
+    draws = -(-RANDOM_DRAWS[rep.scale] // len(rep.seeds))  # the comparison's draws, split over its seeds
+    out = {name: {s: comparison(setup, s, methods=methods, progress=rep.progress, random_draws=draws)
+                  for s in rep.seeds} for name, setup in rep.setups.items()}
     seconds = sum(c.seconds for per_seed in out.values() for c in per_seed.values())
     print(f"trained or loaded in {seconds:.0f} s")
     for per_seed in out.values():
@@ -615,7 +621,10 @@ def record_comparisons(rep: AutoMTLReproduction, comps, *, published=None, facts
 
 def lambda_rows(sweep: Mapping, backbone: str) -> list[dict]:
     """Results rows of one seed's λ sweep (setting ``λ_reg = …``): every test metric, Δt per task and overall,
-    parameters in both conventions, the sampled and the expected size, mean p(shared)."""
+    parameters in both conventions, the sampled and the expected size, mean p(shared), the policy's entropy
+    (nats; ``policy_entropy_max`` its uniform ceiling) and mean |logit|."""
+    from mtlkit.automtl.analysis import POLICY_STATS
+
     table, rows = sweep["table"], []
     for lam, run in sweep["runs"].items():
         d = sweep["deltas"][lam]
@@ -628,7 +637,7 @@ def lambda_rows(sweep: Mapping, backbone: str) -> list[dict]:
             ("delta_t", d.overall), ("conv_params_paper", t["conv_params_paper"]),
             ("conv_params_reduction_pct", t["paper_reduction_%"]), ("params_full", t["params_full"]),
             ("backbones", t["backbones"]), ("expected_backbones", t["expected_backbones"]),
-            ("mean_p_shared", t["mean_p_shared"]))]
+            ("mean_p_shared", t["mean_p_shared"]), *((k, t[k]) for k in POLICY_STATS))]
     return rows
 
 

@@ -3,7 +3,9 @@
 * :func:`policy_agreement` — the fraction of (node, task) decisions on which two policies agree (how much a seed
   alone changes the chosen architecture);
 * :func:`agreement_matrix` — the same for every pair of a list of policies;
-* :func:`read_policy_log` — ``policy_log.csv`` of a policy-train run directory as a DataFrame.
+* :func:`read_policy_log` — ``policy_log.csv`` of a policy-train run directory as a DataFrame;
+* :func:`policy_stats` — how far a learned policy has left the uniform start: the mean entropy of its choice
+  distributions and the mean absolute logit.
 """
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from typing import Mapping, Sequence
 from mtlkit.automtl.policy import ALIASES
 from mtlkit.errors import ConfigError
 
-__all__ = ["policy_agreement", "agreement_matrix", "mean_pairwise_agreement", "read_policy_log"]
+__all__ = ["policy_agreement", "agreement_matrix", "mean_pairwise_agreement", "read_policy_log", "policy_stats",
+           "POLICY_STATS"]
+
+#: The metrics of :func:`policy_stats` (results rows of every searched method, task ``"all"``).
+POLICY_STATS = ("policy_entropy", "policy_entropy_max", "mean_abs_logit")
 
 
 def _canon(policy: Mapping, which: str) -> dict[tuple[str, str], str]:
@@ -84,3 +90,45 @@ def read_policy_log(run_dir: str | Path):
         if candidate.is_file():
             return pd.read_csv(candidate)
     raise FileNotFoundError(f"no {POLICY_LOG} in {str(path)!r} or {str(path / 'policy_train')!r}")
+
+
+def policy_stats(logits: Mapping) -> dict[str, float]:
+    """How decided a learned policy is: entropy of its choice distributions and size of its logits.
+
+    Every (node, task) has the distribution ``softmax(logits[node][task])`` over the node's k choices (k = 3 where
+    the node offers a skip, else 2). A policy that never left its zero initialisation has every distribution
+    uniform: entropy ``log k`` (log 3 = 1.0986 nats) and logits 0.
+
+    Args:
+        logits: ``{node: tensor (T, k)}`` (e.g. :meth:`SuperModel.logits_by_node`), rows in task order.
+
+    Returns:
+        ``policy_entropy`` — the mean over nodes × tasks of the distribution's entropy, in nats;
+        ``policy_entropy_max`` — the same mean for uniform distributions (the mean of ``log k``: the ceiling of
+        ``policy_entropy``, log 3 when every node offers three choices);
+        ``mean_abs_logit`` — the mean absolute logit over every (node, task, choice).
+
+    Raises:
+        ConfigError: ``logits`` empty, or an entry not a 2-d tensor with at least two choices.
+    """
+    import math
+
+    import torch
+
+    if not isinstance(logits, Mapping) or not logits:
+        raise ConfigError(f"logits must be a non-empty {{node: tensor (T, k)}}, got {logits!r:.80}")
+    entropy = ceiling = abs_sum = 0.0
+    rows = entries = 0
+    for node, x in logits.items():
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] < 2 or x.shape[0] < 1:
+            raise ConfigError(f"logits[{node!r}] must be a tensor (tasks, k >= 2 choices), got "
+                              f"{getattr(x, 'shape', type(x).__name__)}")
+        x = x.detach().double().cpu()
+        logp = torch.log_softmax(x, dim=1)
+        entropy += float(-(logp.exp() * logp).sum())
+        ceiling += x.shape[0] * math.log(x.shape[1])
+        abs_sum += float(x.abs().sum())
+        rows += x.shape[0]
+        entries += x.numel()
+    return {"policy_entropy": entropy / rows, "policy_entropy_max": ceiling / rows,
+            "mean_abs_logit": abs_sum / entries}

@@ -23,7 +23,7 @@ from mtlkit.automtl.search_config import SearchConfig
 from mtlkit.errors import ConfigError, unknown_name
 
 __all__ = ["BASELINES", "single_task_policy", "hard_sharing_policy", "random_policy", "baseline_policy",
-           "train_baseline"]
+           "matched_random_policies", "train_baseline"]
 
 BASELINES = ("single_task", "hard_sharing", "random")
 
@@ -58,6 +58,47 @@ def random_policy(supermodel, seed: int, shared_bottom: int = 0) -> pol.Policy:
     for v in supermodel.nodes[:shared_bottom]:
         policy[v.name] = dict.fromkeys(supermodel.tasks, pol.SHARED)
     return policy
+
+
+def matched_random_policies(supermodel, target_params: float, n: int, seed: int = 0, *, tolerance: float = 0.1,
+                            max_draws: int = 10_000) -> list[tuple[int, pol.Policy]]:
+    """``n`` random policies at the parameter cost of another architecture (the random-architecture control).
+
+    Rejection sampling: :func:`random_policy` draws with numpy seeds ``seed, seed + 1, …`` are kept when their full
+    parameter count (:func:`~mtlkit.automtl.accounting.count_params`, ``"full"`` convention: the derived model's
+    backbone copies, skips and heads) is within ``± tolerance · target_params``.
+
+    Args:
+        supermodel: the supermodel (nodes and choices).
+        target_params: the full parameter count to match (e.g. the searched policy's).
+        n: how many policies.
+        seed: the first numpy seed.
+        tolerance: the accepted relative distance (0.1: ±10 %).
+        max_draws: give up after this many draws.
+
+    Returns:
+        ``[(numpy seed, policy), …]``, ``n`` entries.
+
+    Raises:
+        ConfigError: a bad argument, or fewer than ``n`` of ``max_draws`` draws within the tolerance.
+    """
+    from mtlkit.automtl.accounting import count_params
+
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"n must be a positive int (how many random policies), got {n!r}")
+    if isinstance(target_params, bool) or not isinstance(target_params, (int, float)) or not target_params > 0:
+        raise ConfigError(f"target_params must be a positive parameter count, got {target_params!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
+        raise ConfigError(f"tolerance must be a fraction in (0, 1), e.g. 0.1 for ±10 %, got {tolerance!r}")
+    out = []
+    for k in range(seed, seed + max_draws):
+        policy = random_policy(supermodel, k)
+        if abs(count_params(supermodel, policy, "full") - target_params) <= tolerance * target_params:
+            out.append((k, policy))
+            if len(out) == n:
+                return out
+    raise ConfigError(f"only {len(out)} of {max_draws} random policies have {target_params:,.0f} ± "
+                      f"{100 * tolerance:g} % parameters; {n} were asked for (widen tolerance or raise max_draws)")
 
 
 def baseline_policy(supermodel, kind: str, seed: int = 0, shared_bottom: int = 0) -> pol.Policy:

@@ -7,7 +7,8 @@ so a model two notebooks need is trained once:
 * ``smoke``/``cpu`` — a **SynthScenes stand-in** for the paper's dataset: the dataset's tasks (CityScapes:
   segmentation and depth; NYUv2: segmentation, normals, depth; Taskonomy: all five), a tiny backbone with light
   heads, the dataset's preset (:meth:`SearchConfig.preset`) rescaled to a few hundred iterations with the changes
-  :mod:`~mtlkit.automtl.synth` makes for runs that short (network lr 0.01, constant post-train lr, task weights 1).
+  :mod:`~mtlkit.automtl.synth` makes for runs that short (``synth.SHORT_RUN``: network lr 0.01, policy lr 0.3,
+  constant post-train lr; task weights 1).
   The NYUv2 stand-in *is* :func:`~mtlkit.automtl.synth.synth_setup` (notebook 03's setup: its runs are shared).
   These numbers prove the pipeline and show its behaviour on a small problem; they are never the paper's.
 * ``paper`` — the paper's setting (docs/automtl.md §3.5): the real dataset under ``data_root`` (AdaShare's splits ``train``,
@@ -33,9 +34,10 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch.utils.data import DataLoader
 
+from mtlkit.automtl.analysis import policy_stats
 from mtlkit.automtl.regularizer import ResourceCosts
 from mtlkit.automtl.search_config import SearchConfig
-from mtlkit.automtl.synth import SynthSetup, run_baseline, run_variant, synth_setup
+from mtlkit.automtl.synth import SHORT_RUN, SynthSetup, run_baseline, run_variant, synth_setup, train_policy
 from mtlkit.config import check_scale
 from mtlkit.checks import check_int, check_positive_int
 from mtlkit.facts import BACKBONE_LABELS, DATASET_FACTS, PUBLISHED_POLICY
@@ -44,7 +46,7 @@ from mtlkit.errors import ConfigError, unknown_name
 
 __all__ = [
     "DATASETS", "PAPER_TASKS", "DATASET_NAMES", "STAND_IN_BACKBONES", "STUDY_BACKBONES", "BACKBONE_LABELS",
-    "METHODS", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
+    "METHODS", "ABLATION", "RANDOM_DRAWS", "RANDOM_TOLERANCE", "LAMBDAS", "SIZES", "BACKBONE_SIZES", "PUBLISHED_POLICY",
     "ExperimentSetup", "experiment_setup", "backbone_setup", "dataset_label", "check_cpu_backbone",
     "published_policy_accounting", "published_policy_rows", "Comparison",
     "comparison", "lambda_ablation", "compiler_facts", "per_task_data", "time_policy_train", "policy_train_wall",
@@ -62,7 +64,24 @@ STAND_IN_BACKBONES = ("tiny_resnet", "tiny_cnn")
 STUDY_BACKBONES = ("mobilenet_v2", "mnasnet1_0")
 #: Method names as the paper's tables print them (``paper_values/automtl_*.csv``) -> how we obtain the model.
 METHODS = {"Single-Task": ("baseline", "single_task"), "Multi-Task": ("baseline", "hard_sharing"),
-           "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource")}
+           "AutoMTL": ("variant", "paper"), "AutoMTL (resource-aware, ours)": ("variant", "resource"),
+           "AutoMTL (paper objective, best-of-8)": ("variant", "paper"),
+           "AutoMTL (resource objective, τ=1 sample)": ("variant", "resource"),
+           "Random architecture": ("random", "AutoMTL")}
+#: The 2×2 ablation (objective × discretisation): the searched methods' :class:`SearchConfig` changes on top of
+#: their variant (:func:`~mtlkit.automtl.synth.variant_config`). ``AutoMTL`` is (paper objective, one τ = 1
+#: sample), ``AutoMTL (resource-aware, ours)`` (resource objective, best of 8 on ``train2``); the two others swap
+#: the discretisation. The resource objective keeps its straight-through last quarter of policy-train (part of how
+#: that objective is searched), so a difference along the objective axis is objective + straight-through, one
+#: along the discretisation axis is the discretisation alone (same policy-train run, same first sample).
+ABLATION = {"AutoMTL (paper objective, best-of-8)": {"discretize": "best_of", "n_samples": 8},
+            "AutoMTL (resource objective, τ=1 sample)": {"discretize": "sample"}}
+#: The random-architecture control (``METHODS["Random architecture"]``): random policies drawn at the parameter cost
+#: of the searched AutoMTL policy of the same seed (±10 %, :func:`~mtlkit.automtl.baselines.matched_random_policies`),
+#: each post-trained by the same code, budget and seed as the searched model. ``RANDOM_DRAWS[scale]`` draws per
+#: comparison, split over its seeds (at least one per seed; a notebook with 5 seeds trains 4 per seed at cpu scale).
+RANDOM_DRAWS = {"smoke": 2, "cpu": 20, "paper": 20}
+RANDOM_TOLERANCE = 0.1
 #: The λ_reg values of the paper's ablation (docs/automtl.md §5.3; its Table 6).
 LAMBDAS = (0.01, 0.001, 0.0005, 0.0001)
 
@@ -145,7 +164,7 @@ def dataset_label(setup: SynthSetup) -> str:
 def _stand_in_config(dataset: str, sizes: dict, device: str) -> SearchConfig:
     cfg = SearchConfig.preset(dataset, loss_weights=None, post_loss_weights=None, device=device,
                               checkpoint_every=100, log_every=5)
-    cfg = cfg.replace(network_lr=0.01, post_lr_step=None)  # a few hundred iterations: see mtlkit.automtl.synth
+    cfg = cfg.replace(**SHORT_RUN)  # a few hundred iterations: see mtlkit.automtl.synth
     return cfg.scaled(sizes["policy"], pre_train_iterations=sizes["pre"], post_train_iterations=sizes["post"])
 
 
@@ -327,6 +346,8 @@ class Comparison:
         deltas: method name -> :class:`~mtlkit.delta.DeltaResult` against the single-task models.
         backbones: method name -> parameter cost of the policy in backbones (all-shared = 1).
         seconds: wall time of the call (near 0 when every run was in the cache).
+        policy_stats: searched method -> :func:`~mtlkit.automtl.analysis.policy_stats` of its learned logits
+            (entropy, its ceiling, mean |logit|): how far the search left the uniform start.
     """
 
     setup: Any
@@ -336,6 +357,23 @@ class Comparison:
     deltas: dict
     backbones: dict
     seconds: float
+    policy_stats: dict = field(default_factory=dict)
+    random: dict = field(default_factory=dict)
+
+    def random_rows(self, setting: str) -> list[dict]:
+        """Rows of the random-architecture draws: one row set per draw (column ``draw``: its numpy seed) with every
+        test metric, Δt per task and overall, parameters and backbones (the report averages the draws of a seed)."""
+        out = []
+        for method, draws in self.random.items():
+            for k, post, d, cost in draws:
+                common = dict(setting=setting, method=method, backbone=self.setup.backbone, draw=k)
+                for task, metrics in post.metrics.items():
+                    out += [dict(common, task=task, metric=m, value=float(v)) for m, v in metrics.items()]
+                    out.append(dict(common, task=task, metric="delta_t", value=float(d.per_task[task])))
+                out += [dict(common, task="all", metric=m, value=float(v)) for m, v in (
+                    ("delta_t", d.overall), ("conv_params_paper", post.params["paper"]),
+                    ("params_full", post.params["full"]), ("backbones", cost))]
+        return out
 
     def rows(self, setting: str, methods: Sequence[str] | None = None) -> list[dict]:
         """Results rows: every test metric, Δt per task and overall, parameters (paper convention and full)."""
@@ -351,7 +389,9 @@ class Comparison:
                 ("delta_t", d.overall), ("conv_params_paper", p["paper"]),
                 ("conv_params_reduction_pct", 100 * p["paper_reduction"]), ("params_full", p["full"]),
                 ("params_full_reduction_pct", 100 * p["full_reduction"]), ("backbones", self.backbones[method]))]
-        return out
+            out += [dict(common, task="all", metric=k, value=float(v))
+                    for k, v in self.policy_stats.get(method, {}).items()]
+        return out + (self.random_rows(setting) if methods is None else [])
 
     def table(self):
         """One row per method: Δt overall and per task, parameters (paper convention and full), backbones."""
@@ -364,7 +404,15 @@ class Comparison:
                          "conv_params_paper": post.params["paper"],
                          "paper_reduction_%": 100 * post.params["paper_reduction"],
                          "params_full": post.params["full"], "full_reduction_%": 100 * post.params["full_reduction"],
-                         "backbones": self.backbones[method]})
+                         "backbones": self.backbones[method],
+                         **{k: v for k, v in self.policy_stats.get(method, {}).items() if k != "policy_entropy_max"}})
+        for method, draws in self.random.items():  # the mean over the draws
+            n = len(draws)
+            rows.append({"method": f"{method} (mean of {n})", "delta_T": sum(d.overall for _, _, d, _ in draws) / n,
+                         **{f"delta/{t}": sum(d.per_task[t] for _, _, d, _ in draws) / n
+                            for t in draws[0][2].per_task},
+                         "params_full": sum(p.params["full"] for _, p, _, _ in draws) / n,
+                         "backbones": sum(c for *_, c in draws) / n})
         return pd.DataFrame(rows).set_index("method")
 
     def metrics_table(self):
@@ -379,7 +427,7 @@ class Comparison:
 
 
 def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS), cache: bool = True,
-               progress: bool = False) -> Comparison:
+               progress: bool = False, random_draws: int | None = None) -> Comparison:
     """Train (or load from the run cache) the methods of the paper's comparison on one setup.
 
     Every model is post-trained from scratch by :func:`mtlkit.automtl.search.post_train` with the setup's settings
@@ -392,10 +440,13 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
         methods: names from :data:`METHODS` (``"Single-Task"`` is always trained: it is the reference).
         cache: use the run cache (:mod:`mtlkit.cache`).
         progress: progress bars.
+        random_draws: the random architectures of ``"Random architecture"`` (None: :data:`RANDOM_DRAWS` of the
+            setup's scale); their searched method is trained too.
 
     Returns:
         A :class:`Comparison`.
     """
+    from mtlkit.automtl.baselines import matched_random_policies
     from mtlkit.delta import delta_t
 
     unknown = [m for m in methods if m not in METHODS]
@@ -403,19 +454,33 @@ def comparison(setup, seed: int = 0, *, methods: Sequence[str] = tuple(METHODS),
         raise unknown_name("method", unknown[0], METHODS)
     start = time.perf_counter()
     names = ["Single-Task"] + [m for m in methods if m != "Single-Task"]
-    models, runs = {}, {}
+    names += [METHODS[m][1] for m in names if METHODS[m][0] == "random" and METHODS[m][1] not in names]
+    models, runs, random = {}, {}, {}
     for name in names:
         kind, what = METHODS[name]
+        if kind == "random":
+            continue
         if kind == "baseline":
             models[name] = run_baseline(setup, what, seed, cache=cache, progress=progress)
         else:
-            runs[name] = run_variant(setup, what, seed, cache=cache, progress=progress)
+            runs[name] = run_variant(setup, what, seed, cache=cache, progress=progress, **ABLATION.get(name, {}))
             models[name] = runs[name].post
     reference = models["Single-Task"].metrics
     costs = ResourceCosts.from_supermodel(setup.supermodel(seed), "params")
     deltas = {m: delta_t(p.metrics, reference, zero_reference="skip") for m, p in models.items()}
     backbones = {m: costs.of_policy(p.policy) for m, p in models.items()}
-    return Comparison(setup, seed, models, runs, deltas, backbones, time.perf_counter() - start)
+    stats = {m: policy_stats(r.supermodel.logits_by_node()) for m, r in runs.items()}
+    n = check_positive_int(RANDOM_DRAWS[setup.scale] if random_draws is None else random_draws, "random_draws")
+    for name in (m for m in names if METHODS[m][0] == "random"):
+        target = models[METHODS[name][1]]
+        draws = matched_random_policies(setup.supermodel(seed), target.params["full"], n, seed=100_000 * (seed + 1),
+                                        tolerance=RANDOM_TOLERANCE)
+        random[name] = []
+        for k, policy in draws:
+            post = train_policy(setup, policy, seed, cache=cache, progress=progress)
+            random[name].append((k, post, delta_t(post.metrics, reference, zero_reference="skip"),
+                                 costs.of_policy(post.policy)))
+    return Comparison(setup, seed, models, runs, deltas, backbones, time.perf_counter() - start, stats, random)
 
 
 def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *, cache: bool = True,
@@ -434,7 +499,7 @@ def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *,
 
     Returns:
         ``{"table": DataFrame indexed by λ (Δt, per-task Δt, parameters, backbones, E[backbones] at the end of
-        policy-train, mean p(shared)), "runs": {λ: VariantRun}, "deltas": {λ: DeltaResult}}``.
+        policy-train, mean p(shared), :func:`~mtlkit.automtl.analysis.policy_stats`), "runs": {λ: VariantRun}, "deltas": {λ: DeltaResult}}``.
     """
     import pandas as pd
 
@@ -460,7 +525,8 @@ def lambda_ablation(setup, lambdas: Sequence[float] = LAMBDAS, seed: int = 0, *,
                      "paper_reduction_%": 100 * run.post.params["paper_reduction"],
                      "params_full": run.post.params["full"], "backbones": costs.of_policy(run.post.policy),
                      "expected_backbones": float(log["expected_params"].iloc[-1]),
-                     "mean_p_shared": float(final["p_shared"].mean())})
+                     "mean_p_shared": float(final["p_shared"].mean()),
+                     **policy_stats(run.supermodel.logits_by_node())})
     return {"table": pd.DataFrame(rows).set_index("lambda_reg"), "runs": runs, "deltas": deltas}
 
 
