@@ -568,7 +568,7 @@ def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | 
                         echo(f"[dryrun] {t}: FAILED\n{failed[t]}")
                         continue
                     finally:
-                        if not (t == "treemtl_table2" and "treemtl_table4" in tables):  # Table 4's layouts: Table 2's
+                        if not (SAME_CACHE.get(t) in tables):  # Table 4's layouts are Table 2's
                             _clear(scratch / "cache")  # ~1 GB per cached paper-scale run
                     # this process's peak so far (the tables before share it): ru_maxrss is in KiB on Linux
                     r.peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
@@ -593,20 +593,27 @@ def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | 
 
 
 # ------------------------------------------------------------------------------------------ tables in parallel
-#: What each table needed when it ran alone (seconds at load ~1-2, peak resident GiB of its process), for the
+#: What each table needed when it ran alone (seconds at load ~1-5, peak resident GiB of its process; measured
+#: where reproductions/README.md has the figure, else a guess from the model size), for the
 #: schedule of ``--jobs``: longest first, and no two tables together whose peaks exceed the memory cap. A table not
 #: listed counts as 300 s, 6 GiB.
 EXPECTED: dict[str, tuple[float, float]] = {
-    "treemtl_table3": (900, 6), "automtl_backbones": (700, 12), "treemtl_table2": (550, 8),
+    "treemtl_table3": (900, 6), "automtl_backbones": (500, 13.3), "treemtl_table2": (550, 8),
     "automtl_nyuv2": (520, 7), "automtl_taskonomy": (480, 8), "automtl_search_cost": (470, 8),
     "treemtl_table4": (410, 8), "treemtl_table1": (300, 6), "automtl_cityscapes": (260, 6),
     "automtl_lambda_reg": (210, 6), "treemtl_table6": (170, 8), "treemtl_table5": (150, 6)}
+#: Tables that run right after another one in the same process and run cache (``--jobs``; the sequential dry run
+#: keeps its cache between them too): Table 4's layouts are Table 2's.
+SAME_CACHE = {"treemtl_table2": "treemtl_table4"}
 
 
 def _worker(spec: str) -> None:  # pragma: no cover - runs in the child process of dry_run(jobs > 1)
-    """One table of a parallel dry run: ``spec`` (JSON) names the table, data root, scratch folder, config and
-    the file the :class:`TableResult` is written to."""
+    """The tables of one job of a parallel dry run, in turn, in one scratch folder (one run cache): ``spec``
+    (JSON) names the tables, data root, scratch folder, config and the folder each :class:`TableResult` is
+    written to (``<table>.json``). A failed table's traceback is printed and the next one still runs."""
     import json
+    import sys
+    import traceback
 
     import torch
 
@@ -614,10 +621,17 @@ def _worker(spec: str) -> None:  # pragma: no cover - runs in the child process 
     config = DryRunConfig(**s["config"])
     if config.device == "cpu":
         torch.set_num_threads(1)
-    scratch = Path(s["scratch"])
+    scratch, failed = Path(s["scratch"]), []
     with _scratch_env(scratch):
-        r = run_table(s["table"], Path(s["data_root"]), scratch, config)
-    Path(s["result"]).write_text(json.dumps(dataclasses.asdict(r)))
+        for t in s["tables"]:
+            try:
+                r = run_table(t, Path(s["data_root"]), scratch, config)
+            except Exception:  # noqa: BLE001 - printed into the job's log, read by the parent
+                traceback.print_exc()
+                failed.append(t)
+                continue
+            Path(s["results"], f"{t}.json").write_text(json.dumps(dataclasses.asdict(r)))
+    sys.exit(1 if failed else 0)
 
 
 def _worker_argv(spec: str) -> tuple[str, ...]:
@@ -637,20 +651,29 @@ def _parallel(tables, data_root: Path, scratch: Path, config: DryRunConfig, jobs
     from mtlkit.schedule import Job, run_jobs
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    todo = []
-    for t in tables:
-        own = scratch / "tables" / t
+    groups = [[t] for t in tables if t not in SAME_CACHE.values()]
+    for first, then in SAME_CACHE.items():  # e.g. Table 4 after Table 2, answered by its cached layout runs
+        if then in tables:
+            groups = [g + [then] if g == [first] else g for g in groups]
+            if [first] not in groups and [first, then] not in groups:
+                groups.append([then])
+    todo, job_of = [], {}
+    for group in groups:
+        name = "+".join(group)
+        own = scratch / "tables" / name
         own.mkdir(parents=True, exist_ok=True)
-        spec = json.dumps(dict(table=t, data_root=str(data_root), scratch=str(own),
-                               config=dataclasses.asdict(config), result=str(scratch / "tables" / f"{t}.json")))
+        spec = json.dumps(dict(tables=group, data_root=str(data_root), scratch=str(own),
+                               config=dataclasses.asdict(config), results=str(scratch / "tables")))
         paths = {"MTLKIT_RESULTS": own / "results", "MTLKIT_CACHE": own / "cache", "MTLKIT_FIGURES": own / "figures"}
-        todo.append(Job(t, _worker_argv(spec), *EXPECTED.get(t, (300.0, 6.0)),
+        expected = [EXPECTED.get(t, (300.0, 6.0)) for t in group]
+        todo.append(Job(name, _worker_argv(spec), sum(e[0] for e in expected), max(e[1] for e in expected),
                         env={**env, **{k: str(v) for k, v in paths.items()}}))
+        job_of.update({t: name for t in group})
     outcomes = run_jobs(todo, slots=jobs, logs=scratch / "logs", echo=echo, label="dryrun")
     results, failed = [], {}
     for t in tables:
-        o, out = outcomes[t], scratch / "tables" / f"{t}.json"
-        if o.returncode != 0 or not out.is_file():
+        o, out = outcomes[job_of[t]], scratch / "tables" / f"{t}.json"
+        if not out.is_file():
             failed[t] = f"exit code {o.returncode} after {o.seconds:.0f} s ({o.log}):\n{o.error()}"
             echo(f"[dryrun] {t}: FAILED, {failed[t]}")
             continue
@@ -658,9 +681,10 @@ def _parallel(tables, data_root: Path, scratch: Path, config: DryRunConfig, jobs
         r = TableResult(**{**d, "stages": tuple(d["stages"]), "memory": MemoryEstimate(**d["memory"]),
                            "peak_rss_gib": o.peak_rss_gib})
         results.append(r)
-        for csv in (scratch / "tables" / t / "results").glob("*.csv"):
+        csv = scratch / "tables" / job_of[t] / "results" / f"{t}.csv"
+        if csv.is_file():
             shutil.copy2(csv, scratch / "results" / csv.name)
-        shutil.rmtree(scratch / "tables" / t / "cache", ignore_errors=True)
+        shutil.rmtree(scratch / "tables" / job_of[t] / "cache", ignore_errors=True)
         echo(f"[dryrun] {t}: done in {o.seconds:.0f} s, peak {o.peak_rss_gib:.1f} GiB resident, {r.steps} optimizer "
              f"steps, {r.seconds_per_step:.2f} s/iteration at batch {r.batch}, resumed from iteration "
              f"{r.resumed_from}")

@@ -332,16 +332,17 @@ import json, sys, time
 from pathlib import Path
 from mtlkit.report import record
 s = json.loads(sys.argv[1])
-if s["table"] == "treemtl_table6":
-    raise SystemExit("treemtl_table6 broke: planted failure")
-scratch = Path(s["scratch"])
-record(s["table"], [dict(setting="x", method="#0", task="all", metric="delta_t", value=1.0)], scale="paper",
-       seed=0, device="cpu", dataset="NYUv2")
-time.sleep(0.3)
-mem = dict(batch=1, params=400, grads=400, optimizer_state=800, activations=1000)
-Path(s["result"]).write_text(json.dumps(dict(table=s["table"], stages=["a", "b"], seconds=0.3, steps=4,
-    seconds_per_step=0.1, flops_per_step=1e6, params=100, batch=1, memory=mem, resumed_from=1, rows=1, notes=[],
-    load=0.5)))
+for t in s["tables"]:
+    print("table", t, "cache", __import__("os").environ["MTLKIT_CACHE"])
+    if t == "treemtl_table6":
+        raise SystemExit("treemtl_table6 broke: planted failure")
+    record(t, [dict(setting="x", method="#0", task="all", metric="delta_t", value=1.0)], scale="paper",
+           seed=0, device="cpu", dataset="NYUv2")
+    time.sleep(0.3)
+    mem = dict(batch=1, params=400, grads=400, optimizer_state=800, activations=1000)
+    Path(s["results"], t + ".json").write_text(json.dumps(dict(table=t, stages=["a", "b"], seconds=0.3, steps=4,
+        seconds_per_step=0.1, flops_per_step=1e6, params=100, batch=1, memory=mem, resumed_from=1, rows=1,
+        notes=[], load=0.5)))
 ''')
     monkeypatch.setattr(dryrun, "_worker_argv", lambda spec: (sys.executable, str(fake), spec))
     import mtlkit.report
@@ -351,14 +352,19 @@ Path(s["result"]).write_text(json.dumps(dict(table=s["table"], stages=["a", "b"]
     root = tmp_path / "data"
     for d in ("nyuv2", "taskonomy"):
         fabricate(root, d, n=8, size=(24, 32))
-    tables = ["treemtl_table5", "treemtl_table6", "treemtl_table1"]
+    tables = ["treemtl_table5", "treemtl_table6", "treemtl_table4", "treemtl_table1", "treemtl_table2"]
     results, summary = dryrun.dry_run(tables, data_root=root, scratch=tmp_path / "s", jobs=2, echo=lambda s: None)
-    assert list(summary.table) == tables and [r.table for r in results] == ["treemtl_table5", "treemtl_table1"]
+    ok = ["treemtl_table5", "treemtl_table4", "treemtl_table1", "treemtl_table2"]
+    assert list(summary.table) == tables and [r.table for r in results] == ok
     assert summary.notes[1].startswith("FAILED") and "planted failure" in summary.notes[1]
-    assert (summary["peak RSS GiB (CPU)"][[0, 2]] > 0).all() and summary["jobs"][[0, 2]].notna().all()
-    for t in ("treemtl_table5", "treemtl_table1"):  # each table's results gathered for the one report
+    assert (summary["peak RSS GiB (CPU)"][[0, 2, 3, 4]] > 0).all() and summary["jobs"][[0, 2, 3, 4]].notna().all()
+    for t in ok:  # each table's results gathered for the one report
         assert (tmp_path / "s" / "results" / f"{t}.csv").is_file()
-        assert (tmp_path / "s" / "tables" / t / "results" / f"{t}.csv").is_file()  # written in its own folder
+        job = "treemtl_table2+treemtl_table4" if t in ("treemtl_table2", "treemtl_table4") else t
+        assert (tmp_path / "s" / "tables" / job / "results" / f"{t}.csv").is_file()  # written in its own folder
+    # Table 4 ran after Table 2 in the same process and run cache (its layouts are Table 2's)
+    log = (tmp_path / "s" / "logs" / "treemtl_table2+treemtl_table4.log").read_text().split()
+    assert log[1::4] == ["treemtl_table2", "treemtl_table4"] and log[3] == log[7]
     assert "FAILED" in (tmp_path / "s" / "dryrun.md").read_text()
     from mtlkit.__main__ import main
 
