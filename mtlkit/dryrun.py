@@ -634,6 +634,17 @@ def _worker(spec: str) -> None:  # pragma: no cover - runs in the child process 
     sys.exit(1 if failed else 0)
 
 
+def _read_result(path: Path, peak_rss_gib: float) -> TableResult:
+    """A :class:`TableResult` written by :func:`_worker`, with its job's peak resident memory."""
+    import json
+
+    from mtlkit.memory import MemoryEstimate
+
+    d = json.loads(path.read_text())
+    return TableResult(**{**d, "stages": tuple(d["stages"]), "memory": MemoryEstimate(**d["memory"]),
+                          "peak_rss_gib": peak_rss_gib})
+
+
 def _worker_argv(spec: str) -> tuple[str, ...]:
     """The command of one table's subprocess (the same Python, so the same mtlkit)."""
     import sys
@@ -647,7 +658,6 @@ def _parallel(tables, data_root: Path, scratch: Path, config: DryRunConfig, jobs
     order of ``tables``) and the failures (table -> error)."""
     import json
 
-    from mtlkit.memory import MemoryEstimate
     from mtlkit.schedule import Job, run_jobs
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -677,9 +687,7 @@ def _parallel(tables, data_root: Path, scratch: Path, config: DryRunConfig, jobs
             failed[t] = f"exit code {o.returncode} after {o.seconds:.0f} s ({o.log}):\n{o.error()}"
             echo(f"[dryrun] {t}: FAILED, {failed[t]}")
             continue
-        d = json.loads(out.read_text())
-        r = TableResult(**{**d, "stages": tuple(d["stages"]), "memory": MemoryEstimate(**d["memory"]),
-                           "peak_rss_gib": o.peak_rss_gib})
+        r = _read_result(out, o.peak_rss_gib)
         results.append(r)
         csv = scratch / "tables" / job_of[t] / "results" / f"{t}.csv"
         if csv.is_file():

@@ -1,6 +1,7 @@
 """The paper-scale dry run (mtlkit.dryrun) and its measurements (mtlkit.memory)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -372,3 +373,36 @@ for t in s["tables"]:
     assert code == 1 and "| treemtl_table6 |" in capsys.readouterr().out
     assert main(["dryrun", "treemtl_table5", "treemtl_table1", "--data-root", str(root), "--scratch",
                  str(tmp_path / "s3"), "--jobs", "2"]) == 0
+
+
+def test_parallel_worker_writes_a_result_the_parent_reads_back(tmp_path, monkeypatch):
+    """The child side of ``--jobs`` (in this process, with a fake runner): each table of its job in turn, one
+    scratch folder, a TableResult JSON per table; a failing table is printed and the job exits 1."""
+    import json
+
+    from mtlkit.data.fabricate import fabricate
+
+    def runner(plan, root, scratch, config):
+        if plan.table == "treemtl_table6":
+            raise RuntimeError("planted")
+        model = torch.nn.Linear(10, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            model(torch.randn(1, 10)).sum().backward()
+            opt.step()
+        return dict(rows=3, params=22, resume=lambda: (1, None))
+
+    monkeypatch.setitem(dryrun._RUNNERS, "_treemtl_layouts", runner)
+    root = tmp_path / "data"
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    spec = json.dumps(dict(tables=["treemtl_table6", "treemtl_table5"], data_root=str(root),
+                           scratch=str(tmp_path / "job"), config=dataclasses.asdict(dryrun.DryRunConfig()),
+                           results=str(tmp_path)))
+    with pytest.raises(SystemExit) as exit_:
+        dryrun._worker(spec)
+    assert exit_.value.code == 1 and not (tmp_path / "treemtl_table6.json").exists()
+    r = dryrun._read_result(tmp_path / "treemtl_table5.json", 1.5)
+    assert (r.table, r.steps, r.params, r.rows, r.resumed_from, r.peak_rss_gib) == ("treemtl_table5", 2, 22, 3, 1, 1.5)
+    assert r.memory.params == 22 * 4 and r.stages == dryrun.TABLES["treemtl_table5"].stages
+    assert dryrun.summary_table([r]).loc[0, "jobs"] == 5
