@@ -46,7 +46,7 @@ test: $(STAMP)
 	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 dryrun: $(STAMP)
-	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mtlkit dryrun $(or $(TABLES),all) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mtlkit dryrun $(or $(TABLES),all) --jobs $(JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 lab: $(STAMP)
 	$(OUT_ENV) $(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR) \

@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import copy
 import dataclasses
+import gc
 import os
 import shutil
 import tempfile
@@ -43,7 +44,7 @@ from mtlkit.errors import ConfigError, DataError, unknown_name
 from mtlkit.files import environ
 
 __all__ = ["TablePlan", "TABLES", "DryRunConfig", "TableResult", "check_data_root", "run_table", "dry_run",
-           "summary_table", "markdown_table", "add_arguments", "main"]
+           "EXPECTED", "summary_table", "markdown_table", "add_arguments", "main"]
 
 DATASET_FOLDERS = {"nyuv2": "NYUv2", "cityscapes": "CityScapes", "taskonomy": "Taskonomy"}
 #: The papers' batch size (every reproduction trains at 16; docs/automtl.md §3.5, docs/treemtl.md §3).
@@ -155,6 +156,7 @@ class TableResult:
     rows: int
     notes: list[str] = field(default_factory=list)
     load: float = float("nan")  # the machine's 5-minute load average when the table finished
+    peak_rss_gib: float = float("nan")  # peak resident memory of the table's process (GiB)
 
 
 # ------------------------------------------------------------------------------------------------------- data
@@ -361,11 +363,15 @@ def _automtl_backbones(plan, root, scratch, config) -> dict:
     methods = ["Single-Task", "AutoMTL", "Multi-Task"]  # the notebook's paper-scale methods
     params = 0
     for b in names:
+        setup = comp = None  # the previous backbone's models and optimizers go before the next one is built
+        gc.collect()  # (both alive at once took the process to 13.3 GiB resident)
         setup = _short_automtl(ex.backbone_setup(b, "paper", device=config.device, data_root=root), config)
         comp = ex.comparison(setup, config.seed, methods=methods)
         rows += _record(plan.table, comp.rows(ex.BACKBONE_LABELS[b]), dataset=ex.dataset_label(setup),
                         config=config, wall=time.perf_counter() - start)
         params = max(params, sum(p.numel() for p in setup.supermodel(config.seed).parameters()))
+    comp = None
+    gc.collect()
     return dict(rows=rows, params=params, resume=lambda: _automtl_resume(setup, scratch, config.seed))
 
 
@@ -509,7 +515,8 @@ def run_table(table: str, data_root: Path, scratch: Path, config: DryRunConfig =
 
 
 def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | Path | None = None,
-            config: DryRunConfig = DryRunConfig(), keep: bool = False, echo: Callable[[str], None] = print):
+            config: DryRunConfig = DryRunConfig(), keep: bool = False, jobs: int = 1,
+            echo: Callable[[str], None] = print):
     """Dry-run the paper path of ``tables`` (None or ``["all"]``: every reproduction).
 
     Args:
@@ -518,16 +525,25 @@ def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | 
         scratch: where results, cache, figures and the report go (None: a temporary folder, deleted unless ``keep``).
         config: batch, iterations, samples, seed, device.
         keep: keep a temporary scratch folder.
+        jobs: tables run at the same time, each in its own subprocess with one torch thread, its own scratch
+            folder ``<scratch>/tables/<table>`` and run cache, its log in ``<scratch>/logs`` (:func:`mtlkit.schedule.run_jobs`:
+            longest first, within a memory cap). 1: one after the other in this process.
         echo: where progress lines go.
 
     Returns:
-        ``(results, summary)``: the :class:`TableResult` list and :func:`summary_table`'s DataFrame; the summary is
-        also written to ``<scratch>/dryrun.csv`` and ``<scratch>/dryrun.md``, the report to
-        ``<scratch>/results/REPORT.md``.
+        ``(results, summary)``: the :class:`TableResult` list of the tables that finished and
+        :func:`summary_table`'s DataFrame, one row per table in the order of ``tables`` (a failed table's row says
+        so in ``notes``; its error is echoed, the other tables still run); the summary is also written to
+        ``<scratch>/dryrun.csv`` and ``<scratch>/dryrun.md``, the report to ``<scratch>/results/REPORT.md``.
     """
+    import resource
+    import traceback
+
     import torch
 
     tables = _check_tables(tables)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an int >= 1, got {jobs!r}")
     datasets = sorted({d for t in tables for d in TABLES[t].datasets})
     if data_root is not None:
         check_data_root(data_root, datasets)  # before anything trains
@@ -541,26 +557,39 @@ def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | 
             echo(f"[dryrun] fabricating {', '.join(datasets)} at the stored resolution in {data_root}")
             _fabricate(Path(data_root), datasets, config)
             check_data_root(data_root, datasets)
-        results = []
+        results, failed = [], {}
         with _scratch_env(scratch):
-            if config.device == "cpu":
-                torch.set_num_threads(1)
-            for t in tables:
-                echo(f"[dryrun] {t}: {'; '.join(TABLES[t].stages)}")
-                r = run_table(t, Path(data_root), scratch, config)
-                results.append(r)
-                if not (t == "treemtl_table2" and "treemtl_table4" in tables):  # Table 4's layouts are Table 2's
-                    _clear(scratch / "cache")  # ~1 GB per cached paper-scale run
-                echo(f"[dryrun] {t}: done in {r.seconds:.0f} s, {r.steps} optimizer steps, "
-                     f"{r.seconds_per_step:.2f} s/iteration at batch {r.batch}, resumed from iteration "
-                     f"{r.resumed_from}")
+            if jobs > 1 and len(tables) > 1:
+                results, failed = _parallel(tables, Path(data_root), scratch, config, jobs, echo)
+            else:
+                if config.device == "cpu":
+                    torch.set_num_threads(1)
+                for t in tables:
+                    echo(f"[dryrun] {t}: {'; '.join(TABLES[t].stages)}")
+                    try:
+                        r = run_table(t, Path(data_root), scratch, config)
+                    except Exception:  # noqa: BLE001 - reported, and the other tables still run
+                        failed[t] = traceback.format_exc()
+                        echo(f"[dryrun] {t}: FAILED\n{failed[t]}")
+                        continue
+                    finally:
+                        if not (SAME_CACHE.get(t) in tables):  # Table 4's layouts are Table 2's
+                            _clear(scratch / "cache")  # ~1 GB per cached paper-scale run
+                    # this process's peak so far (the tables before share it): ru_maxrss is in KiB on Linux
+                    r.peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+                    results.append(r)
+                    echo(f"[dryrun] {t}: done in {r.seconds:.0f} s, {r.steps} optimizer steps, "
+                         f"{r.seconds_per_step:.2f} s/iteration at batch {r.batch}, resumed from iteration "
+                         f"{r.resumed_from}")
             from mtlkit.report import write_report
 
             report = write_report()
-        summary = summary_table(results)
+        summary = summary_table(results, failed, order=tables)
         summary.to_csv(scratch / "dryrun.csv", index=False)
         (scratch / "dryrun.md").write_text(markdown_table(summary) + "\n")
         echo(f"[dryrun] report generated from the dry run's results: {report}")
+        if failed:
+            echo(f"[dryrun] {len(failed)} of {len(tables)} tables FAILED: {', '.join(failed)}")
         return results, summary
     finally:
         torch.set_num_threads(threads)
@@ -568,16 +597,135 @@ def dry_run(tables=None, *, data_root: str | Path | None = None, scratch: str | 
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def summary_table(results):
+# ------------------------------------------------------------------------------------------ tables in parallel
+#: What each table needed when it ran alone (seconds at load ~1-5, peak resident GiB of its process; measured
+#: where reproductions/README.md has the figure, else a guess from the model size), for the
+#: schedule of ``--jobs``: longest first, and no two tables together whose peaks exceed the memory cap. A table not
+#: listed counts as 300 s, 6 GiB.
+EXPECTED: dict[str, tuple[float, float]] = {
+    "treemtl_table3": (900, 6), "automtl_backbones": (500, 13.3), "treemtl_table2": (550, 8),
+    "automtl_nyuv2": (520, 7), "automtl_taskonomy": (480, 8), "automtl_search_cost": (470, 8),
+    "treemtl_table4": (410, 8), "treemtl_table1": (300, 6), "automtl_cityscapes": (260, 6.5),
+    "automtl_lambda_reg": (210, 6.5), "treemtl_table6": (170, 8), "treemtl_table5": (150, 6.2)}
+#: Memory left to the operating system and the rest of the machine when ``--jobs`` pairs tables (GiB).
+MEMORY_RESERVE_GIB = 3.0
+#: Tables that run right after another one in the same process and run cache (``--jobs``; the sequential dry run
+#: keeps its cache between them too): Table 4's layouts are Table 2's.
+SAME_CACHE = {"treemtl_table2": "treemtl_table4"}
+
+
+def _worker(spec: str) -> None:  # pragma: no cover - runs in the child process of dry_run(jobs > 1)
+    """The tables of one job of a parallel dry run, in turn, in one scratch folder (one run cache): ``spec``
+    (JSON) names the tables, data root, scratch folder, config and the folder each :class:`TableResult` is
+    written to (``<table>.json``). A failed table's traceback is printed and the next one still runs."""
+    import json
+    import sys
+    import traceback
+
+    import torch
+
+    s = json.loads(spec)
+    config = DryRunConfig(**s["config"])
+    if config.device == "cpu":
+        torch.set_num_threads(1)
+    scratch, failed = Path(s["scratch"]), []
+    with _scratch_env(scratch):
+        for t in s["tables"]:
+            try:
+                r = run_table(t, Path(s["data_root"]), scratch, config)
+            except Exception:  # noqa: BLE001 - printed into the job's log, read by the parent
+                traceback.print_exc()
+                failed.append(t)
+                continue
+            Path(s["results"], f"{t}.json").write_text(json.dumps(dataclasses.asdict(r)))
+    sys.exit(1 if failed else 0)
+
+
+def _read_result(path: Path, peak_rss_gib: float) -> TableResult:
+    """A :class:`TableResult` written by :func:`_worker`, with its job's peak resident memory."""
+    import json
+
+    from mtlkit.memory import MemoryEstimate
+
+    d = json.loads(path.read_text())
+    return TableResult(**{**d, "stages": tuple(d["stages"]), "memory": MemoryEstimate(**d["memory"]),
+                          "peak_rss_gib": peak_rss_gib})
+
+
+def _worker_argv(spec: str) -> tuple[str, ...]:
+    """The command of one table's subprocess (the same Python, so the same mtlkit)."""
+    import sys
+
+    return sys.executable, "-c", f"from mtlkit.dryrun import _worker; _worker({spec!r})"
+
+
+def _parallel(tables, data_root: Path, scratch: Path, config: DryRunConfig, jobs: int, echo) -> tuple[list, dict]:
+    """Each table in its own subprocess (one torch thread, its own scratch folder and run cache), scheduled by
+    :func:`mtlkit.schedule.run_jobs`; their results CSVs are gathered into ``<scratch>/results``. Returns the results (in the
+    order of ``tables``) and the failures (table -> error)."""
+    import json
+
+    from mtlkit.schedule import Job, run_jobs
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    groups = [[t] for t in tables if t not in SAME_CACHE.values()]
+    for first, then in SAME_CACHE.items():  # e.g. Table 4 after Table 2, answered by its cached layout runs
+        if then in tables:
+            groups = [g + [then] if g == [first] else g for g in groups]
+            if [first] not in groups and [first, then] not in groups:
+                groups.append([then])
+    todo, job_of = [], {}
+    for group in groups:
+        name = "+".join(group)
+        own = scratch / "tables" / name
+        own.mkdir(parents=True, exist_ok=True)
+        spec = json.dumps(dict(tables=group, data_root=str(data_root), scratch=str(own),
+                               config=dataclasses.asdict(config), results=str(scratch / "tables")))
+        paths = {"MTLKIT_RESULTS": own / "results", "MTLKIT_CACHE": own / "cache", "MTLKIT_FIGURES": own / "figures"}
+        expected = [EXPECTED.get(t, (300.0, 6.0)) for t in group]
+        todo.append(Job(name, _worker_argv(spec), sum(e[0] for e in expected), max(e[1] for e in expected),
+                        env={**env, **{k: str(v) for k, v in paths.items()}}))
+        job_of.update({t: name for t in group})
+    from mtlkit.schedule import memory_gib
+
+    outcomes = run_jobs(todo, slots=jobs, memory_cap_gib=memory_gib() - MEMORY_RESERVE_GIB, logs=scratch / "logs",
+                        echo=echo, label="dryrun")
+    results, failed = [], {}
+    for t in tables:
+        o, out = outcomes[job_of[t]], scratch / "tables" / f"{t}.json"
+        if not out.is_file():
+            failed[t] = f"exit code {o.returncode} after {o.seconds:.0f} s ({o.log}):\n{o.error()}"
+            echo(f"[dryrun] {t}: FAILED, {failed[t]}")
+            continue
+        r = _read_result(out, o.peak_rss_gib)
+        results.append(r)
+        csv = scratch / "tables" / job_of[t] / "results" / f"{t}.csv"
+        if csv.is_file():
+            shutil.copy2(csv, scratch / "results" / csv.name)
+        shutil.rmtree(scratch / "tables" / job_of[t] / "cache", ignore_errors=True)
+        echo(f"[dryrun] {t}: done in {o.seconds:.0f} s, peak {o.peak_rss_gib:.1f} GiB resident, {r.steps} optimizer "
+             f"steps, {r.seconds_per_step:.2f} s/iteration at batch {r.batch}, resumed from iteration "
+             f"{r.resumed_from}")
+    return results, failed
+
+
+def summary_table(results, failed=None, order=None):
     """One row per table: stages, s/iteration, parameters, FLOPs per iteration and memory at the paper's batch,
-    fits 48 / 80 GB, and the expected GPU hours with the job count (:func:`mtlkit.compute.gpu_hours`)."""
+    fits 48 / 80 GB, the expected GPU hours with the job count (:func:`mtlkit.compute.gpu_hours`), the dry run's
+    seconds and peak resident memory; a table of ``failed`` (table -> error) gets a row saying so. Rows follow
+    ``order`` (default: the results', then the failures')."""
     import pandas as pd
 
     from mtlkit.compute import gpu_hours
     from mtlkit.memory import GPU_OVERHEAD, GPUS
 
-    rows = []
-    for r in results:
+    failed = dict(failed or {})
+    rows, by_table = [], {r.table: r for r in results}
+    for t in order or [*by_table, *failed]:
+        if t in failed:
+            rows.append({"table": t, "notes": "FAILED: " + failed[t].strip().splitlines()[-1][:160]})
+            continue
+        r = by_table[t]
         mem = r.memory.at_batch(PAPER_BATCH)
         jobs = gpu_hours([r.table])
         row = {"table": r.table, "stages": len(r.stages), "optimizer steps": r.steps,
@@ -588,10 +736,12 @@ def summary_table(results):
         for gpu, size in GPUS.items():
             row[f"fits {gpu.split(' (')[0]}"] = "yes" if mem.fits(size) else f"no: batch <= {mem.max_batch(size)}"
         row.update({"jobs": int(jobs.models.sum()), "GPU hours (est.)": float(jobs["GPU hours"].sum()),
-                    "resumed from": r.resumed_from, "dry-run s": r.seconds, "load (5 min)": r.load,
+                    "resumed from": r.resumed_from, "dry-run s": r.seconds,
+                    "peak RSS GiB (CPU)": r.peak_rss_gib, "load (5 min)": r.load,
                     "notes": "; ".join(r.notes)})
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def markdown_table(summary) -> str:
@@ -601,7 +751,8 @@ def markdown_table(summary) -> str:
     for r in summary.itertuples(index=False):
         cells = []
         for v in r:
-            cells.append(f"{v:,.2f}" if isinstance(v, float) else str(v))
+            missing = v is None or (isinstance(v, float) and v != v)  # a failed table's empty cells
+            cells.append("" if missing else f"{v:,.2f}" if isinstance(v, float) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -621,6 +772,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"TreeMTL Table 3: train this many of the 51 layouts (>= 3; default "
                         f"{DryRunConfig.max_layouts}; 0: all)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="tables at the same time, each in its own subprocess with one torch thread (default 1; "
+                        "make dryrun: 2), longest first, a table with a large memory peak alone")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -630,11 +784,12 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         config = DryRunConfig(batch=args.batch, device=args.device, max_layouts=args.max_layouts or None)
-        results, summary = dry_run(args.tables, data_root=args.data_root, scratch=args.scratch, config=config,
-                                   keep=args.keep)
+        tables = _check_tables(args.tables)
+        results, summary = dry_run(tables, data_root=args.data_root, scratch=args.scratch, config=config,
+                                   keep=args.keep, jobs=args.jobs)
     except (ConfigError, DataError, FileNotFoundError) as err:  # bad arguments or data: the message, no trace
         print(f"[mtlkit dryrun] error: {err}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(markdown_table(summary))
-    return 0
+    return 0 if len(results) == len(tables) else 1

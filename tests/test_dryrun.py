@@ -1,6 +1,7 @@
 """The paper-scale dry run (mtlkit.dryrun) and its measurements (mtlkit.memory)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -264,3 +265,144 @@ def test_treemtl_resume_trains_a_layout_the_table_already_trained(tmp_path, monk
     assert read_result(layout_run_dir(spec, layout, spec.tasks)) is not None
     resumed, params = _treemtl_resume(spec, layout, tmp_path / "scratch", "cpu")
     assert resumed >= 1 and params > 0
+
+
+# ------------------------------------------------------------------------------- tables in parallel (--jobs)
+def _fake_job(tmp_path, name, seconds, peak_gib, *, sleep=0.6, exit_code=0, allocate_mb=0):
+    """A fast fake table: records when it ran, holds ``allocate_mb`` resident, sleeps, exits with ``exit_code``."""
+    import sys
+
+    from mtlkit.schedule import Job
+
+    code = (f"import time, sys; t0 = time.time(); b = bytearray({allocate_mb} * 2**20); b[::4096] = b'x' * len(b[::4096]);"
+            f"time.sleep({sleep}); open(r'{tmp_path / 'spans'}', 'a').write('{name} %f %f\\n' % (t0, time.time()));"
+            f"print('fake error of {name}' if {exit_code} else 'ok', file=sys.stderr); sys.exit({exit_code})")
+    return Job(name, (sys.executable, "-c", code), seconds, peak_gib)
+
+
+def _spans(tmp_path):
+    rows = [line.split() for line in (tmp_path / "spans").read_text().splitlines()]
+    return {n: (float(a), float(b)) for n, a, b in rows}
+
+
+def test_scheduler_runs_longest_first_and_never_two_big_tables_together(tmp_path):
+    from mtlkit.schedule import run_jobs
+
+    jobs = [_fake_job(tmp_path, "short", 10, 2), _fake_job(tmp_path, "big_a", 50, 9),
+            _fake_job(tmp_path, "big_b", 40, 9), _fake_job(tmp_path, "mid", 30, 2, allocate_mb=900)]
+    lines = []
+    out = run_jobs(jobs, slots=2, memory_cap_gib=12, logs=tmp_path / "logs", echo=lines.append, poll=0.05)
+    assert set(out) == {"short", "big_a", "big_b", "mid"} and all(o.returncode == 0 for o in out.values())
+    started = [line.split()[1].rstrip(":") for line in lines if "started" in line]
+    # longest first; big_b (40 s) does not fit next to big_a (9 + 9 > 12 GiB), so mid (30 s) takes the slot
+    assert started[:2] == ["big_a", "mid"]
+    span = _spans(tmp_path)
+    assert span["big_b"][0] >= span["big_a"][1] - 0.05 or span["big_a"][0] >= span["big_b"][1] - 0.05
+    assert span["mid"][0] < span["big_a"][1]  # two at a time when memory allows
+    # the child's own peak (Linux keeps the forking parent's peak in a child's ru_maxrss: a floor, not a sum)
+    assert out["mid"].peak_rss_gib > 0.87 and out["short"].peak_rss_gib < 0.85
+
+
+def test_scheduler_reports_a_failed_job_and_runs_the_others(tmp_path):
+    from mtlkit.schedule import run_jobs
+
+    jobs = [_fake_job(tmp_path, "fails", 20, 1, sleep=0.1, exit_code=3), _fake_job(tmp_path, "a", 10, 1),
+            _fake_job(tmp_path, "b", 5, 1)]
+    out = run_jobs(jobs, slots=1, logs=tmp_path / "logs", echo=lambda s: None, poll=0.05)
+    assert out["fails"].returncode == 3 and "fake error of fails" in out["fails"].error()
+    assert out["a"].returncode == out["b"].returncode == 0
+    span = _spans(tmp_path)
+    assert span["fails"][1] <= span["a"][0] <= span["a"][1] <= span["b"][0]  # one slot: strictly in turn
+    with pytest.raises(ConfigError, match="jobs must be an int >= 1, got 0"):
+        run_jobs(jobs, slots=0, logs=tmp_path / "logs")
+
+
+def test_parallel_dry_run_assembles_the_summary_in_table_order_and_fails_for_a_failed_table(tmp_path, monkeypatch,
+                                                                                            capsys):
+    """``dryrun --jobs 2`` with fake tables (no training): each subprocess writes a TableResult and its results
+    CSV in its own scratch folder, one fails; the summary keeps the given order, the CLI exits 1."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from mtlkit.data.fabricate import fabricate
+
+    fake = tmp_path / "fake_worker.py"
+    fake.write_text('''
+import json, sys, time
+from pathlib import Path
+from mtlkit.report import record
+s = json.loads(sys.argv[1])
+for t in s["tables"]:
+    print("table", t, "cache", __import__("os").environ["MTLKIT_CACHE"])
+    if t == "treemtl_table6":
+        raise SystemExit("treemtl_table6 broke: planted failure")
+    record(t, [dict(setting="x", method="#0", task="all", metric="delta_t", value=1.0)], scale="paper",
+           seed=0, device="cpu", dataset="NYUv2")
+    time.sleep(0.3)
+    mem = dict(batch=1, params=400, grads=400, optimizer_state=800, activations=1000)
+    Path(s["results"], t + ".json").write_text(json.dumps(dict(table=t, stages=["a", "b"], seconds=0.3, steps=4,
+        seconds_per_step=0.1, flops_per_step=1e6, params=100, batch=1, memory=mem, resumed_from=1, rows=1,
+        notes=[], load=0.5)))
+''')
+    monkeypatch.setattr(dryrun, "_worker_argv", lambda spec: (sys.executable, str(fake), spec))
+    import mtlkit.report
+
+    # the report of the gathered results (rendered for real in the driver test above; ~20 s each)
+    monkeypatch.setattr(mtlkit.report, "write_report", lambda: Path(os.environ["MTLKIT_RESULTS"]) / "REPORT.md")
+    root = tmp_path / "data"
+    for d in ("nyuv2", "taskonomy"):
+        fabricate(root, d, n=8, size=(24, 32))
+    tables = ["treemtl_table5", "treemtl_table6", "treemtl_table4", "treemtl_table1", "treemtl_table2"]
+    results, summary = dryrun.dry_run(tables, data_root=root, scratch=tmp_path / "s", jobs=2, echo=lambda s: None)
+    ok = ["treemtl_table5", "treemtl_table4", "treemtl_table1", "treemtl_table2"]
+    assert list(summary.table) == tables and [r.table for r in results] == ok
+    assert summary.notes[1].startswith("FAILED") and "planted failure" in summary.notes[1]
+    assert (summary["peak RSS GiB (CPU)"][[0, 2, 3, 4]] > 0).all() and summary["jobs"][[0, 2, 3, 4]].notna().all()
+    for t in ok:  # each table's results gathered for the one report
+        assert (tmp_path / "s" / "results" / f"{t}.csv").is_file()
+        job = "treemtl_table2+treemtl_table4" if t in ("treemtl_table2", "treemtl_table4") else t
+        assert (tmp_path / "s" / "tables" / job / "results" / f"{t}.csv").is_file()  # written in its own folder
+    # Table 4 ran after Table 2 in the same process and run cache (its layouts are Table 2's)
+    log = (tmp_path / "s" / "logs" / "treemtl_table2+treemtl_table4.log").read_text().split()
+    assert log[1::4] == ["treemtl_table2", "treemtl_table4"] and log[3] == log[7]
+    assert "FAILED" in (tmp_path / "s" / "dryrun.md").read_text()
+    from mtlkit.__main__ import main
+
+    code = main(["dryrun", *tables, "--data-root", str(root), "--scratch", str(tmp_path / "s2"), "--jobs", "2"])
+    assert code == 1 and "| treemtl_table6 |" in capsys.readouterr().out
+    assert main(["dryrun", "treemtl_table5", "treemtl_table1", "--data-root", str(root), "--scratch",
+                 str(tmp_path / "s3"), "--jobs", "2"]) == 0
+
+
+def test_parallel_worker_writes_a_result_the_parent_reads_back(tmp_path, monkeypatch):
+    """The child side of ``--jobs`` (in this process, with a fake runner): each table of its job in turn, one
+    scratch folder, a TableResult JSON per table; a failing table is printed and the job exits 1."""
+    import json
+
+    from mtlkit.data.fabricate import fabricate
+
+    def runner(plan, root, scratch, config):
+        if plan.table == "treemtl_table6":
+            raise RuntimeError("planted")
+        model = torch.nn.Linear(10, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            model(torch.randn(1, 10)).sum().backward()
+            opt.step()
+        return dict(rows=3, params=22, resume=lambda: (1, None))
+
+    monkeypatch.setitem(dryrun._RUNNERS, "_treemtl_layouts", runner)
+    root = tmp_path / "data"
+    fabricate(root, "nyuv2", n=8, size=(24, 32))
+    spec = json.dumps(dict(tables=["treemtl_table6", "treemtl_table5"], data_root=str(root),
+                           scratch=str(tmp_path / "job"), config=dataclasses.asdict(dryrun.DryRunConfig()),
+                           results=str(tmp_path)))
+    with pytest.raises(SystemExit) as exit_:
+        dryrun._worker(spec)
+    assert exit_.value.code == 1 and not (tmp_path / "treemtl_table6.json").exists()
+    r = dryrun._read_result(tmp_path / "treemtl_table5.json", 1.5)
+    assert (r.table, r.steps, r.params, r.rows, r.resumed_from, r.peak_rss_gib) == ("treemtl_table5", 2, 22, 3, 1, 1.5)
+    assert r.memory.params == 22 * 4 and r.stages == dryrun.TABLES["treemtl_table5"].stages
+    assert dryrun.summary_table([r]).loc[0, "jobs"] == 5
