@@ -13,6 +13,9 @@ SCALE  ?= cpu
 DEVICE ?= cpu
 DATA_ROOT ?=
 JOBS   ?= 2
+# make dryrun's tables at a time: 1 until every table's memory peak is measured (two paper-scale tables together
+# filled this 23 GiB machine: Tables 2+4 reached 14.6 GiB next to Table 3's 10 GiB)
+DRYRUN_JOBS ?= 1
 # make run's seeds for the notebooks that declare `seeds`: a count (5: seeds 0-4; 1: a quick run) or a list 0,1,2
 SEEDS  ?= 5
 LAB_ARGS ?=
@@ -46,7 +49,7 @@ test: $(STAMP)
 	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 dryrun: $(STAMP)
-	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mtlkit dryrun $(or $(TABLES),all) --jobs $(JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m mtlkit dryrun $(or $(TABLES),all) --jobs $(DRYRUN_JOBS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 
 lab: $(STAMP)
 	$(OUT_ENV) $(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR) \
