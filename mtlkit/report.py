@@ -92,7 +92,6 @@ def _torch_threads() -> str:
     return ""
 
 
-# ------------------------------------------------------------------------------------------------------- record
 def _number(value, where: str):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{where}: value must be a real number, got {value!r} ({type(value).__name__})")
@@ -473,22 +472,17 @@ def _group_table(g, pv, values, comparable: bool) -> list[str]:
 
 
 def _convergence_note(g) -> list[str]:
-    """How many of a group's trained runs (seed × setting × method) reached a validation plateau (the rows'
-    ``plateaued`` / ``stopped_at`` columns, :func:`mtlkit.recipes.convergence_columns`); none for fixed-length runs."""
-    if "plateaued" not in g.columns:
-        return []
-    runs = g[g.plateaued.astype(str).isin(["True", "False"])].drop_duplicates(["seed", "setting", "method"])
+    """How many runs of a group plateaued (columns of :func:`mtlkit.recipes.convergence_columns`), if recorded."""
+    runs = g[g.plateaued.astype(str).isin(["True", "False"])] if "plateaued" in g.columns else g.iloc[:0]
     if runs.empty:
         return []
-    done = runs[runs.plateaued.astype(str) == "True"]
-    stops = runs.stopped_at.astype(float)
+    runs = runs.drop_duplicates(["seed", "setting", "method"])
+    left, stops = runs[runs.plateaued.astype(str) != "True"], runs.stopped_at.astype(float)
     line = (f"Trained until the validation loss plateaued (`mtlkit.convergence.Plateau`: the last 20 % of training "
-            f"improved it by < 2 %): {len(done)} of {len(runs)} runs did, stopping at iterations "
+            f"improved it by < 2 %): {len(runs) - len(left)} of {len(runs)} runs did, stopping at iterations "
             f"{int(stops.min())}–{int(stops.max())}.")
-    if len(done) < len(runs):
-        left = runs[runs.plateaued.astype(str) != "True"]
-        line += " ⚠ Not plateaued at the cap: " + ", ".join(
-            f"{r.method} (seed {r.seed})" for r in left.itertuples()) + "."
+    if len(left):
+        line += " ⚠ Not plateaued at the cap: " + ", ".join(f"{r.method} (seed {r.seed})" for r in left.itertuples())
     return ["", line]
 
 
@@ -515,8 +509,8 @@ def _verdicts(rows, cols, seeds, values) -> list[str]:
             for (s, m, ref, label, up, t), p in zip(tests, p_holm)]
     head = ("Paired verdicts (Wilcoxon signed-rank over shared seeds, Holm within this table; `A > B` means A is "
             "better)")
-    small = min(t.n for *_, t in tests)
-    if 2 / 2 ** small >= 0.05:  # the exact two-sided test's smallest p-value, all differences of one sign
+    small = min(t.n for *_, t in tests)  # 2 / 2^n: the exact two-sided test's smallest p-value
+    if 2 / 2 ** small >= 0.05:
         head += (f"; with n = {small} paired seeds the smallest possible Wilcoxon p is 2 / 2^{small} = "
                  f"{2 / 2 ** small:.4f} ≥ 0.05, so such a comparison cannot reject: 'not distinguishable' there says "
                  "the seeds are too few to tell, not that the methods are equal")

@@ -271,7 +271,7 @@ def test_table3_shows_the_papers_gamma_beside_ours_labelled(results):
 
 def test_the_committed_report_is_short_and_pivoted():
     text = (ROOT / "reproductions" / "REPORT.md").read_text(encoding="utf-8")
-    assert len(text.splitlines()) < 400
+    assert len(text.splitlines()) < 420  # Table 3's per-seed and nontrivial rows, the verdicts' notes
     for section in ("## Status", "## Expected GPU hours at paper scale", "## Differences to the papers",
                     "**Cells the paper gets wrong**", "**Pearson's γ, the paper's and ours**"):
         assert section in text, section
